@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what Lifeboat's tests and benchmarks need on a fresh Debian/Ubuntu
+# machine, and nothing when it is already there. Safe to run repeatedly.
+set -euo pipefail
+export PATH="/usr/local/go/bin:$PATH"
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have dovecot             || need+=(dovecot-imapd)
+have doveadm             || need+=(dovecot-core)
+have mbsync              || need+=(isync)
+have gnome-keyring-daemon || need+=(gnome-keyring)
+have dbus-run-session    || need+=(dbus)
+have dbus-launch         || need+=(dbus-x11)
+have openssl             || need+=(openssl)
+[ -x /usr/bin/python3 ]  || need+=(python3-minimal)
+[ -x /usr/bin/time ]     || need+=(time)
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "deps: installing ${need[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  # Keep the distribution's own Dovecot service from starting: the tests run
+  # private instances on loopback ports of their own.
+  created_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    created_policy=1
+  fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  [ -z "$created_policy" ] || $SUDO rm -f /usr/sbin/policy-rc.d
+fi
+go mod download

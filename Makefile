@@ -1,0 +1,33 @@
+# Lifeboat — every target installs what it needs (see .ci/deps.sh).
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
+export LANG := en_US.UTF-8
+GO ?= go
+
+.PHONY: run demo test test-short vet bench deps build
+
+## run: back up the configured accounts, or the built-in demo provider when none is configured
+run:
+	@$(GO) run ./cmd/lifeboat
+
+demo:
+	@$(GO) run ./cmd/lifeboat demo
+
+build:
+	$(GO) build -o bin/lifeboat ./cmd/lifeboat
+
+deps:
+	@.ci/deps.sh
+
+## test: every test (unit, real Dovecot, real Secret Service, crash, fuzz seeds), race detector on
+test: deps
+	@test -z "$$(gofmt -l cmd app sync store)" || { echo "gofmt needed:"; gofmt -l cmd app sync store; exit 1; }
+	$(GO) vet ./...
+	.ci/with-keyring $(GO) test -race -shuffle=on -count=1 -timeout 20m ./...
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+## bench: the backup benchmark against mbsync and a bare fetch loop (prints a table)
+bench: deps
+	$(GO) run ./cmd/lifeboat-bench
