@@ -1,0 +1,668 @@
+// Package backup copies every folder of IMAP accounts into the archive
+// (package store/archive), incrementally and append-only.
+//
+// For each account (accounts run in parallel, each on one connection):
+//
+//  1. LIST every folder, with STATUS in the same round trip when the server
+//     offers LIST-STATUS; a folder whose UIDVALIDITY, UIDNEXT, MESSAGES and
+//     HIGHESTMODSEQ match the last checkpoint is skipped without SELECT.
+//  2. EXAMINE (read-only: nothing on the server changes, \Seen included),
+//     then one FETCH of UID, FLAGS and RFC822.SIZE for all messages: UIDs
+//     that vanished are recorded as deleted-on-server, changed flags are
+//     logged, new UIDs are fetched.
+//  3. New messages come with BODY.PEEK[] in pipelined UID FETCH commands;
+//     each body is read whole (in memory up to 8 MB, else spooled to disk)
+//     before it is appended, so a dropped connection never leaves half a
+//     message. Messages are committed (fsync mbox, then log) every 1,000
+//     messages or 64 MB, and at the end of the folder.
+//  4. After a UIDVALIDITY change, a message whose content hash matches one
+//     archived under the old UIDVALIDITY is re-mapped, not stored again.
+//  5. A folder that lost more than MassDeletePercent % and more than
+//     MassDeleteMin of its messages since the last run raises a warning.
+//
+// Temporary failures (drops, timeouts, throttling) are retried with
+// exponential backoff, resuming from what was committed; a run that did not
+// finish is never reported as a success.
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/lifeboat-mail/lifeboat/store/archive"
+	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
+)
+
+// Account is one IMAP account to back up.
+type Account struct {
+	Name     string
+	Endpoint imapconn.Endpoint
+	// Password returns the password; it is called once per run.
+	Password func() (string, error)
+	// Wants reports whether a folder should be backed up; nil means all.
+	Wants func(folder string) bool
+}
+
+// Options tune a run. The zero value of each field picks the default.
+type Options struct {
+	Archive           *archive.Archive
+	MassDeletePercent float64 // default 20
+	MassDeleteMin     int     // default 50
+	// Progress receives events; it is called from the accounts' goroutines
+	// and must not block for long.
+	Progress func(Event)
+	// Attempts is how many failures in a row, without progress, a run
+	// tolerates before giving up (default 5).
+	Attempts int
+	// Backoff is the first retry delay, doubled each time up to a minute
+	// (default 2 s).
+	Backoff        time.Duration
+	CommitMessages int   // default 1000
+	CommitBytes    int64 // default 64 MB
+	FetchChunk     int   // UIDs per FETCH command, default 2000
+}
+
+func (o *Options) defaults() {
+	if o.MassDeletePercent == 0 {
+		o.MassDeletePercent = 20
+	}
+	if o.MassDeleteMin == 0 {
+		o.MassDeleteMin = 50
+	}
+	if o.Attempts == 0 {
+		o.Attempts = 5
+	}
+	if o.Backoff == 0 {
+		o.Backoff = 2 * time.Second
+	}
+	if o.CommitMessages == 0 {
+		o.CommitMessages = 1000
+	}
+	if o.CommitBytes == 0 {
+		o.CommitBytes = 64 << 20
+	}
+	if o.FetchChunk == 0 {
+		o.FetchChunk = 2000
+	}
+}
+
+// EventKind tells what an Event reports.
+type EventKind int
+
+const (
+	FolderStart EventKind = iota // Total* known
+	Progress                     // a message was archived
+	FolderDone                   // Folder holds the summary
+	Warning                      // Text says what
+	Retry                        // Text says why; a retry follows after a pause
+	AccountDone                  // Result holds the outcome
+)
+
+// Event reports progress. Messages/Bytes count what this run archived in
+// the folder so far.
+type Event struct {
+	Kind          EventKind
+	Account       string
+	Folder        string
+	Messages      int
+	TotalMessages int
+	Bytes         int64
+	TotalBytes    int64
+	Text          string
+	Summary       *archive.FolderRun
+	Result        *Result
+}
+
+// Result is the outcome of one account's run.
+type Result struct {
+	Account string
+	Run     archive.Run
+	Err     error
+}
+
+// Backup runs every account in parallel and returns their results in the
+// order given. Each run is also appended to the account's run history.
+func Backup(ctx context.Context, accounts []Account, opts Options) []Result {
+	opts.defaults()
+	results := make([]Result, len(accounts))
+	var wg sync.WaitGroup
+	for i, acct := range accounts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = runAccount(ctx, acct, &opts)
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+type engine struct {
+	opts    *Options
+	acct    Account
+	pw      string
+	c       *imapclient.Client
+	caps    imap.CapSet
+	run     *archive.Run
+	emit    func(Event)
+	bodyBuf body
+}
+
+func runAccount(ctx context.Context, acct Account, opts *Options) (res Result) {
+	e := &engine{opts: opts, acct: acct, run: &archive.Run{Start: time.Now()}}
+	e.emit = func(ev Event) {
+		if opts.Progress != nil {
+			ev.Account = acct.Name
+			opts.Progress(ev)
+		}
+	}
+	res.Account = acct.Name
+	defer func() {
+		if p := recover(); p != nil {
+			res.Err = fmt.Errorf("internal error (please report): %v\n%s", p, debug.Stack())
+		}
+		if e.c != nil {
+			e.c.Close()
+		}
+		e.bodyBuf.closeSpool()
+		e.run.End = time.Now()
+		switch {
+		case res.Err != nil && (errors.Is(res.Err, context.Canceled) || ctx.Err() != nil):
+			e.run.Result = archive.ResultInterrupted
+			res.Err = errors.New("stopped before the backup finished; the next run continues where this one stopped")
+		case res.Err != nil:
+			e.run.Result = archive.ResultFailed
+		case len(e.run.Warnings) > 0:
+			e.run.Result = archive.ResultWarnings
+		default:
+			e.run.Result = archive.ResultOK
+		}
+		if res.Err != nil {
+			e.run.Error = res.Err.Error()
+		}
+		if werr := opts.Archive.AppendRun(acct.Name, *e.run); werr != nil && res.Err == nil {
+			res.Err = fmt.Errorf("cannot record the run: %w", werr)
+			e.run.Result = archive.ResultFailed
+		}
+		res.Run = *e.run
+		r := res
+		e.emit(Event{Kind: AccountDone, Result: &r})
+	}()
+	unlock, err := opts.Archive.LockAccount(acct.Name)
+	if err != nil {
+		return Result{Account: acct.Name, Err: err}
+	}
+	defer unlock()
+	e.bodyBuf.spoolDir = opts.Archive.Root
+	if acct.Password != nil {
+		if e.pw, err = acct.Password(); err != nil {
+			res.Err = err
+			return res
+		}
+	}
+	res.Err = e.backup(ctx)
+	return res
+}
+
+func (e *engine) warn(folder, text string) {
+	e.run.Warnings = append(e.run.Warnings, text)
+	e.emit(Event{Kind: Warning, Folder: folder, Text: text})
+}
+
+// retry runs op until it succeeds, fails permanently, or fails Attempts
+// times in a row without progress. op reports whether it made progress.
+func (e *engine) retry(ctx context.Context, what string, op func() (progress bool, err error)) error {
+	delay := e.opts.Backoff
+	for failures := 0; ; {
+		progress, err := op()
+		if err == nil {
+			return nil
+		}
+		var perm *permanent
+		if errors.As(err, &perm) {
+			return perm.err
+		}
+		if e.c != nil && isClosed(e.c) && !errors.As(err, new(*imap.Error)) {
+			err = imapconn.Dropped(e.acct.Endpoint.Addr(), err)
+		}
+		err = imapconn.Classify(e.acct.Endpoint.Addr(), err)
+		if ctx.Err() != nil {
+			return context.Canceled
+		}
+		var ce *imapconn.Error
+		if !errors.As(err, &ce) || !ce.Temporary() {
+			return err
+		}
+		if progress {
+			failures, delay = 0, e.opts.Backoff
+		}
+		failures++
+		if failures >= e.opts.Attempts {
+			return fmt.Errorf("%s: gave up after %d attempts: %w", what, failures, err)
+		}
+		if e.c != nil {
+			e.c.Close()
+			e.c = nil
+		}
+		wait := delay/2 + rand.N(delay/2+1)
+		e.emit(Event{Kind: Retry, Text: fmt.Sprintf("%s: %v; retrying in %s", what, err, wait.Round(100*time.Millisecond))})
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return context.Canceled
+		}
+		delay = min(2*delay, time.Minute)
+	}
+}
+
+func isClosed(c *imapclient.Client) bool {
+	select {
+	case <-c.Closed():
+		return true
+	default:
+		return false
+	}
+}
+
+func (e *engine) connect(ctx context.Context) error {
+	if e.c != nil {
+		if !isClosed(e.c) {
+			return nil
+		}
+		e.c = nil
+	}
+	c, err := imapconn.Dial(ctx, e.acct.Endpoint, e.pw, nil)
+	if err != nil {
+		return err
+	}
+	e.c, e.caps = c, c.Caps()
+	return nil
+}
+
+type folderInfo struct {
+	list   *imap.ListData
+	status *imap.StatusData
+}
+
+func (e *engine) backup(ctx context.Context) error {
+	var folders []folderInfo
+	err := e.retry(ctx, "listing folders", func() (bool, error) {
+		if err := e.connect(ctx); err != nil {
+			return false, err
+		}
+		var err error
+		folders, err = e.list()
+		return false, err
+	})
+	if err != nil {
+		return err
+	}
+	for _, fi := range folders {
+		if ctx.Err() != nil {
+			return context.Canceled
+		}
+		var summary archive.FolderRun
+		err := e.retry(ctx, fi.list.Mailbox, func() (bool, error) {
+			if err := e.connect(ctx); err != nil {
+				return false, err
+			}
+			var err error
+			summary, err = e.folder(ctx, fi)
+			return summary.New > 0 || summary.Remapped > 0, err
+		})
+		var imapErr *imap.Error
+		if errors.As(err, &imapErr) && imapErr.Code == imap.ResponseCodeNonExistent {
+			e.warn(fi.list.Mailbox, fmt.Sprintf("%s: disappeared from the server during the run (its archive is kept)", fi.list.Mailbox))
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", fi.list.Mailbox, err)
+		}
+		e.run.Folders = append(e.run.Folders, summary)
+		s := summary
+		e.emit(Event{Kind: FolderDone, Folder: summary.Path, Summary: &s})
+	}
+	if e.c != nil {
+		e.c.Logout().Wait()
+	}
+	return nil
+}
+
+var statusItems = imap.StatusOptions{NumMessages: true, UIDNext: true, UIDValidity: true}
+
+func (e *engine) list() ([]folderInfo, error) {
+	opts := &imap.ListOptions{}
+	so := statusItems
+	so.HighestModSeq = e.caps.Has(imap.CapCondStore)
+	if e.caps.Has(imap.CapListStatus) || e.caps.Has(imap.CapIMAP4rev2) {
+		opts.ReturnStatus = &so
+	}
+	data, err := e.c.List("", "*", opts).Collect()
+	if err != nil {
+		return nil, err
+	}
+	var out []folderInfo
+	for _, d := range data {
+		if hasAttr(d.Attrs, imap.MailboxAttrNoSelect) || hasAttr(d.Attrs, imap.MailboxAttrNonExistent) {
+			continue
+		}
+		if e.acct.Wants != nil && !e.acct.Wants(d.Mailbox) {
+			continue
+		}
+		out = append(out, folderInfo{list: d, status: d.Status})
+	}
+	// INBOX first, then by name: the mail people look for first.
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := strings.EqualFold(out[i].list.Mailbox, "INBOX"), strings.EqualFold(out[j].list.Mailbox, "INBOX")
+		if a != b {
+			return a
+		}
+		return out[i].list.Mailbox < out[j].list.Mailbox
+	})
+	if opts.ReturnStatus == nil {
+		// One STATUS per folder, pipelined.
+		cmds := make([]*imapclient.StatusCommand, len(out))
+		for i, fi := range out {
+			cmds[i] = e.c.Status(fi.list.Mailbox, &so)
+		}
+		for i, cmd := range cmds {
+			st, err := cmd.Wait()
+			if err != nil {
+				return nil, err
+			}
+			out[i].status = st
+		}
+	}
+	return out, nil
+}
+
+func hasAttr(attrs []imap.MailboxAttr, want imap.MailboxAttr) bool {
+	for _, a := range attrs {
+		if strings.EqualFold(string(a), string(want)) {
+			return true
+		}
+	}
+	return false
+}
+
+func unchanged(s archive.State, st *imap.StatusData) bool {
+	return st != nil && !s.At.IsZero() && st.NumMessages != nil && st.UIDNext != 0 &&
+		st.UIDValidity == s.UIDValidity && uint32(st.UIDNext) == s.UIDNext &&
+		*st.NumMessages == s.Messages && st.HighestModSeq == s.HighestModSeq
+}
+
+type serverMsg struct {
+	flags []string
+	size  int64
+}
+
+func flagStrings(fl []imap.Flag) []string {
+	out := make([]string, len(fl))
+	for i, f := range fl {
+		out[i] = string(f)
+	}
+	return out
+}
+
+// folder backs up one folder; it may be called again after a failure and
+// then continues from what was committed.
+func (e *engine) folder(ctx context.Context, fi folderInfo) (sum archive.FolderRun, err error) {
+	id := archive.FolderID{Account: e.acct.Name, Name: fi.list.Mailbox, Delim: fi.list.Delim}
+	sum.Path = id.Path()
+	f, err := e.opts.Archive.OpenFolder(id)
+	if err != nil {
+		return sum, &permanent{err}
+	}
+	defer func() {
+		if cerr := f.Close(); cerr != nil && err == nil {
+			err = &permanent{cerr}
+		}
+	}()
+	for _, q := range f.Quarantined {
+		e.warn(sum.Path, q.String())
+	}
+	if unchanged(f.State, fi.status) {
+		sum.Unchanged = true
+		sum.OnServer = f.State.Messages
+		sum.Archived = len(f.Entries())
+		return sum, nil
+	}
+	condstore := e.caps.Has(imap.CapCondStore)
+	sel, err := e.c.Select(fi.list.Mailbox, &imap.SelectOptions{ReadOnly: true, CondStore: condstore}).Wait()
+	if err != nil {
+		return sum, err
+	}
+	prevUV := f.UIDValidity
+	reset := prevUV != 0 && sel.UIDValidity != prevUV
+	current := f.Current()
+	prevCount := len(current)
+	if reset {
+		e.warn(sum.Path, fmt.Sprintf("%s: the server renumbered this folder (UIDVALIDITY %d → %d); matching messages by content so nothing is archived twice",
+			sum.Path, prevUV, sel.UIDValidity))
+		current = nil
+	}
+	f.SetUIDValidity(sel.UIDValidity)
+	uv := sel.UIDValidity
+
+	// Pass 1: what is on the server now.
+	server := make(map[uint32]serverMsg, sel.NumMessages)
+	if sel.NumMessages > 0 {
+		cmd := e.c.Fetch(imap.SeqSet{imap.SeqRange{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true, RFC822Size: true})
+		for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
+			buf, err := msg.Collect()
+			if err != nil {
+				cmd.Close()
+				return sum, err
+			}
+			if buf.UID != 0 {
+				server[uint32(buf.UID)] = serverMsg{flags: flagStrings(buf.Flags), size: buf.RFC822Size}
+			}
+		}
+		if err := cmd.Close(); err != nil {
+			return sum, err
+		}
+	}
+	now := time.Now()
+	for uid, ent := range current {
+		sm, ok := server[uid]
+		if !ok {
+			f.MarkGone(ent, now)
+			sum.Gone++
+		} else if !archive.EqualFlags(ent.Flags, sm.flags) {
+			f.SetFlags(ent, sm.flags)
+			sum.FlagChanges++
+		}
+	}
+	var want []uint32
+	var wantBytes int64
+	for uid, sm := range server {
+		if f.Lookup(uv, uid) == nil {
+			want = append(want, uid)
+			wantBytes += sm.size
+		}
+	}
+	sort.Slice(want, func(i, j int) bool { return want[i] < want[j] })
+	e.emit(Event{Kind: FolderStart, Folder: sum.Path, TotalMessages: len(want), TotalBytes: wantBytes})
+
+	// Pass 2: the new messages.
+	complete, err := e.fetchNew(ctx, f, sum.Path, want, wantBytes, &sum)
+	if err != nil {
+		return sum, err
+	}
+	if reset {
+		for _, ent := range f.Entries() {
+			if ent.UIDValidity == prevUV && ent.Gone.IsZero() {
+				f.MarkGone(ent, now)
+				sum.Gone++
+			}
+		}
+	}
+	if prevCount > 0 && sum.Gone > e.opts.MassDeleteMin && float64(sum.Gone)*100 > e.opts.MassDeletePercent*float64(prevCount) {
+		sum.Warning = fmt.Sprintf("MASS DELETION: %d of %d messages in %s disappeared from the server since the last backup; every one of them is still in the archive",
+			sum.Gone, prevCount, sum.Path)
+		e.warn(sum.Path, sum.Warning)
+	}
+	sum.OnServer = uint32(len(server))
+	sum.Archived = len(f.Entries())
+	if complete {
+		uidNext := uint32(sel.UIDNext)
+		f.Checkpoint(archive.State{UIDValidity: uv, UIDNext: uidNext, HighestModSeq: sel.HighestModSeq, Messages: sel.NumMessages, At: now})
+	}
+	return sum, f.Commit()
+}
+
+// fetchNew downloads the wanted UIDs in pipelined chunks. It returns false
+// when some message could not be fetched (the folder is then not
+// checkpointed, so the next run tries again).
+func (e *engine) fetchNew(ctx context.Context, f *archive.Folder, path string, want []uint32, totalBytes int64,
+	sum *archive.FolderRun) (bool, error) {
+	if len(want) == 0 {
+		return true, nil
+	}
+	opts := &imap.FetchOptions{UID: true, Flags: true, InternalDate: true, RFC822Size: true,
+		BodySection: []*imap.FetchItemBodySection{{Peek: true}}}
+	var chunks []imap.UIDSet
+	for i := 0; i < len(want); i += e.opts.FetchChunk {
+		var set imap.UIDSet
+		for _, uid := range want[i:min(i+e.opts.FetchChunk, len(want))] {
+			set.AddNum(imap.UID(uid))
+		}
+		chunks = append(chunks, set)
+	}
+	got := make(map[uint32]bool, len(want))
+	var pendingBytes int64
+	pendingMsgs := 0
+	commit := func() error {
+		pendingBytes, pendingMsgs = 0, 0
+		return f.Commit()
+	}
+	next := e.c.Fetch(chunks[0], opts)
+	for i := range chunks {
+		cur := next
+		if i+1 < len(chunks) {
+			next = e.c.Fetch(chunks[i+1], opts) // pipelined: the server starts on it while we read
+		}
+		for msg := cur.Next(); msg != nil; msg = cur.Next() {
+			if ctx.Err() != nil {
+				cur.Close()
+				return false, context.Canceled
+			}
+			m, ok, err := e.readMessage(msg)
+			if err != nil {
+				// Not cur.Close(): after a failed literal read, go-imap
+				// would read that literal again while its decoder already
+				// moved on. The connection is done for; drop it.
+				e.c.Close()
+				return false, err
+			}
+			if !ok {
+				continue
+			}
+			got[m.UID] = true
+			if old := e.findMoved(f, m); old != nil {
+				f.Remap(old, m.UID, m.Flags)
+				sum.Remapped++
+			} else {
+				if _, err := f.Append(m); err != nil {
+					cur.Close()
+					return false, &permanent{err}
+				}
+				sum.New++
+				sum.NewBytes += e.bodyBuf.size
+				pendingBytes += e.bodyBuf.size
+			}
+			pendingMsgs++
+			e.bodyBuf.closeSpool()
+			if pendingMsgs >= e.opts.CommitMessages || pendingBytes >= e.opts.CommitBytes {
+				if err := commit(); err != nil {
+					cur.Close()
+					return false, &permanent{err}
+				}
+			}
+			e.emit(Event{Kind: Progress, Folder: path, Messages: sum.New + sum.Remapped, TotalMessages: len(want),
+				Bytes: sum.NewBytes, TotalBytes: totalBytes})
+		}
+		if err := cur.Close(); err != nil {
+			return false, err
+		}
+	}
+	if err := commit(); err != nil {
+		return false, &permanent{err}
+	}
+	missing := 0
+	for _, uid := range want {
+		if !got[uid] {
+			missing++
+		}
+	}
+	if missing > 0 {
+		// Expunged between the two passes, or a server that cannot read
+		// them: either way the next run looks again.
+		e.warn(path, fmt.Sprintf("%s: the server did not return %d message(s); they will be tried again next run", path, missing))
+		return false, nil
+	}
+	return true, nil
+}
+
+// findMoved returns an archived message with the same content that was
+// archived under an earlier UIDVALIDITY and not yet found again.
+func (e *engine) findMoved(f *archive.Folder, m *archive.Message) *archive.Entry {
+	for _, old := range f.ByHash(m.SHA) {
+		if old.UIDValidity != f.UIDValidity {
+			return old
+		}
+	}
+	return nil
+}
+
+// readMessage reads one FETCH response whole.
+func (e *engine) readMessage(msg *imapclient.FetchMessageData) (*archive.Message, bool, error) {
+	m := &archive.Message{}
+	haveBody := false
+	for item := msg.Next(); item != nil; item = msg.Next() {
+		switch it := item.(type) {
+		case imapclient.FetchItemDataUID:
+			m.UID = uint32(it.UID)
+		case imapclient.FetchItemDataFlags:
+			m.Flags = flagStrings(it.Flags)
+		case imapclient.FetchItemDataInternalDate:
+			m.Date = it.Time
+		case imapclient.FetchItemDataRFC822Size:
+			m.Size = it.Size
+		case imapclient.FetchItemDataBodySection:
+			if it.Literal == nil {
+				continue
+			}
+			if err := e.bodyBuf.readFrom(it.Literal, it.Literal.Size()); err != nil {
+				return nil, false, err
+			}
+			haveBody = true
+		}
+	}
+	if !haveBody || m.UID == 0 {
+		return nil, false, nil
+	}
+	m.SHA = e.bodyBuf.hasher.Sum()
+	m.EOL = e.bodyBuf.scan.EOL()
+	m.MessageID = messageID(e.bodyBuf.head)
+	m.Body = e.bodyBuf.reader()
+	if m.Size == 0 {
+		m.Size = e.bodyBuf.size
+	}
+	return m, true, nil
+}
+
+// permanent marks an error that retrying cannot fix (disk errors).
+type permanent struct{ err error }
+
+func (p *permanent) Error() string { return p.err.Error() }
+func (p *permanent) Unwrap() error { return p.err }

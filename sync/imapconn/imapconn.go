@@ -1,0 +1,287 @@
+// Package imapconn opens logged-in IMAP connections and tells, in plain
+// words, why one could not be opened: wrong password, server unreachable,
+// TLS problem, or the server refusing for another reason.
+//
+// Cancellation: go-imap has no contexts, so the connection is dialled with
+// the context and closed when the context ends (context.AfterFunc).
+package imapconn
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// Security is how the connection is protected.
+type Security string
+
+const (
+	TLS      Security = "tls"      // implicit TLS (port 993)
+	StartTLS Security = "starttls" // STARTTLS on a plain port (143)
+	Plain    Security = "plain"    // no encryption: loopback only
+)
+
+// Endpoint is where and how to connect.
+type Endpoint struct {
+	Host     string
+	Port     int
+	Security Security
+	Username string
+	// CAFile adds trust for a self-signed server (Proton Bridge, tests).
+	CAFile string
+	// TLSConfig, when set, is used as is (tests).
+	TLSConfig *tls.Config
+	// Timeout bounds dialling, TLS and greeting; default 30 s.
+	Timeout time.Duration
+}
+
+// Addr is host:port.
+func (e Endpoint) Addr() string { return net.JoinHostPort(e.Host, strconv.Itoa(e.Port)) }
+
+// IsLoopback reports whether host names this machine.
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Kind classifies why a connection failed.
+type Kind int
+
+const (
+	KindOther       Kind = iota
+	KindAuth             // credentials refused: the user must act
+	KindUnreachable      // DNS, TCP, timeouts, drops: try again later
+	KindTLS              // certificate or handshake problem: never downgraded
+	KindThrottled        // the server asks us to slow down
+	KindCanceled         // the caller stopped
+)
+
+// Error is a connection or login failure with its kind and advice.
+type Error struct {
+	Kind   Kind
+	Addr   string
+	Advice string
+	Err    error
+}
+
+func (e *Error) Error() string {
+	s := ""
+	switch e.Kind {
+	case KindAuth:
+		s = "login refused by " + e.Addr
+	case KindUnreachable:
+		s = "cannot reach " + e.Addr
+	case KindTLS:
+		s = "secure connection to " + e.Addr + " failed"
+	case KindThrottled:
+		s = e.Addr + " asks us to slow down"
+	case KindCanceled:
+		s = "stopped"
+	default:
+		s = "IMAP error from " + e.Addr
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	if e.Advice != "" {
+		s += " — " + e.Advice
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Temporary reports whether trying again later may succeed.
+func (e *Error) Temporary() bool { return e.Kind == KindUnreachable || e.Kind == KindThrottled }
+
+// Classify turns any error from dialling, logging in or a command into an
+// *Error (nil stays nil).
+func Classify(addr string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *Error
+	if errors.As(err, &ce) {
+		return err
+	}
+	e := &Error{Addr: addr, Err: err}
+	var imapErr *imap.Error
+	var x509Unknown x509.UnknownAuthorityError
+	var x509Host x509.HostnameError
+	var x509Invalid x509.CertificateInvalidError
+	var tlsRecord tls.RecordHeaderError
+	var netErr net.Error
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(err, context.Canceled):
+		e.Kind = KindCanceled
+	case errors.As(err, &imapErr):
+		switch imapErr.Code {
+		case imap.ResponseCodeAuthenticationFailed, imap.ResponseCodeAuthorizationFailed, imap.ResponseCodeExpired,
+			imap.ResponseCodePrivacyRequired, imap.ResponseCodeContactAdmin:
+			e.Kind, e.Advice = KindAuth, "check the user name and password (many providers need an app password), then run `lifeboat accounts add` again"
+		case imap.ResponseCodeLimit, imap.ResponseCodeInUse, imap.ResponseCodeUnavailable:
+			e.Kind, e.Advice = KindThrottled, "Lifeboat will try again later"
+		default:
+			if imapErr.Type == imap.StatusResponseTypeBye {
+				e.Kind = KindUnreachable
+			}
+		}
+	case errors.As(err, &x509Unknown), errors.As(err, &x509Host), errors.As(err, &x509Invalid):
+		e.Kind, e.Advice = KindTLS, "the server's certificate is not trusted for this host name; check the host, or set tls_ca_file for a self-signed server (Lifeboat never falls back to an unencrypted connection)"
+	case errors.As(err, &tlsRecord):
+		e.Kind, e.Advice = KindTLS, "the server does not speak TLS on this port; check port and security (tls = 993, starttls = 143)"
+	case errors.As(err, &dnsErr):
+		e.Kind, e.Advice = KindUnreachable, "check the host name and your internet connection"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		e.Kind, e.Advice = KindUnreachable, "nothing answers on that port; check host and port, or the provider may be down"
+	case errors.As(err, &netErr), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
+		e.Kind = KindUnreachable
+	case strings.Contains(err.Error(), "tls:"):
+		e.Kind = KindTLS
+	case droppedConnection(err.Error()):
+		// go-imap reports some I/O errors as text only ("in response-data:
+		// unexpected EOF").
+		e.Kind = KindUnreachable
+	}
+	return e
+}
+
+func droppedConnection(msg string) bool {
+	for _, s := range []string{"EOF", "connection closed", "closed network connection", "connection reset", "broken pipe", "i/o timeout"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// Dropped marks err as a dropped connection (the caller saw the client
+// close), so that Classify treats it as temporary.
+func Dropped(addr string, err error) error {
+	return &Error{Kind: KindUnreachable, Addr: addr, Err: err}
+}
+
+// Options tune Dial.
+type Options struct {
+	// UnilateralDataHandler is passed to the client.
+	UnilateralDataHandler *imapclient.UnilateralDataHandler
+}
+
+// Dial connects, checks the greeting and logs in. The connection is closed
+// when ctx ends. Plaintext to anything but loopback is refused.
+func Dial(ctx context.Context, ep Endpoint, password string, opts *Options) (*imapclient.Client, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	addr := ep.Addr()
+	if ep.Security == "" {
+		ep.Security = TLS
+	}
+	if ep.Security == Plain && !IsLoopback(ep.Host) {
+		return nil, &Error{Kind: KindTLS, Addr: addr, Err: errors.New("plaintext IMAP refused"),
+			Advice: "plain sends your password unencrypted; it is allowed only to 127.0.0.1/::1; use tls or starttls"}
+	}
+	timeout := ep.Timeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
+	tlsConfig := ep.TLSConfig
+	if tlsConfig == nil {
+		tlsConfig = &tls.Config{ServerName: ep.Host, MinVersion: tls.VersionTLS12}
+		if ep.CAFile != "" {
+			pem, err := os.ReadFile(ep.CAFile)
+			if err != nil {
+				return nil, &Error{Kind: KindTLS, Addr: addr, Err: err, Advice: "tls_ca_file cannot be read"}
+			}
+			pool, err := x509.SystemCertPool()
+			if err != nil {
+				pool = x509.NewCertPool()
+			}
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, &Error{Kind: KindTLS, Addr: addr, Err: fmt.Errorf("%s holds no PEM certificate", ep.CAFile)}
+			}
+			tlsConfig.RootCAs = pool
+		}
+	}
+	dialCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	d := &net.Dialer{}
+	raw, err := d.DialContext(dialCtx, "tcp", addr)
+	if err != nil {
+		return nil, Classify(addr, err)
+	}
+	// Bound the TLS handshake and greeting by the same deadline.
+	raw.SetDeadline(time.Now().Add(timeout))
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	var conn net.Conn = raw
+	if ep.Security == TLS {
+		tc := tls.Client(raw, tlsConfig)
+		if err := tc.HandshakeContext(dialCtx); err != nil {
+			stop()
+			raw.Close()
+			return nil, Classify(addr, ctxErr(ctx, err))
+		}
+		conn = tc
+	}
+	// No protocol trace is ever attached: it would carry the password.
+	copts := &imapclient.Options{TLSConfig: tlsConfig, UnilateralDataHandler: opts.UnilateralDataHandler}
+	var c *imapclient.Client
+	if ep.Security == StartTLS {
+		c, err = imapclient.NewStartTLS(conn, copts)
+		if err != nil {
+			stop()
+			conn.Close()
+			return nil, Classify(addr, ctxErr(ctx, err))
+		}
+	} else {
+		c = imapclient.New(conn, copts)
+	}
+	fail := func(err error) (*imapclient.Client, error) {
+		stop()
+		c.Close()
+		return nil, Classify(addr, ctxErr(ctx, err))
+	}
+	if err := c.WaitGreeting(); err != nil {
+		return fail(err)
+	}
+	if err := c.Login(ep.Username, password).Wait(); err != nil {
+		var imapErr *imap.Error
+		if errors.As(err, &imapErr) && imapErr.Type == imap.StatusResponseTypeNo && imapErr.Code == "" {
+			// Many servers say a plain NO for a bad password.
+			return fail(&Error{Kind: KindAuth, Addr: addr, Err: err,
+				Advice: "check the user name and password (many providers need an app password), then run `lifeboat accounts add` again"})
+		}
+		return fail(err)
+	}
+	raw.SetDeadline(time.Time{}) // go-imap sets its own per-command deadlines from here
+	// Make sure CAPABILITY is known after login (some servers change it).
+	if _, err := c.Capability().Wait(); err != nil {
+		return fail(err)
+	}
+	return c, nil
+}
+
+func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return context.Canceled
+	}
+	return err
+}
