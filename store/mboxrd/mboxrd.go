@@ -125,15 +125,15 @@ const fromWord = "From "
 // Encoder writes the body of one record (everything after the separator and
 // before the final blank line) to w, streaming.
 type Encoder struct {
-	w       io.Writer
-	eol     EOL
-	ls      lineStart
-	pendCR  bool // EOLCRLF: a CR that may be the first half of CRLF
-	lastLF  bool // the last byte emitted was LF
-	any     bool
-	n       int64
-	out     []byte
-	err     error
+	w      io.Writer
+	eol    EOL
+	ls     lineStart
+	pendCR bool // EOLCRLF: a CR that may be the first half of CRLF
+	lastLF bool // the last byte emitted was LF
+	any    bool
+	n      int64
+	out    []byte
+	err    error
 }
 
 // NewEncoder starts a record body in the given mode. Close must be called.

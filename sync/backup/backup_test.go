@@ -495,7 +495,7 @@ func TestCancelStopsCleanlyAndResumes(t *testing.T) {
 
 func TestMessageID(t *testing.T) {
 	for in, want := range map[string]string{
-		"Message-ID: <a@b>\r\n\r\nbody":            "<a@b>",
+		"Message-ID: <a@b>\r\n\r\nbody":              "<a@b>",
 		"message-id:\r\n <folded@b>\r\nX: y\r\n\r\n": "<folded@b>",
 		"Subject: x\r\n\r\nMessage-ID: <body@b>\r\n": "",
 		"Subject: x\n\n":                             "",
