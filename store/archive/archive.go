@@ -6,7 +6,8 @@
 //
 //	<account>/<folder path>.mbox          messages (see package mboxrd)
 //	<account>/.meta/<folder path>.log     JSON lines: one record per event
-//	<account>/.meta/runs.log              one line per backup run
+//	<account>/.runs.log                   one line per backup run
+//	<account>/.lock                       held while a backup writes
 //	<account>/.quarantine/...             bytes moved aside by recovery
 //
 // Folder names are UTF-8; each component is escaped reversibly (%XX) where
