@@ -156,6 +156,18 @@ func (c *command) accountsAdd(args []string) error {
 			}
 		}
 	}
+	if *security == "" {
+		*security = string(config.TLS)
+	}
+	if *port == 0 {
+		*port = 993
+		if *security != string(config.TLS) {
+			*port = 143
+		}
+	}
+	if *username == "" {
+		*username = *email
+	}
 	if name == "" || *host == "" {
 		return usagef("accounts add needs at least a NAME (or --email) and --host when not run on a terminal")
 	}
