@@ -13,6 +13,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/lifeboat-mail/lifeboat/store/archive"
+	"github.com/lifeboat-mail/lifeboat/store/index"
 	"github.com/lifeboat-mail/lifeboat/store/secrets"
 	"github.com/lifeboat-mail/lifeboat/sync/demo"
 )
@@ -92,6 +93,15 @@ func TestAccountsAddBackupStatusVerify(t *testing.T) {
 	if code != ExitOK || !strings.Contains(out, "59 new messages") {
 		t.Fatalf("backup: %d\n%s\n%s", code, out, errs)
 	}
+	arch, _ := archive.Open(filepath.Join(h.dir, "archive"))
+	ix, err := index.Open(index.DefaultPath(arch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := ix.Count("demo", ""); err != nil || n != 59 {
+		t.Fatalf("the backup did not update the index: %d %v", n, err)
+	}
+	ix.Close()
 	code, out, _ = h.run("", "backup", "--json")
 	if code != ExitOK {
 		t.Fatalf("json backup: %d", code)
@@ -112,6 +122,10 @@ func TestAccountsAddBackupStatusVerify(t *testing.T) {
 	code, out, _ = h.run("", "status")
 	if code != ExitOK || !strings.Contains(out, "INBOX") || !strings.Contains(out, "demo: last run") {
 		t.Fatalf("status: %d\n%s", code, out)
+	}
+	code, out, _ = h.run("", "reindex")
+	if code != ExitOK || !strings.Contains(out, "59 messages in 6 folders") {
+		t.Fatalf("reindex: %d\n%s", code, out)
 	}
 	code, out, _ = h.run("", "verify")
 	if code != ExitOK || !strings.Contains(out, "59 messages checked") || !strings.Contains(out, "every one intact") {

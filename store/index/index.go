@@ -1,0 +1,538 @@
+// Package index keeps a SQLite index of the archive for lists, status and
+// search.
+//
+// The index is derived data. Everything in it is read from the archive's
+// files (package archive: the metadata logs, and the header block of each
+// message in the mbox files), and it can be deleted and rebuilt from them at
+// any time (Rebuild, `lifeboat reindex`). It is never the source of truth:
+// nothing is written to it that the archive does not hold, and nothing in the
+// archive depends on it. That is why it runs with synchronous=NORMAL and why
+// a schema it does not know is dropped, not migrated: losing the index costs
+// a reindex, never mail.
+package index
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/lifeboat-mail/lifeboat/store/archive"
+
+	_ "modernc.org/sqlite" // driver "sqlite", pure Go
+)
+
+// schemaVersion is kept in PRAGMA user_version. Any other value (an older
+// index, or one written by a newer Lifeboat) makes Open drop every table and
+// start empty; Rebuild or Update then fills it again.
+const schemaVersion = 1
+
+const schema = `
+CREATE TABLE folders (
+	id        INTEGER PRIMARY KEY,
+	account   TEXT    NOT NULL,
+	path      TEXT    NOT NULL, -- archive.FolderID.Path()
+	log_size  INTEGER NOT NULL, -- the log file as it was when derived
+	log_mtime INTEGER NOT NULL, -- (unix nanoseconds)
+	messages  INTEGER NOT NULL,
+	gone      INTEGER NOT NULL,
+	bytes     INTEGER NOT NULL,
+	newest    INTEGER,          -- unix seconds; NULL when no message has a date
+	UNIQUE (account, path)
+);
+CREATE TABLE messages (
+	id          INTEGER PRIMARY KEY,
+	folder      INTEGER NOT NULL REFERENCES folders (id),
+	uidvalidity INTEGER NOT NULL,
+	uid         INTEGER NOT NULL,
+	off         INTEGER NOT NULL,
+	len         INTEGER NOT NULL,
+	sha         TEXT    NOT NULL,
+	date        INTEGER,          -- INTERNALDATE, unix seconds; NULL if unknown
+	size        INTEGER NOT NULL,
+	flags       TEXT    NOT NULL, -- space-separated
+	message_id  TEXT    NOT NULL,
+	subject     TEXT    NOT NULL,
+	from_addr   TEXT    NOT NULL,
+	to_addr     TEXT    NOT NULL,
+	gone        INTEGER           -- unix seconds; NULL while on the server
+);
+CREATE INDEX messages_by_date ON messages (folder, date DESC, off DESC);
+`
+
+// Index is an open index database. It is safe for concurrent use; several
+// processes may have the same index open (SQLite WAL mode).
+type Index struct {
+	db *sql.DB
+
+	derived atomic.Int64 // folders re-derived since Open (for tests)
+}
+
+// Stats says what Rebuild or Update did: the folders re-derived and the
+// messages they hold.
+type Stats struct {
+	Folders, Messages int
+	Duration          time.Duration
+}
+
+// FolderStat sums up one archived folder. Folder is archive.FolderID.Path().
+// Messages counts every archived message, GoneOnServer those of them deleted
+// on the server since; Bytes is the sum of their RFC822.SIZE and Newest the
+// latest INTERNALDATE (zero when none is known).
+type FolderStat struct {
+	Account, Folder string
+	Messages        int
+	GoneOnServer    int
+	Bytes           int64
+	Newest          time.Time
+}
+
+// Row is one archived message. Folder is archive.FolderID.Path(); Date is
+// INTERNALDATE; Gone is when the message was noticed gone from the server
+// (zero while it is there). Subject, From and To are the decoded header
+// texts, empty when the message lacks them.
+type Row struct {
+	Account, Folder              string
+	UIDValidity, UID             uint32
+	Offset, Length               int64
+	SHA                          string
+	Date                         time.Time
+	Size                         int64
+	Flags                        []string
+	MessageID, Subject, From, To string
+	Gone                         time.Time
+}
+
+// DefaultPath is where an archive's index lives: inside the archive root.
+func DefaultPath(a *archive.Archive) string {
+	return filepath.Join(a.Root, ".index.sqlite")
+}
+
+// Open opens the index at path, creating it when missing. It holds message
+// headers, so a new file is made private (0600) like the archive; SQLite's
+// -wal and -shm files take the same mode.
+func Open(path string) (*Index, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs),
+		RawQuery: "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"}
+	db, err := sql.Open("sqlite", u.String())
+	if err != nil {
+		return nil, err
+	}
+	ix := &Index{db: db}
+	if err := ix.migrate(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("index %s: %w (it is derived from the archive: delete it and run `lifeboat reindex`)", path, err)
+	}
+	return ix, nil
+}
+
+// migrate creates the schema, dropping whatever an unknown version left.
+func (ix *Index) migrate() error {
+	var v int
+	if err := ix.db.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil {
+		return err
+	}
+	if v == schemaVersion {
+		return nil
+	}
+	tx, err := ix.db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := tx.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v == schemaVersion {
+		return err // another process just did it
+	}
+	rows, err := tx.Query(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`)
+	if err != nil {
+		return err
+	}
+	var tables []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return err
+		}
+		tables = append(tables, name)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, t := range tables {
+		if _, err := tx.Exec(`DROP TABLE "` + strings.ReplaceAll(t, `"`, `""`) + `"`); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.Exec(schema); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Close closes the database.
+func (ix *Index) Close() error { return ix.db.Close() }
+
+// Rebuild empties the index and derives every folder of every account
+// again. progress, if set, is called after each folder with the number of
+// folders done and the total. A folder whose log cannot be read is left out
+// and reported in the error, after all the others are indexed. Readers see
+// the folders indexed so far while it runs; an interrupted Rebuild is
+// completed by the next Update.
+func (ix *Index) Rebuild(a *archive.Archive, progress func(done, total int)) (Stats, error) {
+	start := time.Now()
+	var ids []archive.FolderID
+	accounts, err := a.Accounts()
+	if err != nil {
+		return Stats{}, err
+	}
+	for _, acct := range accounts {
+		fs, err := a.Folders(acct)
+		if err != nil {
+			return Stats{}, err
+		}
+		ids = append(ids, fs...)
+	}
+	if err := ix.inTx(func(tx *sql.Tx) error {
+		if _, err := tx.Exec(`DELETE FROM messages`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(`DELETE FROM folders`)
+		return err
+	}); err != nil {
+		return Stats{}, err
+	}
+	var st Stats
+	var errs []error
+	for i, id := range ids {
+		n, err := ix.derive(a, id, nil)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			st.Folders++
+			st.Messages += n
+		}
+		if progress != nil {
+			progress(i+1, len(ids))
+		}
+	}
+	st.Duration = time.Since(start)
+	return st, errors.Join(errs...)
+}
+
+// Update brings the index up to date with the archive for one account (""
+// for every account): it re-derives the folders whose log file changed size
+// or modification time since they were indexed, and removes the folders (and
+// accounts) no longer in the archive. Stats counts the folders re-derived;
+// when nothing changed it is zero. A folder that cannot be read keeps its
+// old rows, is reported in the error and is tried again next time.
+func (ix *Index) Update(a *archive.Archive, account string) (Stats, error) {
+	start := time.Now()
+	accounts := []string{account}
+	if account == "" {
+		var err error
+		if accounts, err = a.Accounts(); err != nil {
+			return Stats{}, err
+		}
+		if err := ix.removeOtherAccounts(accounts); err != nil {
+			return Stats{}, err
+		}
+	}
+	var st Stats
+	var errs []error
+	for _, acct := range accounts {
+		ids, err := a.Folders(acct)
+		if err != nil {
+			return st, err
+		}
+		known, err := ix.known(acct)
+		if err != nil {
+			return st, err
+		}
+		for _, id := range ids {
+			was, ok := known[id.Path()]
+			delete(known, id.Path())
+			fi, err := os.Stat(a.LogPath(id))
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if ok && was.size == fi.Size() && was.mtime == fi.ModTime().UnixNano() {
+				continue
+			}
+			n, err := ix.derive(a, id, fi)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			st.Folders++
+			st.Messages += n
+		}
+		for _, gone := range known { // in the index, no longer on disk
+			if err := ix.removeFolder(gone.id); err != nil {
+				return st, err
+			}
+		}
+	}
+	st.Duration = time.Since(start)
+	return st, errors.Join(errs...)
+}
+
+type knownFolder struct {
+	id          int64
+	size, mtime int64
+}
+
+func (ix *Index) known(account string) (map[string]knownFolder, error) {
+	rows, err := ix.db.Query(`SELECT id, path, log_size, log_mtime FROM folders WHERE account = ?`, account)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[string]knownFolder)
+	for rows.Next() {
+		var k knownFolder
+		var path string
+		if err := rows.Scan(&k.id, &path, &k.size, &k.mtime); err != nil {
+			return nil, err
+		}
+		out[path] = k
+	}
+	return out, rows.Err()
+}
+
+func (ix *Index) removeFolder(id int64) error {
+	return ix.inTx(func(tx *sql.Tx) error {
+		if _, err := tx.Exec(`DELETE FROM messages WHERE folder = ?`, id); err != nil {
+			return err
+		}
+		_, err := tx.Exec(`DELETE FROM folders WHERE id = ?`, id)
+		return err
+	})
+}
+
+func (ix *Index) removeOtherAccounts(keep []string) error {
+	rows, err := ix.db.Query(`SELECT id, account FROM folders`)
+	if err != nil {
+		return err
+	}
+	var drop []int64
+	for rows.Next() {
+		var id int64
+		var acct string
+		if err := rows.Scan(&id, &acct); err != nil {
+			rows.Close()
+			return err
+		}
+		if !contains(keep, acct) {
+			drop = append(drop, id)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, id := range drop {
+		if err := ix.removeFolder(id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// derive replaces a folder's rows with what its files say now, in one
+// transaction, and returns how many messages it holds. fi is the log file's
+// state taken before reading it (nil: stat it here), so that a log growing
+// meanwhile is seen as changed by the next Update.
+func (ix *Index) derive(a *archive.Archive, id archive.FolderID, fi os.FileInfo) (int, error) {
+	if fi == nil {
+		var err error
+		if fi, err = os.Stat(a.LogPath(id)); err != nil {
+			return 0, err
+		}
+	}
+	f, err := a.ReadFolder(id)
+	if err != nil {
+		return 0, fmt.Errorf("indexing %s: %w", id, err)
+	}
+	entries := f.Entries()
+
+	// Read the headers before the transaction, to keep it short.
+	hdrs := make([]headers, len(entries))
+	if mb, err := os.Open(a.MboxPath(id)); err == nil { // no mbox: rows without headers
+		buf := make([]byte, maxHeaderRead)
+		for i, e := range entries {
+			hdrs[i] = readHeaders(mb, e, buf)
+		}
+		mb.Close()
+	}
+
+	var gone int
+	var bytes int64
+	var newest sql.NullInt64
+	for _, e := range entries {
+		if !e.Gone.IsZero() {
+			gone++
+		}
+		bytes += e.Size
+		if d := unixOrNull(e.Date); d.Valid && (!newest.Valid || d.Int64 > newest.Int64) {
+			newest = d
+		}
+	}
+	err = ix.inTx(func(tx *sql.Tx) error {
+		var fid int64
+		if err := tx.QueryRow(`INSERT INTO folders (account, path, log_size, log_mtime, messages, gone, bytes, newest)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (account, path) DO UPDATE SET log_size = excluded.log_size, log_mtime = excluded.log_mtime,
+				messages = excluded.messages, gone = excluded.gone, bytes = excluded.bytes, newest = excluded.newest
+			RETURNING id`,
+			id.Account, id.Path(), fi.Size(), fi.ModTime().UnixNano(), len(entries), gone, bytes, newest).Scan(&fid); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(`DELETE FROM messages WHERE folder = ?`, fid); err != nil {
+			return err
+		}
+		ins, err := tx.Prepare(`INSERT INTO messages (folder, uidvalidity, uid, off, len, sha, date, size, flags,
+			message_id, subject, from_addr, to_addr, gone) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
+		for i, e := range entries {
+			if _, err := ins.Exec(fid, e.UIDValidity, e.UID, e.Offset, e.Length, fmt.Sprintf("%x", e.SHA[:]),
+				unixOrNull(e.Date), e.Size, strings.Join(e.Flags, " "), e.MessageID,
+				hdrs[i].subject, hdrs[i].from, hdrs[i].to, unixOrNull(e.Gone)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("indexing %s: %w", id, err)
+	}
+	ix.derived.Add(1)
+	return len(entries), nil
+}
+
+func (ix *Index) inTx(fn func(*sql.Tx) error) error {
+	tx, err := ix.db.Begin()
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// FolderStats sums up the folders of an account ("" for every account),
+// sorted by account and folder path.
+func (ix *Index) FolderStats(account string) ([]FolderStat, error) {
+	rows, err := ix.db.Query(`SELECT account, path, messages, gone, bytes, newest FROM folders
+		WHERE ?1 = '' OR account = ?1 ORDER BY account, path`, account)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []FolderStat
+	for rows.Next() {
+		var s FolderStat
+		var newest sql.NullInt64
+		if err := rows.Scan(&s.Account, &s.Folder, &s.Messages, &s.GoneOnServer, &s.Bytes, &newest); err != nil {
+			return nil, err
+		}
+		s.Newest = timeOf(newest)
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// Count is the number of archived messages of a folder (folder "" for every
+// folder of the account, account "" for every account).
+func (ix *Index) Count(account, folder string) (int, error) {
+	var n int
+	err := ix.db.QueryRow(`SELECT COALESCE(SUM(messages), 0) FROM folders
+		WHERE (?1 = '' OR account = ?1) AND (?2 = '' OR path = ?2)`, account, folder).Scan(&n)
+	return n, err
+}
+
+// Messages lists archived messages newest first (by INTERNALDATE; messages
+// without a date last), skipping offset rows and returning at most limit
+// (limit <= 0: all). folder "" means every folder of the account, account ""
+// every account.
+func (ix *Index) Messages(account, folder string, offset, limit int) ([]Row, error) {
+	if limit <= 0 {
+		limit = -1
+	}
+	const cols = `SELECT f.account, f.path, m.uidvalidity, m.uid, m.off, m.len, m.sha, m.date, m.size,
+			m.flags, m.message_id, m.subject, m.from_addr, m.to_addr, m.gone
+		FROM messages m JOIN folders f ON f.id = m.folder`
+	var rows *sql.Rows
+	var err error
+	if account != "" && folder != "" { // one folder: walks the index, no sort
+		rows, err = ix.db.Query(cols+` WHERE m.folder = (SELECT id FROM folders WHERE account = ? AND path = ?)
+			ORDER BY m.date DESC, m.off DESC LIMIT ? OFFSET ?`, account, folder, limit, offset)
+	} else {
+		rows, err = ix.db.Query(cols+` WHERE (?1 = '' OR f.account = ?1) AND (?2 = '' OR f.path = ?2)
+			ORDER BY m.date DESC, m.folder, m.off DESC LIMIT ?3 OFFSET ?4`, account, folder, limit, offset)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Row
+	for rows.Next() {
+		var r Row
+		var date, gone sql.NullInt64
+		var flags string
+		if err := rows.Scan(&r.Account, &r.Folder, &r.UIDValidity, &r.UID, &r.Offset, &r.Length, &r.SHA, &date, &r.Size,
+			&flags, &r.MessageID, &r.Subject, &r.From, &r.To, &gone); err != nil {
+			return nil, err
+		}
+		r.Date, r.Gone, r.Flags = timeOf(date), timeOf(gone), strings.Fields(flags)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func unixOrNull(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.Unix(), Valid: true}
+}
+
+func timeOf(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return time.Unix(n.Int64, 0)
+}

@@ -1,0 +1,397 @@
+package index
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lifeboat-mail/lifeboat/store/archive"
+	"github.com/lifeboat-mail/lifeboat/store/mboxrd"
+)
+
+var (
+	inbox = archive.FolderID{Account: "bt", Name: "INBOX", Delim: '/'}
+	work  = archive.FolderID{Account: "bt", Name: "Work/2026", Delim: '/'}
+	other = archive.FolderID{Account: "other", Name: "INBOX"}
+	day   = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+)
+
+func msg(uid uint32, date time.Time, body string) *archive.Message {
+	b := []byte(body)
+	return &archive.Message{UID: uid, Date: date, Size: int64(len(b)), Flags: []string{`\Seen`, `$Label1`},
+		MessageID: fmt.Sprintf("<%d@test>", uid), SHA: mboxrd.Hash(b), EOL: mboxrd.Detect(b), Body: bytes.NewReader(b)}
+}
+
+// appendTo appends bodies to a folder, one day apart after day, and returns
+// the folder still open.
+func appendTo(t testing.TB, a *archive.Archive, id archive.FolderID, bodies ...string) {
+	t.Helper()
+	f, err := a.OpenFolder(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetUIDValidity(7)
+	for _, b := range bodies {
+		n := uint32(len(f.Entries()) + 1)
+		if _, err := f.Append(msg(n, day.AddDate(0, 0, int(n)), b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func open(t *testing.T, path string) *Index {
+	t.Helper()
+	ix, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ix.Close() })
+	return ix
+}
+
+var inboxBodies = []string{
+	"Subject: =?UTF-8?B?SGVsbG8g8J+Mjg==?= =?UTF-8?Q?w=C3=B6rld?=\r\nFrom: =?iso-8859-1?q?J=F6rg?= <j@example.org>\r\nTo: a@example.org,\r\n b@example.org\r\n\r\nbody\r\n",
+	"\r\nno headers at all, only a body\r\n",
+	"Subject: caf\xe9 \xff\xfe\r\nFrom: \x80\x81 <x@y>\r\nThis line is no header\r\nTo: t@example.org\r\n\r\nbody\r\n",
+	"Subject: bare LF\n  folded\nFrom: lf@example.org\n\nFrom the body\n",
+	"just text, no header and no empty line",
+}
+
+func TestRebuild(t *testing.T) {
+	a, err := archive.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, a, inbox, inboxBodies...)
+	appendTo(t, a, work, "Subject: w1\r\n\r\n.\r\n", "Subject: w2\r\n\r\n.\r\n")
+	appendTo(t, a, other, "Subject: o1\r\n\r\n.\r\n")
+
+	ix := open(t, DefaultPath(a))
+	var calls []int
+	st, err := ix.Rebuild(a, func(done, total int) { calls = append(calls, done, total) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Folders != 3 || st.Messages != 8 {
+		t.Fatalf("stats %+v, want 3 folders, 8 messages", st)
+	}
+	if !reflect.DeepEqual(calls, []int{1, 3, 2, 3, 3, 3}) {
+		t.Fatalf("progress calls %v", calls)
+	}
+	for _, c := range []struct {
+		account, folder string
+		want            int
+	}{{"", "", 8}, {"bt", "", 7}, {"bt", "INBOX", 5}, {"bt", "Work/2026", 2}, {"other", "", 1}, {"nobody", "", 0}} {
+		if n, err := ix.Count(c.account, c.folder); err != nil || n != c.want {
+			t.Errorf("Count(%q, %q) = %d, %v; want %d", c.account, c.folder, n, err, c.want)
+		}
+	}
+
+	rows, err := ix.Messages("bt", "INBOX", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 5 {
+		t.Fatalf("%d rows, want 5", len(rows))
+	}
+	f, err := a.ReadFolder(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rows { // newest first: UID 5 .. 1
+		e := f.Entries()[len(rows)-1-i]
+		want := Row{Account: "bt", Folder: "INBOX", UIDValidity: 7, UID: e.UID, Offset: e.Offset, Length: e.Length,
+			SHA: fmt.Sprintf("%x", e.SHA), Date: e.Date, Size: e.Size, Flags: []string{`\Seen`, `$Label1`}, MessageID: e.MessageID}
+		got := r
+		got.Subject, got.From, got.To = "", "", ""
+		if !got.Date.Equal(want.Date) {
+			t.Errorf("row %d date %v, want %v", i, got.Date, want.Date)
+		}
+		got.Date = want.Date
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("row %d:\n got %+v\nwant %+v", i, got, want)
+		}
+	}
+	byUID := map[uint32]Row{}
+	for _, r := range rows {
+		byUID[r.UID] = r
+	}
+	for uid, want := range map[uint32][3]string{
+		1: {"Hello 🌎wörld", "Jörg <j@example.org>", "a@example.org, b@example.org"},
+		2: {"", "", ""},
+		3: {"café ÿþ", "€\u0081 <x@y>", "t@example.org"},
+		4: {"bare LF folded", "lf@example.org", ""},
+		5: {"", "", ""},
+	} {
+		r := byUID[uid]
+		if got := [3]string{r.Subject, r.From, r.To}; got != want {
+			t.Errorf("UID %d headers %q, want %q", uid, got, want)
+		}
+	}
+
+	page, err := ix.Messages("", "", 1, 2)
+	if err != nil || len(page) != 2 || page[0].UID != 4 || page[1].UID != 3 {
+		t.Fatalf("page 2 of all messages: %+v, %v", page, err)
+	}
+}
+
+func TestHeaders(t *testing.T) {
+	long := "X-Long: " + strings.Repeat("x", 40<<10) + "\r\n"
+	for _, c := range []struct{ msg, subject, from string }{
+		{"Subject: plain\r\n\r\n", "plain", ""},
+		{"Subject: =?windows-1252?q?=80uro_=93quoted=94?=\r\n\r\n", "€uro “quoted”", ""},
+		{"Subject: =?gb2312?B?xOO6ww==?=\r\n\r\n", "=?gb2312?B?xOO6ww==?=", ""}, // unknown charset: kept as it is
+		{"Subject: =?utf-8?q?broken\r\n\r\n", "=?utf-8?q?broken", ""},
+		{"subject: lower case\r\nFROM: upper@example.org\r\n\r\n", "lower case", "upper@example.org"},
+		{" leading continuation\r\nSubject: after\r\n\r\n", "after", ""},
+		{"Subject: first\r\n" + long + "\r\n", "first", ""}, // headers longer than what is read
+		{long + "Subject: too late\r\n\r\n", "", ""},
+		{"", "", ""},
+		{"\x00\x01\x02", "", ""},
+		{"Subject: \xc3\x28 invalid\r\n\r\n", "Ã( invalid", ""},
+	} {
+		var rec bytes.Buffer
+		if _, _, err := mboxrd.Append(&rec, []byte(c.msg), day); err != nil {
+			t.Fatal(err)
+		}
+		e := &archive.Entry{Length: int64(rec.Len())}
+		h := readHeaders(bytes.NewReader(rec.Bytes()), e, make([]byte, maxHeaderRead))
+		if h.subject != c.subject || h.from != c.from {
+			t.Errorf("%.40q: subject %q from %q, want %q %q", c.msg, h.subject, h.from, c.subject, c.from)
+		}
+	}
+}
+
+func TestUpdate(t *testing.T) {
+	a, err := archive.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, a, inbox, "Subject: one\r\n\r\n.\r\n", "Subject: two\r\n\r\n.\r\n")
+	appendTo(t, a, work, "Subject: w1\r\n\r\n.\r\n")
+	ix := open(t, DefaultPath(a))
+
+	// Update on an empty index derives everything.
+	if st, err := ix.Update(a, ""); err != nil || st.Folders != 2 || st.Messages != 3 {
+		t.Fatalf("first update: %+v, %v", st, err)
+	}
+	if st, err := ix.Update(a, ""); err != nil || st.Folders != 0 || st.Messages != 0 {
+		t.Fatalf("update with nothing changed: %+v, %v", st, err)
+	}
+	derived := ix.derived.Load()
+
+	// A message appended and one gone on the server.
+	appendTo(t, a, inbox, "Subject: three\r\n\r\n.\r\n")
+	f, err := a.OpenFolder(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.MarkGone(f.Lookup(7, 1), time.Unix(1700000000, 0))
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := ix.Update(a, "bt")
+	if err != nil || st.Folders != 1 || st.Messages != 3 {
+		t.Fatalf("update after append: %+v, %v", st, err)
+	}
+	if ix.derived.Load() != derived+1 {
+		t.Fatalf("%d folders re-derived, want 1", ix.derived.Load()-derived)
+	}
+	rows, err := ix.Messages("bt", "INBOX", 0, 1)
+	if err != nil || len(rows) != 1 || rows[0].Subject != "three" || rows[0].UID != 3 {
+		t.Fatalf("newest row after update: %+v, %v", rows, err)
+	}
+	stats, err := ix.FolderStats("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []FolderStat{
+		{Account: "bt", Folder: "INBOX", Messages: 3, GoneOnServer: 1, Bytes: 19 + 19 + 21, Newest: day.AddDate(0, 0, 3)},
+		{Account: "bt", Folder: "Work/2026", Messages: 1, Bytes: 18, Newest: day.AddDate(0, 0, 1)},
+	}
+	if len(stats) != len(want) {
+		t.Fatalf("folder stats %+v", stats)
+	}
+	for i := range want {
+		if !stats[i].Newest.Equal(want[i].Newest) {
+			t.Errorf("newest %v, want %v", stats[i].Newest, want[i].Newest)
+		}
+		stats[i].Newest = want[i].Newest
+		if stats[i] != want[i] {
+			t.Errorf("folder stat\n got %+v\nwant %+v", stats[i], want[i])
+		}
+	}
+	if rows, _ := ix.Messages("bt", "INBOX", 2, 0); len(rows) != 1 || rows[0].Gone.Unix() != 1700000000 {
+		t.Fatalf("gone message: %+v", rows)
+	}
+
+	// Rebuilt from scratch, the index holds the same rows.
+	before, err := ix.Messages("", "", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix.Close()
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		os.Remove(DefaultPath(a) + suffix)
+	}
+	ix = open(t, DefaultPath(a))
+	if n, _ := ix.Count("", ""); n != 0 {
+		t.Fatalf("new index holds %d messages", n)
+	}
+	if _, err := ix.Rebuild(a, nil); err != nil {
+		t.Fatal(err)
+	}
+	after, err := ix.Messages("", "", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != 4 || !reflect.DeepEqual(before, after) {
+		t.Fatalf("rows differ after a rebuild:\n%+v\n%+v", before, after)
+	}
+
+	// A folder removed from disk disappears from the index.
+	if err := os.Remove(a.LogPath(work)); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(a.MboxPath(work))
+	if st, err := ix.Update(a, "bt"); err != nil || st.Folders != 0 {
+		t.Fatalf("update after removal: %+v, %v", st, err)
+	}
+	if stats, _ := ix.FolderStats("bt"); len(stats) != 1 || stats[0].Folder != "INBOX" {
+		t.Fatalf("folder stats after removal: %+v", stats)
+	}
+	if n, _ := ix.Count("bt", "Work/2026"); n != 0 {
+		t.Fatalf("removed folder still counts %d", n)
+	}
+	if rows, _ := ix.Messages("", "", 0, 0); len(rows) != 3 {
+		t.Fatalf("%d rows after removal, want 3", len(rows))
+	}
+
+	// So does an account.
+	if err := os.RemoveAll(filepath.Join(a.Root, "bt")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ix.Update(a, ""); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := ix.Count("", ""); n != 0 {
+		t.Fatalf("removed account still counts %d", n)
+	}
+}
+
+func TestSchemaVersion(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "odd ?#% name", "index.sqlite")
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ix := open(t, path)
+	if _, err := ix.db.Exec(`CREATE TABLE junk (x); PRAGMA user_version = 99`); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{path, path + "-wal", path + "-shm"} {
+		if fi, err := os.Stat(name); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v, %v; want a private file", name, fi, err)
+		}
+	}
+	ix.Close()
+
+	ix = open(t, path)
+	var v, junk int
+	ix.db.QueryRow(`PRAGMA user_version`).Scan(&v)
+	ix.db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name = 'junk'`).Scan(&junk)
+	if v != schemaVersion || junk != 0 {
+		t.Fatalf("after reopening: version %d, junk table %d", v, junk)
+	}
+	if n, err := ix.Count("", ""); err != nil || n != 0 {
+		t.Fatalf("count %d, %v", n, err)
+	}
+	var mode string
+	ix.db.QueryRow(`PRAGMA journal_mode`).Scan(&mode)
+	if mode != "wal" {
+		t.Fatalf("journal mode %q", mode)
+	}
+}
+
+func TestConcurrentReaders(t *testing.T) {
+	a, err := archive.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, a, inbox, inboxBodies...)
+	ix := open(t, DefaultPath(a))
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20 {
+				if _, err := ix.Messages("bt", "INBOX", 0, 10); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := ix.FolderStats(""); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for range 5 {
+		if _, err := ix.Rebuild(a, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+}
+
+// BenchmarkRebuild indexes an archive of 20,000 messages in 10 folders.
+func BenchmarkRebuild(b *testing.B) {
+	a, err := archive.Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	const folders, perFolder = 10, 2000
+	filler := strings.Repeat("Lorem ipsum dolor sit amet, consectetur adipiscing elit.\r\n", 40)
+	for i := range folders {
+		f, err := a.OpenFolder(archive.FolderID{Account: "bench", Name: fmt.Sprintf("Folder %d", i)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		f.SetUIDValidity(1)
+		for j := range perFolder {
+			body := fmt.Sprintf("Received: from mx.example.org by mail.example.net; Fri, 2 Jan 2026 03:04:05 +0000\r\n"+
+				"Message-ID: <%d.%d@example.org>\r\nDate: Fri, 2 Jan 2026 03:04:05 +0000\r\n"+
+				"From: =?UTF-8?Q?J=C3=B6rg_Sender?= <sender%d@example.org>\r\nTo: Someone <to@example.net>\r\n"+
+				"Subject: =?UTF-8?B?w5xiZXIgdGhlIG1lc3NhZ2U=?= %d\r\nMIME-Version: 1.0\r\n"+
+				"Content-Type: text/plain; charset=utf-8\r\n\r\n%s", i, j, j, j, filler)
+			if _, err := f.Append(msg(uint32(j+1), day.Add(time.Duration(j)*time.Minute), body)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ix, err := Open(DefaultPath(a))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ix.Close()
+	b.ResetTimer()
+	for b.Loop() {
+		st, err := ix.Rebuild(a, nil)
+		if err != nil || st.Messages != folders*perFolder {
+			b.Fatalf("%+v, %v", st, err)
+		}
+	}
+	b.ReportMetric(float64(b.N*folders*perFolder)/b.Elapsed().Seconds(), "msgs/s")
+}
