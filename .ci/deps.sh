@@ -13,7 +13,7 @@ have gnome-keyring-daemon || need+=(gnome-keyring)
 have dbus-run-session    || need+=(dbus)
 have dbus-launch         || need+=(dbus-x11)
 have openssl             || need+=(openssl)
-[ -x /usr/bin/python3 ]  || need+=(python3-minimal)
+/usr/bin/python3 -c "import mailbox" 2>/dev/null || need+=(python3)
 [ -x /usr/bin/time ]     || need+=(time)
 
 if [ ${#need[@]} -gt 0 ]; then

@@ -405,10 +405,14 @@ type serverMsg struct {
 	size  int64
 }
 
+// flagStrings keeps the flags worth archiving: \Recent is per session
+// (RFC 3501 2.3.2) and would look like a change on every run.
 func flagStrings(fl []imap.Flag) []string {
-	out := make([]string, len(fl))
-	for i, f := range fl {
-		out[i] = string(f)
+	out := make([]string, 0, len(fl))
+	for _, f := range fl {
+		if !strings.EqualFold(string(f), `\Recent`) {
+			out = append(out, string(f))
+		}
 	}
 	return out
 }
