@@ -299,3 +299,27 @@ func TestDovecotSecurityModes(t *testing.T) {
 		}
 	})
 }
+
+// A 50 MB attachment streams through the spool and comes back byte-exact.
+func TestDovecotFiftyMegabyteMessage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("large message")
+	}
+	s := dovecottest.StartT(t)
+	var b bytes.Buffer
+	b.WriteString("Subject: the scans\r\nMessage-ID: <big@x>\r\nContent-Type: multipart/mixed; boundary=\"B\"\r\n\r\n--B\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+	line := strings.Repeat("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2", 1) + "\r\n"
+	for b.Len() < 50<<20 {
+		b.WriteString(line)
+	}
+	b.WriteString("--B--\r\n")
+	if _, err := s.Append("user1", "INBOX", b.Bytes(), nil, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	a := newArchive(t)
+	res := Backup(context.Background(), []Account{dovecotAccount(t, s, imapconn.TLS)}, Options{Archive: a})[0]
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	checkFolderMatchesServer(t, a, s, "INBOX")
+}
