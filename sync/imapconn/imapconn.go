@@ -17,6 +17,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -228,9 +229,13 @@ func Dial(ctx context.Context, ep Endpoint, password string, opts *Options) (*im
 	if err != nil {
 		return nil, Classify(addr, err)
 	}
-	// Bound the TLS handshake and greeting by the same deadline.
-	raw.SetDeadline(time.Now().Add(timeout))
-	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	// Bound TLS, greeting and login by the timeout: go-imap sets its own
+	// read deadlines, so a timer closes the connection instead.
+	var timedOut atomic.Bool
+	watchdog := time.AfterFunc(timeout, func() { timedOut.Store(true); raw.Close() })
+	defer watchdog.Stop()
+	stopCtx := context.AfterFunc(ctx, func() { raw.Close() })
+	stop := func() { watchdog.Stop(); stopCtx() }
 	var conn net.Conn = raw
 	if ep.Security == TLS {
 		tc := tls.Client(raw, tlsConfig)
@@ -257,6 +262,9 @@ func Dial(ctx context.Context, ep Endpoint, password string, opts *Options) (*im
 	fail := func(err error) (*imapclient.Client, error) {
 		stop()
 		c.Close()
+		if timedOut.Load() && ctx.Err() == nil {
+			return nil, &Error{Kind: KindUnreachable, Addr: addr, Err: fmt.Errorf("no answer within %s: %w", timeout, err)}
+		}
 		return nil, Classify(addr, ctxErr(ctx, err))
 	}
 	if err := c.WaitGreeting(); err != nil {
@@ -271,11 +279,11 @@ func Dial(ctx context.Context, ep Endpoint, password string, opts *Options) (*im
 		}
 		return fail(err)
 	}
-	raw.SetDeadline(time.Time{}) // go-imap sets its own per-command deadlines from here
 	// Make sure CAPABILITY is known after login (some servers change it).
 	if _, err := c.Capability().Wait(); err != nil {
 		return fail(err)
 	}
+	watchdog.Stop()
 	return c, nil
 }
 
