@@ -10,7 +10,8 @@
 //     then one FETCH of UID, FLAGS and RFC822.SIZE for all messages: UIDs
 //     that vanished are recorded as deleted-on-server, changed flags are
 //     logged, new UIDs are fetched.
-//  3. New messages come with BODY.PEEK[] in pipelined UID FETCH commands;
+//  3. New messages come with BODY.PEEK[] in UID FETCH commands of up to
+//     2,000 messages, streamed;
 //     each body is read whole (in memory up to 8 MB, else spooled to disk)
 //     before it is appended, so a dropped connection never leaves half a
 //     message. Messages are committed (fsync mbox, then log) every 1,000
@@ -549,12 +550,12 @@ func (e *engine) fetchNew(ctx context.Context, f *archive.Folder, path string, w
 		pendingBytes, pendingMsgs = 0, 0
 		return f.Commit()
 	}
-	next := e.c.Fetch(chunks[0], opts)
-	for i := range chunks {
-		cur := next
-		if i+1 < len(chunks) {
-			next = e.c.Fetch(chunks[i+1], opts) // pipelined: the server starts on it while we read
-		}
+	// One FETCH at a time, each streaming up to FetchChunk messages. (Not
+	// pipelined: Dovecot may start answering the next FETCH before it
+	// completes the current one, and go-imap then blocks delivering the next
+	// command's literal while we still wait on the current command.)
+	for _, chunk := range chunks {
+		cur := e.c.Fetch(chunk, opts)
 		for msg := cur.Next(); msg != nil; msg = cur.Next() {
 			if ctx.Err() != nil {
 				cur.Close()

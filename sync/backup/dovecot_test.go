@@ -323,3 +323,32 @@ func TestDovecotFiftyMegabyteMessage(t *testing.T) {
 	}
 	checkFolderMatchesServer(t, a, s, "INBOX")
 }
+
+// Many FETCH chunks in one folder. When chunks were pipelined, the
+// benchmark's 2,000-message folders deadlocked; this small case did not
+// reproduce it, but it runs the chunk loop against Dovecot, and a deadline
+// turns any hang into a failure.
+func TestDovecotManyChunks(t *testing.T) {
+	s := dovecottest.StartT(t)
+	var msgs [][]byte
+	for i := 0; i < 120; i++ {
+		size := 400
+		if i%7 == 6 {
+			size = 40000 // a big message at the end of most chunks
+		}
+		msgs = append(msgs, []byte(fmt.Sprintf("Subject: %d\r\nMessage-ID: <c%d@x>\r\n\r\n%s\r\n", i, i, strings.Repeat("chunk body text ", size))))
+	}
+	if err := s.Load("user1", "INBOX", msgs, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	a := newArchive(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res := Backup(ctx, []Account{dovecotAccount(t, s, imapconn.TLS)}, Options{Archive: a, FetchChunk: 7, CommitMessages: 25})[0]
+	if res.Err != nil {
+		t.Fatalf("%v (a deadline here means the fetch loop hung)", res.Err)
+	}
+	if f := checkFolderMatchesServer(t, a, s, "INBOX"); len(f.Entries()) != 120 {
+		t.Fatalf("%d archived", len(f.Entries()))
+	}
+}
