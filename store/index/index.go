@@ -30,7 +30,7 @@ import (
 // schemaVersion is kept in PRAGMA user_version. Any other value (an older
 // index, or one written by a newer Lifeboat) makes Open drop every table and
 // start empty; Rebuild or Update then fills it again.
-const schemaVersion = 1
+const schemaVersion = 2
 
 const schema = `
 CREATE TABLE folders (
@@ -63,6 +63,7 @@ CREATE TABLE messages (
 	gone        INTEGER           -- unix seconds; NULL while on the server
 );
 CREATE INDEX messages_by_date ON messages (folder, date DESC, off DESC);
+CREATE UNIQUE INDEX messages_by_off ON messages (folder, off);
 `
 
 // Index is an open index database. It is safe for concurrent use; several
@@ -367,9 +368,13 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// derive replaces a folder's rows with what its files say now, in one
-// transaction, and returns how many messages it holds. fi is the log file's
-// state taken before reading it (nil: stat it here), so that a log growing
+// derive brings a folder's rows in line with what its files say now, in one
+// transaction, and returns how many messages it holds. Rows are keyed by
+// their offset in the mbox (stable: the mbox is append-only); a row whose
+// hash still matches keeps its headers and is updated only where flags,
+// location or deletion changed, so a backup that added a few messages costs
+// a few header reads, not a pass over the folder. fi is the log file's state
+// taken before reading it (nil: stat it here), so that a log growing
 // meanwhile is seen as changed by the next Update.
 func (ix *Index) derive(a *archive.Archive, id archive.FolderID, fi os.FileInfo) (int, error) {
 	if fi == nil {
@@ -383,15 +388,29 @@ func (ix *Index) derive(a *archive.Archive, id archive.FolderID, fi os.FileInfo)
 		return 0, fmt.Errorf("indexing %s: %w", id, err)
 	}
 	entries := f.Entries()
+	have, err := ix.existing(id)
+	if err != nil {
+		return 0, fmt.Errorf("indexing %s: %w", id, err)
+	}
 
-	// Read the headers before the transaction, to keep it short.
+	// Read the headers of new messages before the transaction, to keep it short.
+	shas := make([]string, len(entries))
 	hdrs := make([]headers, len(entries))
-	if mb, err := os.Open(a.MboxPath(id)); err == nil { // no mbox: rows without headers
-		buf := make([]byte, maxHeaderRead)
-		for i, e := range entries {
-			hdrs[i] = readHeaders(mb, e, buf)
+	var mb *os.File
+	buf := make([]byte, maxHeaderRead)
+	for i, e := range entries {
+		shas[i] = fmt.Sprintf("%x", e.SHA[:])
+		if old, ok := have[e.Offset]; ok && old.sha == shas[i] {
+			continue
 		}
-		mb.Close()
+		if mb == nil {
+			if mb, err = os.Open(a.MboxPath(id)); err != nil {
+				mb = nil
+				break // no mbox: rows without headers
+			}
+			defer mb.Close()
+		}
+		hdrs[i] = readHeaders(mb, e, buf)
 	}
 
 	var gone int
@@ -416,19 +435,35 @@ func (ix *Index) derive(a *archive.Archive, id archive.FolderID, fi os.FileInfo)
 			id.Account, id.Path(), fi.Size(), fi.ModTime().UnixNano(), len(entries), gone, bytes, newest).Scan(&fid); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(`DELETE FROM messages WHERE folder = ?`, fid); err != nil {
-			return err
-		}
-		ins, err := tx.Prepare(`INSERT INTO messages (folder, uidvalidity, uid, off, len, sha, date, size, flags,
+		ins, err := tx.Prepare(`INSERT OR REPLACE INTO messages (folder, uidvalidity, uid, off, len, sha, date, size, flags,
 			message_id, subject, from_addr, to_addr, gone) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
 		defer ins.Close()
+		upd, err := tx.Prepare(`UPDATE messages SET uidvalidity = ?, uid = ?, flags = ?, gone = ? WHERE folder = ? AND off = ?`)
+		if err != nil {
+			return err
+		}
+		defer upd.Close()
 		for i, e := range entries {
-			if _, err := ins.Exec(fid, e.UIDValidity, e.UID, e.Offset, e.Length, fmt.Sprintf("%x", e.SHA[:]),
-				unixOrNull(e.Date), e.Size, strings.Join(e.Flags, " "), e.MessageID,
-				hdrs[i].subject, hdrs[i].from, hdrs[i].to, unixOrNull(e.Gone)); err != nil {
+			flags, goneAt := strings.Join(e.Flags, " "), unixOrNull(e.Gone)
+			old, ok := have[e.Offset]
+			delete(have, e.Offset)
+			switch {
+			case !ok || old.sha != shas[i]:
+				_, err = ins.Exec(fid, e.UIDValidity, e.UID, e.Offset, e.Length, shas[i],
+					unixOrNull(e.Date), e.Size, flags, e.MessageID,
+					hdrs[i].subject, hdrs[i].from, hdrs[i].to, goneAt)
+			case old.uv != e.UIDValidity || old.uid != e.UID || old.flags != flags || old.gone != goneAt:
+				_, err = upd.Exec(e.UIDValidity, e.UID, flags, goneAt, fid, e.Offset)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		for off := range have { // rows the files no longer hold (an archive replaced by hand)
+			if _, err := tx.Exec(`DELETE FROM messages WHERE folder = ? AND off = ?`, fid, off); err != nil {
 				return err
 			}
 		}
@@ -439,6 +474,32 @@ func (ix *Index) derive(a *archive.Archive, id archive.FolderID, fi os.FileInfo)
 	}
 	ix.derived.Add(1)
 	return len(entries), nil
+}
+
+type existingRow struct {
+	sha, flags string
+	uv, uid    uint32
+	gone       sql.NullInt64
+}
+
+// existing returns a folder's indexed rows by mbox offset.
+func (ix *Index) existing(id archive.FolderID) (map[int64]existingRow, error) {
+	rows, err := ix.db.Query(`SELECT m.off, m.sha, m.flags, m.uidvalidity, m.uid, m.gone FROM messages m
+		JOIN folders f ON f.id = m.folder WHERE f.account = ? AND f.path = ?`, id.Account, id.Path())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[int64]existingRow{}
+	for rows.Next() {
+		var off int64
+		var r existingRow
+		if err := rows.Scan(&off, &r.sha, &r.flags, &r.uv, &r.uid, &r.gone); err != nil {
+			return nil, err
+		}
+		out[off] = r
+	}
+	return out, rows.Err()
 }
 
 func (ix *Index) inTx(fn func(*sql.Tx) error) error {

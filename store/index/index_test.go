@@ -395,3 +395,43 @@ func BenchmarkRebuild(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*folders*perFolder)/b.Elapsed().Seconds(), "msgs/s")
 }
+
+// Update keeps rows of unchanged messages (their headers are not read
+// again) and carries flag changes and deletions into existing rows.
+func TestUpdateIsIncremental(t *testing.T) {
+	a, err := archive.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, a, inbox, "Subject: one\r\n\r\n.\r\n", "Subject: two\r\n\r\n.\r\n")
+	ix := open(t, DefaultPath(a))
+	if _, err := ix.Update(a, ""); err != nil {
+		t.Fatal(err)
+	}
+	// Mark the stored subject of message 1 so a re-read would show.
+	if _, err := ix.db.Exec(`UPDATE messages SET subject = 'kept' WHERE uid = 1`); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := a.OpenFolder(inbox)
+	f.SetFlags(f.Lookup(7, 1), []string{`\Flagged`})
+	f.MarkGone(f.Lookup(7, 2), time.Unix(1700000000, 0))
+	f.Close()
+	appendTo(t, a, inbox, "Subject: three\r\n\r\n.\r\n")
+	if _, err := ix.Update(a, ""); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := ix.Messages("bt", "INBOX", 0, 0)
+	if err != nil || len(rows) != 3 {
+		t.Fatalf("%d rows, %v", len(rows), err)
+	}
+	by := map[uint32]Row{}
+	for _, r := range rows {
+		by[r.UID] = r
+	}
+	if by[1].Subject != "kept" || len(by[1].Flags) != 1 || by[1].Flags[0] != `\Flagged` {
+		t.Fatalf("row 1 was re-derived or lost its flag change: %+v", by[1])
+	}
+	if by[2].Gone.Unix() != 1700000000 || by[3].Subject != "three" {
+		t.Fatalf("rows 2/3: %+v %+v", by[2], by[3])
+	}
+}
