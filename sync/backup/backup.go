@@ -522,7 +522,10 @@ func (e *engine) folder(ctx context.Context, fi folderInfo) (sum archive.FolderR
 		uidNext := uint32(sel.UIDNext)
 		f.Checkpoint(archive.State{UIDValidity: uv, UIDNext: uidNext, HighestModSeq: sel.HighestModSeq, Messages: sel.NumMessages, At: now})
 	}
-	return sum, f.Commit()
+	if err := f.Commit(); err != nil {
+		return sum, &permanent{err}
+	}
+	return sum, nil
 }
 
 // fetchNew downloads the wanted UIDs in pipelined chunks. It returns false
@@ -600,9 +603,8 @@ func (e *engine) fetchNew(ctx context.Context, f *archive.Folder, path string, w
 			return false, err
 		}
 	}
-	if err := commit(); err != nil {
-		return false, &permanent{err}
-	}
+	// The last messages are committed by the caller together with the
+	// folder's checkpoint: one fsync of the mbox and one of the log.
 	missing := 0
 	for _, uid := range want {
 		if !got[uid] {
