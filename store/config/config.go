@@ -65,6 +65,12 @@ type Account struct {
 	IMAP    Server   `toml:"imap"`
 	Include []string `toml:"include,omitempty"`
 	Exclude []string `toml:"exclude,omitempty"`
+	// SMTP is the account's outgoing server; nil when it cannot send.
+	// Credentials are the IMAP ones unless username or password_command is set.
+	SMTP *Server `toml:"smtp,omitempty"`
+	// SendAs lists addresses this account may send as (verified aliases):
+	// mail from them keeps its From when sent through this account.
+	SendAs []string `toml:"send_as,omitempty"`
 }
 
 // Config is the whole configuration file.
@@ -74,6 +80,7 @@ type Config struct {
 	Accounts          []Account `toml:"account"`
 	MassDeletePercent float64   `toml:"mass_delete_percent"`
 	MassDeleteMin     int       `toml:"mass_delete_min"`
+	Failover          Failover  `toml:"failover,omitempty"`
 }
 
 // DefaultPath is $LIFEBOAT_CONFIG when set, else config.toml in the
@@ -157,6 +164,9 @@ func Parse(path string, data []byte) (*Config, error) {
 		if f := c.Accounts[i].IMAP.TLSCAFile; f != "" {
 			c.Accounts[i].IMAP.TLSCAFile = c.resolve(f)
 		}
+		if s := c.Accounts[i].SMTP; s != nil && s.TLSCAFile != "" {
+			s.TLSCAFile = c.resolve(s.TLSCAFile)
+		}
 	}
 	c.accountDefaults()
 	if err := c.validate(ix); err != nil {
@@ -170,14 +180,7 @@ func (c *Config) accountDefaults() {
 	for i := range c.Accounts {
 		a := &c.Accounts[i]
 		s := &a.IMAP
-		s.Host = strings.TrimSpace(s.Host)
-		if strings.HasPrefix(s.Host, "[") && strings.HasSuffix(s.Host, "]") { // [::1]
-			s.Host = s.Host[1 : len(s.Host)-1]
-		}
-		s.Security = Security(strings.ToLower(strings.TrimSpace(string(s.Security))))
-		if s.Security == "" {
-			s.Security = TLS
-		}
+		normaliseServer(s)
 		if s.Port == 0 {
 			s.Port = 143
 			if s.Security == TLS {
@@ -187,6 +190,21 @@ func (c *Config) accountDefaults() {
 		if s.Username == "" {
 			s.Username = a.Email
 		}
+		smtpDefaults(a)
+	}
+	c.Failover.defaults(c.Accounts)
+}
+
+// normaliseServer trims the host, unwraps [::1] and lower-cases security
+// (default tls).
+func normaliseServer(s *Server) {
+	s.Host = strings.TrimSpace(s.Host)
+	if strings.HasPrefix(s.Host, "[") && strings.HasSuffix(s.Host, "]") {
+		s.Host = s.Host[1 : len(s.Host)-1]
+	}
+	s.Security = Security(strings.ToLower(strings.TrimSpace(string(s.Security))))
+	if s.Security == "" {
+		s.Security = TLS
 	}
 }
 
@@ -241,21 +259,37 @@ func (c *Config) validate(ix lineIndex) error {
 			}
 		}
 
-		s := a.IMAP
-		switch {
-		case s.Host == "":
-			return errAt(c.Path, at(".imap.host"), "account %q has no IMAP host; add host = \"imap.example.com\" under [account.imap]", a.Name)
-		case strings.ContainsAny(s.Host, "/ \t") || (strings.Contains(s.Host, ":") && net.ParseIP(strings.Trim(s.Host, "[]")) == nil):
-			return errAt(c.Path, at(".imap.host"), "account %q: host %q is not a bare host name; write only the name (e.g. host = \"imap.example.com\") and put the port in port = 993", a.Name, s.Host)
-		case s.Security != TLS && s.Security != STARTTLS && s.Security != Plain:
-			return errAt(c.Path, at(".imap.security"), "account %q: security %q is not valid; use \"tls\" (implicit TLS, usually port 993), \"starttls\" (usually port 143) or \"plain\" (loopback only)", a.Name, s.Security)
-		case s.Port < 1 || s.Port > 65535:
-			return errAt(c.Path, at(".imap.port"), "account %q: port %d is out of range; use 1-65535 (993 for tls, 143 for starttls), or leave port out", a.Name, s.Port)
-		case s.Security == Plain && !isLoopback(s.Host):
-			return errAt(c.Path, at(".imap.security"), "account %q: security = \"plain\" is refused for host %q: plaintext IMAP sends your password unencrypted; use tls or starttls", a.Name, s.Host)
-		case s.Username == "":
-			return errAt(c.Path, at(".imap.username"), "account %q has no IMAP username; add username = \"you@example.com\" under [account.imap] (or set email)", a.Name)
+		if err := c.validateServer(a.Name, a.IMAP, "imap", at); err != nil {
+			return err
 		}
+		if a.SMTP != nil {
+			if err := c.validateServer(a.Name, *a.SMTP, "smtp", at); err != nil {
+				return err
+			}
+		}
+	}
+	return c.validateFailover(ix)
+}
+
+// validateServer checks an [account.imap] or [account.smtp] section.
+func (c *Config) validateServer(name string, s Server, proto string, at func(string) int) error {
+	upper, example, ports, port := "IMAP", "imap.example.com", "993 for tls, 143 for starttls", 993
+	if proto == "smtp" {
+		upper, example, ports, port = "SMTP", "smtp.example.com", "465 for tls, 587 for starttls", 465
+	}
+	switch {
+	case s.Host == "":
+		return errAt(c.Path, at("."+proto+".host"), "account %q has no %s host; add host = \"%s\" under [account.%s]", name, upper, example, proto)
+	case strings.ContainsAny(s.Host, "/ \t") || (strings.Contains(s.Host, ":") && net.ParseIP(strings.Trim(s.Host, "[]")) == nil):
+		return errAt(c.Path, at("."+proto+".host"), "account %q: host %q is not a bare host name; write only the name (e.g. host = \"%s\") and put the port in port = %d", name, s.Host, example, port)
+	case s.Security != TLS && s.Security != STARTTLS && s.Security != Plain:
+		return errAt(c.Path, at("."+proto+".security"), "account %q: security %q is not valid; use \"tls\" (implicit TLS), \"starttls\" or \"plain\" (loopback only)", name, s.Security)
+	case s.Port < 1 || s.Port > 65535:
+		return errAt(c.Path, at("."+proto+".port"), "account %q: port %d is out of range; use 1-65535 (%s), or leave port out", name, s.Port, ports)
+	case s.Security == Plain && !isLoopback(s.Host):
+		return errAt(c.Path, at("."+proto+".security"), "account %q: security = \"plain\" is refused for host %q: plaintext %s sends your password unencrypted; use tls or starttls", name, s.Host, upper)
+	case s.Username == "":
+		return errAt(c.Path, at("."+proto+".username"), "account %q has no %s username; add username = \"you@example.com\" under [account.%s] (or set email)", name, upper, proto)
 	}
 	return nil
 }

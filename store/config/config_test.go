@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 const good = `# my mail
@@ -57,6 +58,8 @@ func TestParseGood(t *testing.T) {
 			Name: "local.test",
 			IMAP: Server{Host: "127.0.0.1", Port: 1143, Security: Plain, Username: "tester", TLSCAFile: filepath.Join(dir, "ca.pem")},
 		}},
+		Failover: Failover{FromPolicy: FromRewrite, ProbeInterval: Duration{time.Minute}, LoginInterval: Duration{10 * time.Minute},
+			SlowLatency: Duration{5 * time.Second}, FailuresToDown: 3, SuccessesToUp: 2, RelayListen: DefaultRelayListen, RecipientLimit: DefaultRecipientLimit},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Parse:\n got %+v\nwant %+v", c, want)

@@ -25,9 +25,12 @@ func errAt(path string, line int, format string, args ...any) error {
 // knownKeys lists the keys each table accepts (kept in step with the struct
 // tags; a test checks).
 var knownKeys = map[string][]string{
-	"":             {"archive_dir", "account", "mass_delete_percent", "mass_delete_min"},
-	"account":      {"name", "email", "imap", "include", "exclude"},
+	"":             {"archive_dir", "account", "mass_delete_percent", "mass_delete_min", "failover"},
+	"account":      {"name", "email", "imap", "include", "exclude", "smtp", "send_as"},
 	"account.imap": {"host", "port", "security", "username", "tls_ca_file", "password_command"},
+	"account.smtp": {"host", "port", "security", "username", "tls_ca_file", "password_command"},
+	"failover": {"order", "from_policy", "probe_interval", "login_interval", "slow_latency", "failures_to_down",
+		"successes_to_up", "relay_listen", "relay_allow_remote", "recipient_limit"},
 }
 
 func isPasswordKey(k string) bool {
