@@ -1,0 +1,265 @@
+// Package smtpsend submits one message through one account's SMTP server
+// and classifies every failure by phase and by the enhanced status code
+// (RFC 3463), so the failover router knows what to do next (PRODUCT.md §5):
+// try the next account, tell the user, or treat the outcome as unknown.
+//
+// The router's ledger is written through Hooks: BeforeFinalDot is called
+// after every byte of the message is written and before the final "." is
+// sent, so that a crash after it is known to be ambiguous.
+package smtpsend
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// Endpoint is an SMTP submission server.
+type Endpoint struct {
+	Host     string
+	Port     int
+	Security string // "tls" (implicit, 465), "starttls" (587), "plain" (loopback only)
+	Username string
+	CAFile   string
+	// TLSConfig, when set, is used as is (tests).
+	TLSConfig *tls.Config
+	// Timeout bounds connecting and each command (default 60 s).
+	Timeout time.Duration
+	// FinalReplyTimeout bounds the wait for the reply to the final dot
+	// (default 10 min, as RFC 5321 recommends).
+	FinalReplyTimeout time.Duration
+	// LocalName is sent in EHLO (default "localhost").
+	LocalName string
+}
+
+// Addr is host:port.
+func (e Endpoint) Addr() string { return net.JoinHostPort(e.Host, strconv.Itoa(e.Port)) }
+
+// Hooks let the caller record progress durably.
+type Hooks struct {
+	// BeforeFinalDot runs when the whole message is written, before the
+	// final dot. An error aborts the submission without the dot.
+	BeforeFinalDot func() error
+}
+
+// Result is the outcome of one submission attempt.
+type Result struct {
+	// Accepted recipients: the server took the message for them.
+	Accepted []string
+	// Rejected recipients: final, no failover (5.1.x, 5.2.1).
+	Rejected map[string]*Failure
+	// Deferred recipients: 4xx at RCPT; deliver later.
+	Deferred map[string]*Failure
+	// Reply is the server's reply to the final dot.
+	Reply string
+	// Failure is set when the message was not accepted for anyone; nil
+	// when it was accepted for Accepted (or no recipient was left).
+	Failure *Failure
+	// MaxSize is the server's SIZE limit from EHLO (0 unknown).
+	MaxSize int64
+	// Timings of the phases, for the health model.
+	Connect, Total time.Duration
+}
+
+func tlsConfig(ep Endpoint) (*tls.Config, error) {
+	if ep.TLSConfig != nil {
+		return ep.TLSConfig, nil
+	}
+	cfg := &tls.Config{ServerName: ep.Host, MinVersion: tls.VersionTLS12}
+	if ep.CAFile != "" {
+		pem, err := os.ReadFile(ep.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s holds no PEM certificate", ep.CAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	return cfg, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Dial connects, says EHLO and logs in. The connection is closed when ctx
+// ends.
+func Dial(ctx context.Context, ep Endpoint, password string) (*smtp.Client, *Failure) {
+	timeout := ep.Timeout
+	if timeout == 0 {
+		timeout = 60 * time.Second
+	}
+	if ep.Security == "plain" && !isLoopback(ep.Host) {
+		return nil, &Failure{Phase: PhaseConnect, Action: NextAccountAlert, Text: "plaintext SMTP refused: it would send the password unencrypted (allowed only to 127.0.0.1/::1)"}
+	}
+	cfg, err := tlsConfig(ep)
+	if err != nil {
+		return nil, &Failure{Phase: PhaseTLS, Action: NextAccountAlert, Text: err.Error(), Err: err}
+	}
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	raw, err := (&net.Dialer{}).DialContext(dctx, "tcp", ep.Addr())
+	if err != nil {
+		return nil, classify(PhaseConnect, err)
+	}
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	fail := func(phase Phase, err error) (*smtp.Client, *Failure) {
+		stop()
+		raw.Close()
+		if ctx.Err() != nil {
+			err = context.Canceled
+		}
+		return nil, classify(phase, err)
+	}
+	var c *smtp.Client
+	switch ep.Security {
+	case "tls", "":
+		tc := tls.Client(raw, cfg)
+		if err := tc.HandshakeContext(dctx); err != nil {
+			return fail(PhaseTLS, err)
+		}
+		c = smtp.NewClient(tc)
+	case "starttls":
+		raw.SetDeadline(time.Now().Add(timeout))
+		c, err = smtp.NewClientStartTLS(raw, cfg)
+		if err != nil {
+			var se *smtp.SMTPError
+			phase := PhaseTLS
+			if errors.As(err, &se) {
+				phase = PhaseGreeting
+			}
+			return fail(phase, err)
+		}
+		raw.SetDeadline(time.Time{})
+	default:
+		c = smtp.NewClient(raw)
+	}
+	c.CommandTimeout = timeout
+	c.SubmissionTimeout = ep.FinalReplyTimeout
+	if c.SubmissionTimeout == 0 {
+		c.SubmissionTimeout = 10 * time.Minute
+	}
+	local := ep.LocalName
+	if local == "" {
+		local = "localhost"
+	}
+	if err := c.Hello(local); err != nil {
+		return fail(PhaseGreeting, err)
+	}
+	if ep.Username != "" {
+		if ok, _ := c.Extension("AUTH"); !ok {
+			return fail(PhaseAuth, errors.New("the server offers no AUTH on this connection"))
+		}
+		var auth sasl.Client
+		if c.SupportsAuth("PLAIN") {
+			auth = sasl.NewPlainClient("", ep.Username, password)
+		} else if c.SupportsAuth("LOGIN") {
+			auth = sasl.NewLoginClient(ep.Username, password)
+		} else {
+			return fail(PhaseAuth, errors.New("the server offers neither AUTH PLAIN nor LOGIN"))
+		}
+		if err := c.Auth(auth); err != nil {
+			return fail(PhaseAuth, err)
+		}
+	}
+	return c, nil
+}
+
+// Send submits msg (size bytes; CRLF line endings) from `from` to rcpts
+// through ep, on a new connection.
+func Send(ctx context.Context, ep Endpoint, password, from string, rcpts []string, msg io.Reader, size int64, hooks Hooks) Result {
+	start := time.Now()
+	res := Result{Rejected: map[string]*Failure{}, Deferred: map[string]*Failure{}}
+	c, f := Dial(ctx, ep, password)
+	res.Connect = time.Since(start)
+	if f != nil {
+		res.Failure = f
+		return res
+	}
+	defer c.Close()
+	defer func() { res.Total = time.Since(start) }()
+	if n, ok := c.MaxMessageSize(); ok {
+		res.MaxSize = int64(n)
+		if n > 0 && size > int64(n) {
+			res.Failure = &Failure{Phase: PhaseMail, Action: NextAccountIfSize, Code: 552, Enhanced: "5.3.4",
+				Text: fmt.Sprintf("the message is %d bytes; this server accepts at most %d", size, n)}
+			return res
+		}
+	}
+	if err := c.Mail(from, &smtp.MailOptions{Size: size}); err != nil {
+		res.Failure = classify(PhaseMail, err)
+		return res
+	}
+	var ok []string
+	for _, r := range rcpts {
+		if err := c.Rcpt(r, nil); err != nil {
+			rf := classify(PhaseRcpt, err)
+			rf.Recipient = r
+			final, deferred, _ := recipientVerdict(rf)
+			switch {
+			case final:
+				res.Rejected[r] = rf
+			case deferred:
+				res.Deferred[r] = rf
+			default: // the account's problem (421, 5.7.1 relay denied…): fail over
+				res.Failure = rf
+				return res
+			}
+			continue
+		}
+		ok = append(ok, r)
+	}
+	if len(ok) == 0 {
+		c.Reset()
+		return res // nothing to send: every recipient rejected or deferred
+	}
+	w, err := c.Data()
+	if err != nil {
+		res.Failure = classify(PhaseData, err)
+		return res
+	}
+	if _, err := io.Copy(w, msg); err != nil {
+		res.Failure = classify(PhaseData, err)
+		return res
+	}
+	if hooks.BeforeFinalDot != nil {
+		if err := hooks.BeforeFinalDot(); err != nil {
+			// Abort without the dot: the server discards the message.
+			res.Failure = &Failure{Phase: PhaseData, Action: NextAccount, Text: err.Error(), Err: err}
+			return res
+		}
+	}
+	resp, err := w.CloseWithResponse()
+	if err != nil {
+		if ctx.Err() != nil {
+			err = context.Canceled
+		}
+		res.Failure = classify(PhaseDataEnd, err) // no reply at all: Ambiguous
+		return res
+	}
+	res.Accepted = ok
+	if resp != nil {
+		res.Reply = "250 " + resp.StatusText
+	}
+	c.Quit()
+	return res
+}
