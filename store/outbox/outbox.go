@@ -198,14 +198,28 @@ func (it *Item) Attempts() int {
 	return n
 }
 
+// Waits counts the delivery passes that ended waiting (every account failed,
+// or an ambiguous outcome could not be checked yet): the backoff exponent.
+func (it *Item) Waits() int {
+	n := 0
+	for _, s := range it.Steps {
+		if (s.Step == StepRetry || s.Step == StepAmbiguous) && !s.NotBefore.IsZero() {
+			n++
+		}
+	}
+	return n
+}
+
 // NotBefore is when the next attempt may start (zero: now).
 func (it *Item) NotBefore() time.Time {
 	for i := len(it.Steps) - 1; i >= 0; i-- {
-		if it.Steps[i].Step == StepRetry {
-			return it.Steps[i].NotBefore
-		}
-		if it.Steps[i].Step == StepSubmitting {
-			break
+		switch it.Steps[i].Step {
+		case StepRetry, StepAmbiguous:
+			if !it.Steps[i].NotBefore.IsZero() {
+				return it.Steps[i].NotBefore
+			}
+		case StepSubmitting:
+			return time.Time{}
 		}
 	}
 	return time.Time{}

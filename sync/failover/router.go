@@ -1,0 +1,527 @@
+// Package failover sends queued mail through the first account that can
+// take it (PRODUCT.md §5): accounts in the configured order, skipping those
+// the health model knows are down, classifying every failure
+// (sync/smtpsend) and recording every step in the outbox ledger
+// (store/outbox) before taking it.
+//
+// Rules it enforces:
+//   - Through an account that does not own the sender's address, From is
+//     rewritten to the account's address (display name kept) and Reply-To
+//     keeps the original, unless the policy is "keep" or the account lists
+//     the address in send_as. Message-ID and threading headers never change.
+//   - A recipient refused for good (5.1.x) is reported and not retried
+//     elsewhere; the other recipients still get the message.
+//   - No reply after the final dot is ambiguous: the message is not sent
+//     again until the account's Sent folder has been searched for its
+//     Message-ID.
+//   - When every account is down, the message stays queued and is retried
+//     with backoff (about 1 minute doubling to 1 hour, with jitter); nothing
+//     expires silently.
+package failover
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lifeboat-mail/lifeboat/store/archive"
+	"github.com/lifeboat-mail/lifeboat/store/mboxrd"
+	"github.com/lifeboat-mail/lifeboat/store/outbox"
+	"github.com/lifeboat-mail/lifeboat/sync/smtpsend"
+)
+
+// Account is one account that can send.
+type Account struct {
+	Name   string
+	Email  string   // the account's own address
+	SendAs []string // addresses it may send as
+	SMTP   smtpsend.Endpoint
+	// Password returns the SMTP password.
+	Password func() (string, error)
+	// CheckSent searches the account's Sent folder (Gmail: All Mail) for a
+	// Message-ID; nil means the account cannot be checked.
+	CheckSent func(ctx context.Context, messageID string) (bool, error)
+}
+
+func (a *Account) owns(addr string) bool {
+	if strings.EqualFold(addr, a.Email) {
+		return true
+	}
+	for _, s := range a.SendAs {
+		if strings.EqualFold(addr, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// Health is what the router needs of the health model.
+type Health interface {
+	// Usable reports whether an account may be tried (not known down,
+	// not flapping).
+	Usable(account string) bool
+	// Observe feeds the outcome of a real send into the model.
+	Observe(account string, ok bool, f *smtpsend.Failure, latency time.Duration)
+}
+
+// Notice is something the user should hear about.
+type Notice struct {
+	ID      string
+	Account string
+	Text    string
+}
+
+// Options configure a Router.
+type Options struct {
+	Outbox     *outbox.Outbox
+	Accounts   []Account // in failover order
+	FromPolicy string    // "rewrite" (default) or "keep"
+	Health     Health    // nil: every account is tried
+	// Archive receives a copy of every sent message in the folder
+	// "Sent via Lifeboat" of the account that sent it; nil: no copy.
+	Archive *archive.Archive
+	Notify  func(Notice)
+	Now     func() time.Time
+	// FirstRetry and MaxRetry bound the backoff when every account failed
+	// (defaults 1 minute and 1 hour).
+	FirstRetry, MaxRetry time.Duration
+	// Park is how long an account over quota or rate-limited is left out
+	// (default 1 hour); LoginBackoff after 454 4.7.0 (default 15 minutes).
+	Park, LoginBackoff time.Duration
+	// RecipientLimit holds messages to more recipients for confirmation
+	// (0: no limit).
+	RecipientLimit int
+}
+
+// Router delivers outbox messages.
+type Router struct {
+	o      Options
+	mu     sync.Mutex
+	parked map[string]time.Time
+	wake   chan struct{}
+}
+
+// New returns a router.
+func New(o Options) *Router {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.FirstRetry == 0 {
+		o.FirstRetry = time.Minute
+	}
+	if o.MaxRetry == 0 {
+		o.MaxRetry = time.Hour
+	}
+	if o.Park == 0 {
+		o.Park = time.Hour
+	}
+	if o.LoginBackoff == 0 {
+		o.LoginBackoff = 15 * time.Minute
+	}
+	if o.FromPolicy == "" {
+		o.FromPolicy = "rewrite"
+	}
+	return &Router{o: o, parked: map[string]time.Time{}, wake: make(chan struct{}, 1)}
+}
+
+// SentFolder is the archive folder that keeps copies of sent mail.
+const SentFolder = "Sent via Lifeboat"
+
+// Outcome is what one delivery pass did.
+type Outcome struct {
+	ID       string
+	State    outbox.State
+	Account  string // who carried it, when sent
+	Why      string // in plain words: why that account, or why it waits
+	Reply    string
+	Rejected map[string]string
+}
+
+func (r *Router) notify(id, account, format string, args ...any) {
+	if r.o.Notify != nil {
+		r.o.Notify(Notice{ID: id, Account: account, Text: fmt.Sprintf(format, args...)})
+	}
+}
+
+// Wake asks a running Run loop to look at the outbox now.
+func (r *Router) Wake() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers due messages until ctx ends, waking up when a retry is due
+// or Wake is called.
+func (r *Router) Run(ctx context.Context) error {
+	for {
+		next, err := r.RunOnce(ctx)
+		if err != nil && ctx.Err() == nil {
+			r.notify("", "", "outbox: %v", err)
+		}
+		wait := time.Minute
+		if !next.IsZero() {
+			wait = max(next.Sub(r.o.Now()), 100*time.Millisecond)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-r.wake:
+		case <-time.After(wait):
+		}
+	}
+}
+
+// RunOnce makes one delivery pass over every due message and returns when
+// the next retry is due (zero: nothing waits).
+func (r *Router) RunOnce(ctx context.Context) (time.Time, error) {
+	items, err := r.o.Outbox.List()
+	if err != nil {
+		return time.Time{}, err
+	}
+	var next time.Time
+	for _, it := range items {
+		if ctx.Err() != nil {
+			return next, ctx.Err()
+		}
+		if nb := it.NotBefore(); nb.After(r.o.Now()) {
+			if next.IsZero() || nb.Before(next) {
+				next = nb
+			}
+			continue
+		}
+		out, err := r.Deliver(ctx, it.ID)
+		if err != nil {
+			return next, err
+		}
+		if out.State == outbox.Queued || out.State == outbox.Ambiguous {
+			if it2, err := r.o.Outbox.Get(it.ID); err == nil {
+				if nb := it2.NotBefore(); !nb.IsZero() && (next.IsZero() || nb.Before(next)) {
+					next = nb
+				}
+			}
+		}
+	}
+	return next, nil
+}
+
+func (r *Router) step(id string, s outbox.Step) error {
+	if s.At.IsZero() {
+		s.At = r.o.Now()
+	}
+	return r.o.Outbox.Append(id, s)
+}
+
+func (r *Router) isParked(account string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.parked[account].After(r.o.Now())
+}
+
+func (r *Router) park(account string, d time.Duration) {
+	r.mu.Lock()
+	r.parked[account] = r.o.Now().Add(d)
+	r.mu.Unlock()
+}
+
+func (r *Router) backoff(attempt int) time.Duration {
+	d := r.o.FirstRetry
+	for i := 1; i < attempt && d < r.o.MaxRetry; i++ {
+		d *= 2
+	}
+	d = min(d, r.o.MaxRetry)
+	return d/2 + rand.N(d/2+1) // jitter: half to the whole interval
+}
+
+// Deliver makes one delivery pass for a message: resolves an ambiguous
+// outcome first, then tries the accounts in order. It returns what
+// happened; an error means the outbox itself failed (disk).
+func (r *Router) Deliver(ctx context.Context, id string) (Outcome, error) {
+	it, err := r.o.Outbox.Get(id)
+	if err != nil {
+		return Outcome{ID: id}, err
+	}
+	out := Outcome{ID: id, State: it.State()}
+	switch it.State() {
+	case outbox.Sent, outbox.Failed, outbox.Dropped:
+		return out, r.o.Outbox.Finish(id)
+	case outbox.NeedsUser:
+		return out, nil
+	case outbox.Ambiguous:
+		resolved, err := r.resolve(ctx, it, &out)
+		if err != nil || !resolved {
+			return out, err
+		}
+		if it, err = r.o.Outbox.Get(id); err != nil {
+			return out, err
+		}
+		if st := it.State(); st == outbox.Sent {
+			out.State = st
+			return out, r.o.Outbox.Finish(id)
+		}
+	}
+	if r.o.RecipientLimit > 0 && len(it.To) > r.o.RecipientLimit && !confirmed(it) {
+		why := fmt.Sprintf("addressed to %d recipients (more than %d): held until you confirm it (lifeboat outbox retry %s)", len(it.To), r.o.RecipientLimit, id)
+		out.State, out.Why = outbox.NeedsUser, why
+		r.notify(id, "", "%s", why)
+		return out, r.step(id, outbox.Step{Step: outbox.StepNeedsUser, Reason: why})
+	}
+	return r.attempt(ctx, it, out)
+}
+
+func confirmed(it *outbox.Item) bool {
+	for _, s := range it.Steps {
+		if s.Step == outbox.StepRetry && s.Reason == "confirmed by the user" {
+			return true
+		}
+	}
+	return false
+}
+
+// resolve looks for an ambiguous message in the Sent folder of the account
+// that may have accepted it. It returns false while that cannot be known.
+func (r *Router) resolve(ctx context.Context, it *outbox.Item, out *Outcome) (bool, error) {
+	var acctName string
+	for i := len(it.Steps) - 1; i >= 0; i-- {
+		if s := it.Steps[i]; s.Step == outbox.StepDataSent || s.Step == outbox.StepAmbiguous {
+			acctName = s.Account
+			break
+		}
+	}
+	acct := r.account(acctName)
+	if acct == nil || acct.CheckSent == nil || it.MessageID == "" {
+		why := fmt.Sprintf("%s may or may not have accepted it and its Sent folder cannot be checked; decide with lifeboat outbox retry|drop %s", acctName, it.ID)
+		out.State, out.Why = outbox.NeedsUser, why
+		return false, r.step(it.ID, outbox.Step{Step: outbox.StepNeedsUser, Account: acctName, Reason: why})
+	}
+	found, err := acct.CheckSent(ctx, it.MessageID)
+	if err != nil {
+		// Cannot look now: wait, never resend blindly.
+		nb := r.o.Now().Add(r.backoff(it.Waits() + 1))
+		out.State = outbox.Ambiguous
+		out.Why = fmt.Sprintf("waiting to check %s's Sent folder for %s: %v", acctName, it.MessageID, err)
+		return false, r.step(it.ID, outbox.Step{Step: outbox.StepAmbiguous, Account: acctName, Reason: err.Error(), NotBefore: nb})
+	}
+	if found {
+		out.Account, out.Why = acctName, fmt.Sprintf("found in %s's Sent folder after an unanswered send", acctName)
+		if err := r.step(it.ID, outbox.Step{Step: outbox.StepResolved, Account: acctName, Outcome: "accepted", Recipients: it.Pending()}); err != nil {
+			return false, err
+		}
+		r.archiveCopy(acct, it.ID)
+		r.notify(it.ID, acctName, "sent through %s (confirmed in its Sent folder)", acctName)
+		return true, nil
+	}
+	out.Why = fmt.Sprintf("not in %s's Sent folder: sending again", acctName)
+	return true, r.step(it.ID, outbox.Step{Step: outbox.StepResolved, Account: acctName, Outcome: "not-found"})
+}
+
+func (r *Router) account(name string) *Account {
+	for i := range r.o.Accounts {
+		if r.o.Accounts[i].Name == name {
+			return &r.o.Accounts[i]
+		}
+	}
+	return nil
+}
+
+func (r *Router) readMessage(id string) ([]byte, error) {
+	rc, _, err := r.o.Outbox.Open(id)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+// attempt tries the accounts in order.
+func (r *Router) attempt(ctx context.Context, it *outbox.Item, out Outcome) (Outcome, error) {
+	raw, err := r.readMessage(it.ID)
+	if err != nil {
+		return out, err
+	}
+	sender := headerFrom(raw)
+	if sender == "" {
+		sender = it.From
+	}
+	pending := it.Pending()
+	forceRewrite := false
+	var reasons []string
+	tried, tooBig := 0, 0
+	for i := range r.o.Accounts {
+		acct := &r.o.Accounts[i]
+		if ctx.Err() != nil {
+			return out, ctx.Err()
+		}
+		if r.o.Health != nil && !r.o.Health.Usable(acct.Name) {
+			reasons = append(reasons, acct.Name+": known to be down, skipped")
+			continue
+		}
+		if r.isParked(acct.Name) {
+			reasons = append(reasons, acct.Name+": resting after a provider limit, skipped")
+			continue
+		}
+		msg, mailFrom := raw, acct.Email
+		owner := acct.owns(sender)
+		switch {
+		case owner && !forceRewrite:
+			mailFrom = sender
+		case r.o.FromPolicy == "keep" && !forceRewrite:
+		default:
+			msg = rewriteFrom(raw, acct.Email)
+		}
+		pw := ""
+		if acct.Password != nil {
+			if pw, err = acct.Password(); err != nil {
+				reasons = append(reasons, acct.Name+": "+err.Error())
+				continue
+			}
+		}
+		tried++
+		if err := r.step(it.ID, outbox.Step{Step: outbox.StepSubmitting, Account: acct.Name, Recipients: pending, Attempt: it.Attempts() + 1}); err != nil {
+			return out, err
+		}
+		hooks := smtpsend.Hooks{BeforeFinalDot: func() error {
+			return r.step(it.ID, outbox.Step{Step: outbox.StepDataSent, Account: acct.Name})
+		}}
+		res := smtpsend.Send(ctx, acct.SMTP, pw, mailFrom, pending, bytes.NewReader(msg), int64(len(msg)), hooks)
+		if r.o.Health != nil {
+			r.o.Health.Observe(acct.Name, res.Failure == nil || res.Failure.Action == smtpsend.AskUser, res.Failure, res.Total)
+		}
+		for rcpt, f := range res.Rejected {
+			if err := r.step(it.ID, outbox.Step{Step: outbox.StepRejected, Account: acct.Name, Recipient: rcpt, Reason: f.Error()}); err != nil {
+				return out, err
+			}
+			if out.Rejected == nil {
+				out.Rejected = map[string]string{}
+			}
+			out.Rejected[rcpt] = f.Error()
+			r.notify(it.ID, acct.Name, "%s was refused for good: %v — the other recipients still get the message", rcpt, f)
+		}
+		if res.Failure == nil {
+			if len(res.Accepted) > 0 {
+				if err := r.step(it.ID, outbox.Step{Step: outbox.StepAccepted, Account: acct.Name, Recipients: res.Accepted, Reply: res.Reply}); err != nil {
+					return out, err
+				}
+				r.archiveCopy(acct, it.ID)
+				out.Account, out.Reply = acct.Name, res.Reply
+				why := "the first account in your order"
+				if len(reasons) > 0 {
+					why = "because " + strings.Join(reasons, "; ")
+				}
+				out.Why = why
+				r.notify(it.ID, acct.Name, "sent through %s (%s)", acct.Name, why)
+			}
+			if len(res.Deferred) > 0 {
+				var later []string
+				for rcpt := range res.Deferred {
+					later = append(later, rcpt)
+				}
+				nb := r.o.Now().Add(r.backoff(it.Waits() + 1))
+				if err := r.step(it.ID, outbox.Step{Step: outbox.StepRequeue, Account: acct.Name, Recipients: later}); err != nil {
+					return out, err
+				}
+				if err := r.step(it.ID, outbox.Step{Step: outbox.StepRetry, Account: acct.Name, Reason: "some recipients deferred", NotBefore: nb}); err != nil {
+					return out, err
+				}
+				out.State = outbox.Queued
+				return out, nil
+			}
+			it2, err := r.o.Outbox.Get(it.ID)
+			if err != nil {
+				return out, err
+			}
+			out.State = it2.State()
+			return out, r.o.Outbox.Finish(it.ID)
+		}
+		f := res.Failure
+		reasons = append(reasons, acct.Name+": "+f.Error())
+		switch f.Action {
+		case smtpsend.Ambiguous:
+			out.State, out.Account = outbox.Ambiguous, acct.Name
+			out.Why = fmt.Sprintf("%s did not answer after the message was sent; its Sent folder will be checked before any resend", acct.Name)
+			r.notify(it.ID, acct.Name, "%s", out.Why)
+			return out, r.step(it.ID, outbox.Step{Step: outbox.StepAmbiguous, Account: acct.Name, Reason: f.Error()})
+		case smtpsend.AskUser:
+			out.State, out.Why = outbox.NeedsUser, fmt.Sprintf("%s refused the content: %v", acct.Name, f)
+			r.notify(it.ID, acct.Name, "%s", out.Why)
+			return out, r.step(it.ID, outbox.Step{Step: outbox.StepNeedsUser, Account: acct.Name, Reason: f.Error()})
+		case smtpsend.NextAccountPark:
+			r.park(acct.Name, r.o.Park)
+		case smtpsend.NextAccountBackoff:
+			r.park(acct.Name, r.o.LoginBackoff)
+		case smtpsend.NextAccountRewriteFrom:
+			forceRewrite = true
+		case smtpsend.NextAccountIfSize:
+			tooBig++
+		case smtpsend.NextAccountNeedsYou:
+			r.notify(it.ID, acct.Name, "%s refused the login: %v — check its password (lifeboat accounts add)", acct.Name, f)
+		case smtpsend.NextAccountAlert:
+			r.notify(it.ID, acct.Name, "%s: %v — not sending through it until this is fixed", acct.Name, f)
+		}
+		if err := r.step(it.ID, outbox.Step{Step: outbox.StepRetry, Account: acct.Name, Reason: f.Error()}); err != nil {
+			return out, err
+		}
+	}
+	if tried > 0 && tooBig == tried {
+		why := "the message is larger than every account accepts"
+		out.State, out.Why = outbox.NeedsUser, why
+		r.notify(it.ID, "", "%s", why)
+		return out, r.step(it.ID, outbox.Step{Step: outbox.StepNeedsUser, Reason: why + ": " + strings.Join(reasons, "; ")})
+	}
+	it2, err := r.o.Outbox.Get(it.ID)
+	if err != nil {
+		return out, err
+	}
+	if st := it2.State(); st == outbox.Failed || st == outbox.Sent {
+		out.State = st
+		return out, r.o.Outbox.Finish(it.ID)
+	}
+	wait := r.backoff(it2.Waits() + 1)
+	nb := r.o.Now().Add(wait)
+	out.State = outbox.Queued
+	out.Why = "no account could take it (" + strings.Join(reasons, "; ") + "); it stays in the outbox and is tried again at " + nb.Format("15:04:05")
+	r.notify(it.ID, "", "%s", out.Why)
+	return out, r.step(it.ID, outbox.Step{Step: outbox.StepRetry, Reason: "every account failed", NotBefore: nb})
+}
+
+// archiveCopy keeps a copy of a sent message in the sending account's
+// "Sent via Lifeboat" archive folder. A failure is reported, not fatal: the
+// message went out.
+func (r *Router) archiveCopy(acct *Account, id string) {
+	if r.o.Archive == nil {
+		return
+	}
+	if err := r.copyToArchive(acct.Name, id); err != nil {
+		r.notify(id, acct.Name, "sent, but the copy for the archive failed: %v", err)
+	}
+}
+
+func (r *Router) copyToArchive(account, id string) error {
+	raw, err := r.readMessage(id)
+	if err != nil {
+		return err
+	}
+	f, err := r.o.Archive.OpenFolder(archive.FolderID{Account: account, Name: SentFolder})
+	if err != nil {
+		return err
+	}
+	if f.UIDValidity == 0 {
+		f.SetUIDValidity(1)
+	}
+	h := splitHeader(raw)
+	_, err = f.Append(&archive.Message{UID: uint32(len(f.Entries()) + 1), Date: r.o.Now(), Size: int64(len(raw)),
+		Flags: []string{`\Seen`}, MessageID: h.get("message-id"), SHA: mboxrd.Hash(raw), EOL: mboxrd.Detect(raw), Body: bytes.NewReader(raw)})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// ErrNoAccounts means nothing is configured to send with.
+var ErrNoAccounts = errors.New("no account can send: add an [account.smtp] section to an account")
