@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"golang.org/x/term"
 
@@ -29,6 +30,16 @@ func main() {
 			return string(b), err
 		},
 	}
+	// After Ctrl-C or SIGTERM the engines stop at the next safe point. If
+	// something is stuck (a server that stops answering mid-literal can
+	// block the IMAP library's reader), exit anyway after a grace period:
+	// the archive is crash-safe by design, so this loses no mail.
+	go func() {
+		<-ctx.Done()
+		time.Sleep(15 * time.Second)
+		fmt.Fprintln(os.Stderr, "lifeboat: still busy 15 s after being asked to stop; stopping now (the next run continues where this one stopped)")
+		os.Exit(cli.ExitFailure)
+	}()
 	code := cli.Main(ctx, os.Args[1:], env)
 	stop()
 	os.Exit(code)

@@ -28,6 +28,7 @@ type body struct {
 	head     []byte
 	hasher   *mboxrd.Hasher
 	scan     mboxrd.Scanner
+	chunk    []byte // read buffer, reused for every message
 }
 
 func (b *body) reset() {
@@ -65,7 +66,10 @@ func (b *body) readFrom(r io.Reader, size int64) error {
 		}
 		w = (*sliceWriter)(&b.buf)
 	}
-	chunk := make([]byte, 256*1024)
+	if b.chunk == nil {
+		b.chunk = make([]byte, 256*1024)
+	}
+	chunk := b.chunk
 	for {
 		n, err := r.Read(chunk)
 		if n > 0 {

@@ -1,0 +1,11 @@
+//go:build !unix
+
+package main
+
+import (
+	"os/exec"
+)
+
+func syncDisks() {}
+
+func ownGroup(*exec.Cmd) {}
