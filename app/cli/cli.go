@@ -73,6 +73,15 @@ Commands:
   accounts list
   accounts test NAME     log in and report clearly what works
   accounts remove NAME   forget an account (its archive stays on disk)
+  send [-f FILE] [--from ADDR] [RCPT...]
+                         queue a message (recipients from To/Cc/Bcc when none
+                         are given, like sendmail -t) and send it through the
+                         first account that can take it
+  relay [--show-credentials]
+                         run the local SMTP relay for mail programs, sending
+                         and retrying queued mail until stopped
+  outbox [list|send|retry ID|drop ID]
+                         queued and failed messages with their ledger
 
 The configuration lives in $XDG_CONFIG_HOME/lifeboat/config.toml (or --config
 FILE, or $LIFEBOAT_CONFIG). Passwords live in the system keyring.
@@ -118,6 +127,12 @@ func Main(ctx context.Context, args []string, env *Env) int {
 		err = c.reindex(rest)
 	case "accounts":
 		err = c.accounts(rest)
+	case "send":
+		err = c.send(rest)
+	case "relay":
+		err = c.relay(rest)
+	case "outbox":
+		err = c.outbox(rest)
 	case "help":
 		fmt.Fprint(env.Stdout, usage)
 		return ExitOK

@@ -11,10 +11,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"io"
 	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,9 +67,11 @@ type Server struct {
 	Host      string
 	Port      int
 	ClientTLS *tls.Config // trusts the server certificate
+	CAFile    string      // the certificate as PEM (set by Start)
 
 	srv    *smtp.Server
 	ln     net.Listener
+	cert   tls.Certificate
 	mu     sync.Mutex
 	faults Faults
 	msgs   []Message
@@ -82,6 +87,10 @@ func Start(t testing.TB, opts Options) *Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
+	s.CAFile = filepath.Join(t.TempDir(), "smtptest-ca.pem")
+	if err := os.WriteFile(s.CAFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.cert.Leaf.Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	return s
 }
 
@@ -97,7 +106,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{users: opts.Users}
+	s := &Server{users: opts.Users, cert: cert}
 	s.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		s.mu.Lock()
 		s.conns++

@@ -1,0 +1,318 @@
+package cli
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/lifeboat-mail/lifeboat/store/archive"
+	"github.com/lifeboat-mail/lifeboat/store/config"
+	"github.com/lifeboat-mail/lifeboat/store/outbox"
+	"github.com/lifeboat-mail/lifeboat/store/secrets"
+	"github.com/lifeboat-mail/lifeboat/sync/failover"
+	"github.com/lifeboat-mail/lifeboat/sync/relay"
+	"github.com/lifeboat-mail/lifeboat/sync/smtpsend"
+)
+
+// relayUser is the relay's user name; its password is generated once and
+// kept in the keyring under relayKey.
+const (
+	relayUser = "lifeboat"
+	relayKey  = "relay"
+)
+
+func smtpEndpoint(s config.Server) smtpsend.Endpoint {
+	return smtpsend.Endpoint{Host: s.Host, Port: s.Port, Security: string(s.Security), Username: s.Username, CAFile: s.TLSCAFile}
+}
+
+// smtpPassword: the SMTP password_command when set, else the account's
+// IMAP credentials.
+func (c *command) smtpPassword(a config.Account) func() (string, error) {
+	return func() (string, error) {
+		if a.SMTP != nil && a.SMTP.PasswordCommand != "" {
+			return secrets.Password(c.env.Secrets, a.Name, a.SMTP.PasswordCommand)
+		}
+		return secrets.Password(c.env.Secrets, a.Name, a.IMAP.PasswordCommand)
+	}
+}
+
+func outboxDir() string { return filepath.Join(dataDir(), "outbox") }
+
+// sender wires the outbox, the accounts and the router.
+type sender struct {
+	cfg    *config.Config
+	ob     *outbox.Outbox
+	router *failover.Router
+}
+
+func (c *command) newSender(cfg *config.Config, health failover.Health) (*sender, error) {
+	accts := cfg.SMTPAccounts()
+	if len(accts) == 0 {
+		return nil, errors.New("no account can send: add an [account.smtp] section (host, port, security) to an account in " + cfg.Path)
+	}
+	ob, err := outbox.Open(outboxDir())
+	if err != nil {
+		return nil, err
+	}
+	if err := ob.Recover(); err != nil {
+		return nil, err
+	}
+	arch, err := archive.Open(cfg.ArchiveDir)
+	if err != nil {
+		return nil, err
+	}
+	var fa []failover.Account
+	for _, a := range accts {
+		email := a.Email
+		if email == "" {
+			email = a.SMTP.Username
+		}
+		imapPW := func() (string, error) { return secrets.Password(c.env.Secrets, a.Name, a.IMAP.PasswordCommand) }
+		fa = append(fa, failover.Account{Name: a.Name, Email: email, SendAs: a.SendAs, SMTP: smtpEndpoint(*a.SMTP),
+			Password: c.smtpPassword(a), CheckSent: failover.SentChecker(endpoint(a.IMAP), imapPW)})
+	}
+	limit := cfg.Failover.RecipientLimit
+	if limit < 0 {
+		limit = 0
+	}
+	r := failover.New(failover.Options{Outbox: ob, Accounts: fa, FromPolicy: cfg.Failover.FromPolicy, Health: health,
+		Archive: arch, RecipientLimit: limit,
+		Notify: func(n failover.Notice) {
+			prefix := "lifeboat: "
+			if n.ID != "" {
+				prefix += n.ID + ": "
+			}
+			fmt.Fprintln(c.env.Stderr, prefix+n.Text)
+		}})
+	return &sender{cfg: cfg, ob: ob, router: r}, nil
+}
+
+func (c *command) send(args []string) error {
+	fs := c.flags("send")
+	file := fs.String("f", "", "read the message from FILE instead of standard input")
+	from := fs.String("from", "", "envelope sender (default: the From header)")
+	queueOnly := fs.Bool("queue-only", false, "queue the message without trying to send it now")
+	rcpts, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	cfg, err := c.loadConfig()
+	if err != nil {
+		return err
+	}
+	var in io.Reader = c.env.Stdin
+	if *file != "" {
+		f, err := os.Open(*file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		in = f
+	}
+	raw, err := io.ReadAll(io.LimitReader(in, 100<<20))
+	if err != nil {
+		return err
+	}
+	p, err := failover.Prepare(raw, *from, rcpts, "")
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	s, err := c.newSender(cfg, c.health(cfg))
+	if err != nil {
+		return err
+	}
+	env, err := s.ob.Enqueue(outbox.Envelope{From: p.From, To: p.To, MessageID: p.MessageID, Via: "send"}, bytes.NewReader(p.Raw))
+	if err != nil {
+		return fmt.Errorf("the message could not be queued (nothing was sent): %w", err)
+	}
+	fmt.Fprintf(c.env.Stdout, "Queued %s (%s, %s).\n", env.ID, p.MessageID, plural(len(p.To), "recipient", "recipients"))
+	if *queueOnly {
+		return nil
+	}
+	out, err := s.router.Deliver(c.ctx, env.ID)
+	if err != nil {
+		return fmt.Errorf("the message is safe in the outbox, but the outbox could not be updated: %w", err)
+	}
+	c.printOutcome(out)
+	return nil
+}
+
+func (c *command) printOutcome(out failover.Outcome) {
+	w := c.env.Stdout
+	switch out.State {
+	case outbox.Sent:
+		fmt.Fprintf(w, "Sent through %s: %s.\n", out.Account, out.Why)
+		if out.Reply != "" {
+			fmt.Fprintf(w, "  server reply: %s\n", out.Reply)
+		}
+	case outbox.Failed:
+		fmt.Fprintln(w, "Not sent: every recipient was refused.")
+	default:
+		fmt.Fprintf(w, "Not sent yet (%s): %s\n", out.State, out.Why)
+		fmt.Fprintln(w, "  It stays in the outbox; \"lifeboat relay\" keeps retrying, or run \"lifeboat outbox send\".")
+	}
+	for r, why := range out.Rejected {
+		fmt.Fprintf(w, "  refused for %s: %s\n", r, why)
+	}
+}
+
+func (c *command) outbox(args []string) error {
+	sub := "list"
+	if len(args) > 0 {
+		sub, args = args[0], args[1:]
+	}
+	cfg, err := c.loadConfig()
+	if err != nil {
+		return err
+	}
+	s, err := c.newSender(cfg, c.health(cfg))
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "list", "ls":
+		return c.outboxList(s)
+	case "send", "flush":
+		if _, err := s.router.RunOnce(c.ctx); err != nil {
+			return err
+		}
+		return c.outboxList(s)
+	case "retry", "drop":
+		if len(args) != 1 {
+			return usagef("outbox %s needs one message ID (see \"lifeboat outbox\")", sub)
+		}
+		id := args[0]
+		if _, err := s.ob.Get(id); err != nil {
+			return fmt.Errorf("%s: %w", id, err)
+		}
+		if sub == "drop" {
+			if err := s.ob.Append(id, outbox.Step{Step: outbox.StepDropped, Reason: "dropped by the user"}); err != nil {
+				return err
+			}
+			if err := s.ob.Finish(id); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.env.Stdout, "Dropped %s (kept in %s).\n", id, filepath.Join(outboxDir(), "dropped"))
+			return nil
+		}
+		if err := s.ob.Append(id, outbox.Step{Step: outbox.StepRetry, Reason: "confirmed by the user"}); err != nil {
+			return err
+		}
+		out, err := s.router.Deliver(c.ctx, id)
+		if err != nil {
+			return err
+		}
+		c.printOutcome(out)
+		return nil
+	}
+	return usagef("unknown outbox command %q (list, send, retry ID, drop ID)", sub)
+}
+
+func (c *command) outboxList(s *sender) error {
+	items, err := s.ob.List()
+	if err != nil {
+		return err
+	}
+	if len(items) == 0 {
+		fmt.Fprintln(c.env.Stdout, "The outbox is empty.")
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.env.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tstate\tqueued\tto\tlast step")
+	for _, it := range items {
+		last := "-"
+		if s := it.Last(); s != nil {
+			last = s.Step
+			if s.Account != "" {
+				last += " " + s.Account
+			}
+			if s.Reason != "" {
+				last += ": " + s.Reason
+			}
+			if !s.NotBefore.IsZero() {
+				last += " (next try " + s.NotBefore.Local().Format("15:04:05") + ")"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", it.ID, it.State(), it.QueuedAt.Local().Format("2006-01-02 15:04"), strings.Join(it.To, ", "), last)
+	}
+	tw.Flush()
+	return nil
+}
+
+// relayPassword returns the relay's password, generating it on first use.
+func (c *command) relayPassword() (string, error) {
+	pw, err := c.env.Secrets.Get(secrets.Service, relayKey)
+	if err == nil {
+		return pw, nil
+	}
+	if !errors.Is(err, secrets.ErrNotFound) {
+		return "", err
+	}
+	var b [18]byte
+	rand.Read(b[:])
+	pw = base64.RawURLEncoding.EncodeToString(b[:])
+	if err := c.env.Secrets.Set(secrets.Service, relayKey, pw); err != nil {
+		return "", fmt.Errorf("cannot store the relay password in the keyring: %w", err)
+	}
+	return pw, nil
+}
+
+func (c *command) relay(args []string) error {
+	fs := c.flags("relay")
+	show := fs.Bool("show-credentials", false, "print the relay's user name and password and exit")
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usagef("relay takes no arguments")
+	}
+	cfg, err := c.loadConfig()
+	if err != nil {
+		return err
+	}
+	pw, err := c.relayPassword()
+	if err != nil {
+		return err
+	}
+	if *show {
+		fmt.Fprintf(c.env.Stdout, "SMTP server: %s\nuser name:   %s\npassword:    %s\n", cfg.Failover.RelayListen, relayUser, pw)
+		return nil
+	}
+	health := c.health(cfg)
+	s, err := c.newSender(cfg, health)
+	if err != nil {
+		return err
+	}
+	var tlsCfg *relay.TLSConfig
+	if cfg.Failover.RelayAllowRemote {
+		if tlsCfg, err = relay.LoadOrCreateTLS(dataDir()); err != nil {
+			return err
+		}
+	}
+	rl, err := relay.Start(relay.Options{Addr: cfg.Failover.RelayListen, AllowRemote: cfg.Failover.RelayAllowRemote,
+		Username: relayUser, Password: pw, Outbox: s.ob, TLS: tlsCfg, Queued: func(string) { s.router.Wake() }})
+	if err != nil {
+		return err
+	}
+	defer rl.Close()
+	fmt.Fprintf(c.env.Stdout, "Relay listening on %s (user %s; password: lifeboat relay --show-credentials).\n", rl.Addr, relayUser)
+	fmt.Fprintf(c.env.Stdout, "Sending through: %s. Ctrl-C stops.\n", strings.Join(cfg.Failover.Order, ", "))
+	c.startMonitor(cfg, health)
+	ctx, stop := signal.NotifyContext(c.ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err = s.router.Run(ctx)
+	if c.ctx.Err() != nil || ctx.Err() != nil {
+		fmt.Fprintf(c.env.Stdout, "Relay stopped at %s.\n", time.Now().Format("15:04:05"))
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,121 @@
+package cli
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/lifeboat-mail/lifeboat/store/secrets"
+	"github.com/lifeboat-mail/lifeboat/sync/smtptest"
+)
+
+func (h *harness) writeSendConfig(primary, secondary *smtptest.Server, primaryPort int) {
+	h.t.Helper()
+	cfg := fmt.Sprintf(`archive_dir = %q
+
+[[account]]
+name = "bt"
+email = "jane@bt.test"
+[account.imap]
+host = "127.0.0.1"
+port = 1
+security = "plain"
+username = "user1"
+[account.smtp]
+host = "127.0.0.1"
+port = %d
+security = "starttls"
+tls_ca_file = %q
+
+[[account]]
+name = "gmail"
+email = "jane@gmail.test"
+[account.imap]
+host = "127.0.0.1"
+port = 1
+security = "plain"
+username = "user1"
+[account.smtp]
+host = "127.0.0.1"
+port = %d
+security = "starttls"
+tls_ca_file = %q
+
+[failover]
+order = ["bt", "gmail"]
+`, h.dir+"/archive", primaryPort, primary.CAFile, secondary.Port, secondary.CAFile)
+	if err := os.WriteFile(h.config, []byte(cfg), 0o600); err != nil {
+		h.t.Fatal(err)
+	}
+	h.secrets.Set(secrets.Service, secrets.KeyFor("bt"), "pass1")
+	h.secrets.Set(secrets.Service, secrets.KeyFor("gmail"), "pass1")
+}
+
+const letter = "From: Jane Doe <jane@bt.test>\nTo: tom@x.test\nBcc: boss@x.test\nSubject: Saturday\n\nSee you.\n"
+
+func TestSendFailsOverAndQueues(t *testing.T) {
+	h := newHarness(t)
+	bt := smtptest.Start(t, smtptest.Options{})
+	gm := smtptest.Start(t, smtptest.Options{})
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	h.writeSendConfig(bt, gm, dead) // the primary refuses connections
+
+	code, out, errs := h.run(letter, "send")
+	if code != ExitOK || !strings.Contains(out, "Queued ") || !strings.Contains(out, "Sent through gmail") || !strings.Contains(out, "bt: cannot connect") {
+		t.Fatalf("send: %d\n%s\n%s", code, out, errs)
+	}
+	got := gm.Messages()
+	if len(got) != 1 || strings.Join(got[0].To, ",") != "tom@x.test,boss@x.test" || strings.Contains(string(got[0].Data), "boss@x.test") ||
+		!strings.Contains(string(got[0].Data), "Reply-To: Jane Doe <jane@bt.test>") {
+		t.Fatalf("secondary got %+v\n%s", got, got[0].Data)
+	}
+	if code, out, _ := h.run("", "outbox"); code != 0 || !strings.Contains(out, "empty") {
+		t.Fatalf("outbox after sending: %s", out)
+	}
+
+	// Every provider down: queued, listed, and dropped on request.
+	gm.Set(smtptest.Faults{RefuseConnections: true})
+	code, out, _ = h.run(letter, "send")
+	if code != ExitOK || !strings.Contains(out, "Not sent yet") {
+		t.Fatalf("send with all down: %d\n%s", code, out)
+	}
+	code, out, _ = h.run("", "outbox")
+	if code != 0 || !strings.Contains(out, "queued") || !strings.Contains(out, "every account failed") {
+		t.Fatalf("outbox list: %s", out)
+	}
+	id := strings.Fields(strings.Split(out, "\n")[1])[0]
+	// The secondary comes back: retry delivers.
+	gm.Set(smtptest.Faults{})
+	if code, out, _ := h.run("", "outbox", "retry", id); code != 0 || !strings.Contains(out, "Sent through gmail") {
+		t.Fatalf("retry: %d %s", code, out)
+	}
+	if len(gm.Messages()) != 2 {
+		t.Fatal("retry did not deliver")
+	}
+	if code, _, errs := h.run("", "outbox", "drop", "nonexistent"); code == 0 {
+		t.Fatalf("dropping an unknown id: %s", errs)
+	}
+}
+
+func TestRelayCredentials(t *testing.T) {
+	h := newHarness(t)
+	bt := smtptest.Start(t, smtptest.Options{})
+	h.writeSendConfig(bt, bt, bt.Port)
+	code, out, _ := h.run("", "relay", "--show-credentials")
+	if code != 0 || !strings.Contains(out, "127.0.0.1:1587") || !strings.Contains(out, "user name:   lifeboat") {
+		t.Fatalf("%d %s", code, out)
+	}
+	pw, err := h.secrets.Get(secrets.Service, relayKey)
+	if err != nil || len(pw) < 20 || !strings.Contains(out, pw) {
+		t.Fatalf("generated relay password: %q %v", pw, err)
+	}
+	// Stable across runs.
+	_, out2, _ := h.run("", "relay", "--show-credentials")
+	if out2 != out {
+		t.Fatal("the relay password changed between runs")
+	}
+}
