@@ -86,7 +86,7 @@ func (c *command) newSender(cfg *config.Config, health failover.Health) (*sender
 		limit = 0
 	}
 	r := failover.New(failover.Options{Outbox: ob, Accounts: fa, FromPolicy: cfg.Failover.FromPolicy, Health: health,
-		Archive: arch, RecipientLimit: limit,
+		Archive: arch, RecipientLimit: limit, AfterStep: crashHook(),
 		Notify: func(n failover.Notice) {
 			prefix := "lifeboat: "
 			if n.ID != "" {
@@ -95,6 +95,21 @@ func (c *command) newSender(cfg *config.Config, health failover.Health) (*sender
 			fmt.Fprintln(c.env.Stderr, prefix+n.Text)
 		}})
 	return &sender{cfg: cfg, ob: ob, router: r}, nil
+}
+
+// crashHook is for crash tests only: with LIFEBOAT_CRASH_AFTER_STEP=STEP
+// the process kills itself with SIGKILL right after that ledger step is
+// durable, as a power cut would.
+func crashHook() func(string) {
+	step := os.Getenv("LIFEBOAT_CRASH_AFTER_STEP")
+	if step == "" {
+		return nil
+	}
+	return func(s string) {
+		if s == step {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		}
+	}
 }
 
 func (c *command) send(args []string) error {

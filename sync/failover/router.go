@@ -97,6 +97,9 @@ type Options struct {
 	// RecipientLimit holds messages to more recipients for confirmation
 	// (0: no limit).
 	RecipientLimit int
+	// AfterStep, if set, runs after each ledger step is durable (crash
+	// tests kill the process here).
+	AfterStep func(step string)
 }
 
 // Router delivers outbox messages.
@@ -215,7 +218,13 @@ func (r *Router) step(id string, s outbox.Step) error {
 	if s.At.IsZero() {
 		s.At = r.o.Now()
 	}
-	return r.o.Outbox.Append(id, s)
+	if err := r.o.Outbox.Append(id, s); err != nil {
+		return err
+	}
+	if r.o.AfterStep != nil {
+		r.o.AfterStep(s.Step)
+	}
+	return nil
 }
 
 func (r *Router) isParked(account string) bool {
