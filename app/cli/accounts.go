@@ -183,7 +183,8 @@ func (c *command) accountsAdd(args []string) error {
 	acct := config.Account{Name: name, Email: *email, IMAP: config.Server{Host: *host, Port: *port,
 		Security: config.Security(*security), Username: *username, TLSCAFile: *caFile}}
 	cfg.Accounts = append(cfg.Accounts, acct)
-	// Validate (fills defaults) before asking for the password.
+	// Validate before asking for the password.
+	cfg.FillDefaults()
 	if err := cfg.Validate(); err != nil {
 		return err
 	}

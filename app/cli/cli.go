@@ -20,6 +20,7 @@ import (
 	"github.com/lifeboat-mail/lifeboat/store/archive"
 	"github.com/lifeboat-mail/lifeboat/store/config"
 	"github.com/lifeboat-mail/lifeboat/store/secrets"
+	"github.com/lifeboat-mail/lifeboat/sync/health"
 )
 
 // Exit statuses.
@@ -82,6 +83,8 @@ Commands:
                          and retrying queued mail until stopped
   outbox [list|send|retry ID|drop ID]
                          queued and failed messages with their ledger
+  monitor [--once] [-v]  probe every account's IMAP and SMTP and print each
+                         change of health (up, degraded, down, needs-you)
 
 The configuration lives in $XDG_CONFIG_HOME/lifeboat/config.toml (or --config
 FILE, or $LIFEBOAT_CONFIG). Passwords live in the system keyring.
@@ -133,6 +136,8 @@ func Main(ctx context.Context, args []string, env *Env) int {
 		err = c.relay(rest)
 	case "outbox":
 		err = c.outbox(rest)
+	case "monitor":
+		err = c.monitor(rest)
 	case "help":
 		fmt.Fprint(env.Stdout, usage)
 		return ExitOK
@@ -163,6 +168,12 @@ type command struct {
 	ctx        context.Context
 	env        *Env
 	configFlag string
+	tr         *health.Tracker // the health model of this process, made on first use
+}
+
+// imapPassword resolves an account's IMAP password.
+func (c *command) imapPassword(a config.Account) (string, error) {
+	return secrets.Password(c.env.Secrets, a.Name, a.IMAP.PasswordCommand)
 }
 
 func (c *command) configPath() (string, error) {

@@ -1,13 +1,236 @@
 package cli
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
 	"github.com/lifeboat-mail/lifeboat/store/config"
-	"github.com/lifeboat-mail/lifeboat/sync/failover"
+	"github.com/lifeboat-mail/lifeboat/store/incidents"
+	"github.com/lifeboat-mail/lifeboat/sync/health"
+	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
+	"github.com/lifeboat-mail/lifeboat/sync/smtpsend"
 )
 
-// health returns the health model the router consults (nil: every account
-// is tried).
-func (c *command) health(cfg *config.Config) failover.Health { return nil }
+// healthModel adapts the tracker to what the router needs.
+type healthModel struct{ t *health.Tracker }
 
-// startMonitor runs the outage probes in the background.
-func (c *command) startMonitor(cfg *config.Config, h failover.Health) {}
+func (h healthModel) Usable(account string) bool { return h.t.UsableFor(account, health.SMTP) }
+
+func (h healthModel) Observe(account string, ok bool, f *smtpsend.Failure, latency time.Duration) {
+	o := health.Observation{Account: account, Protocol: health.SMTP, OK: ok, LoggedIn: ok, Latency: latency, Phase: health.PhaseSend}
+	if f != nil && !ok {
+		o.Kind, o.Cause = kindOf(f), f.Error()
+		if f.Phase == smtpsend.PhaseMail || f.Phase == smtpsend.PhaseRcpt || f.Phase == smtpsend.PhaseData || f.Phase == smtpsend.PhaseDataEnd {
+			o.LoggedIn = true // the login itself worked
+		}
+	}
+	h.t.Observe(o)
+}
+
+func kindOf(f *smtpsend.Failure) health.Kind {
+	switch f.Action {
+	case smtpsend.NextAccountNeedsYou:
+		return health.KindAuth
+	case smtpsend.NextAccountAlert:
+		return health.KindTLS
+	case smtpsend.NextAccountBackoff, smtpsend.NextAccountPark:
+		return health.KindThrottled
+	case smtpsend.NextAccount:
+		return health.KindUnreachable
+	}
+	return health.KindOther
+}
+
+func incidentsPath() string { return incidents.DefaultPath(dataDir()) }
+
+func healthConfig(cfg *config.Config) health.Config {
+	f := cfg.Failover
+	hc := health.DefaultConfig()
+	hc.FailuresToDown, hc.SuccessesToUp = f.FailuresToDown, f.SuccessesToUp
+	hc.SlowLatency, hc.ProbeInterval, hc.LoginInterval = f.SlowLatency.Duration, f.ProbeInterval.Duration, f.LoginInterval.Duration
+	return hc
+}
+
+// tracker makes the health tracker of this process, recording incidents on
+// disk and printing each change of state.
+func (c *command) tracker(cfg *config.Config) *health.Tracker {
+	if c.tr != nil {
+		return c.tr
+	}
+	hooks := health.Hooks{
+		OnEvent: func(ev incidents.Event) { c.printEvent(ev) },
+		OnError: func(err error) { fmt.Fprintf(c.env.Stderr, "lifeboat: health: %v\n", err) },
+	}
+	if st, err := incidents.Open(incidentsPath()); err == nil {
+		hooks.Store = st
+	} else {
+		fmt.Fprintf(c.env.Stderr, "lifeboat: incidents will not be recorded: %v\n", err)
+	}
+	c.tr = health.NewTracker(healthConfig(cfg), hooks)
+	return c.tr
+}
+
+func (c *command) printEvent(ev incidents.Event) {
+	what := fmt.Sprintf("%s → %s", ev.From, ev.To)
+	if ev.Flapping && ev.From == ev.To {
+		what = "flapping: left out of the route until stable"
+	}
+	line := fmt.Sprintf("%s %s: %s", ev.Time.Local().Format("15:04:05"), ev.Account, what)
+	if ev.Protocol != "" {
+		line += " (" + strings.ToUpper(ev.Protocol)
+		if ev.Phase != "" {
+			line += ", " + ev.Phase
+		}
+		line += ")"
+	}
+	if ev.Cause != "" {
+		line += ": " + ev.Cause
+	}
+	fmt.Fprintln(c.env.Stdout, line)
+}
+
+// health returns the health model the router consults.
+func (c *command) health(cfg *config.Config) healthModel { return healthModel{c.tracker(cfg)} }
+
+func (c *command) targets(cfg *config.Config) []health.Target {
+	var out []health.Target
+	for _, a := range cfg.Accounts {
+		a := a
+		imapEP := endpoint(a.IMAP)
+		t := health.Target{Account: a.Name, IMAP: &imapEP}
+		if a.SMTP != nil {
+			t.SMTP = &health.SMTPEndpoint{Host: a.SMTP.Host, Port: a.SMTP.Port, Security: imapconn.Security(a.SMTP.Security),
+				Username: a.SMTP.Username, CAFile: a.SMTP.TLSCAFile}
+		}
+		t.Credentials = func(ctx context.Context, p health.Protocol) (*health.Login, error) {
+			if p == health.SMTP && a.SMTP != nil {
+				pw, err := c.smtpPassword(a)()
+				if err != nil {
+					return nil, err
+				}
+				email := a.Email
+				if email == "" {
+					email = a.SMTP.Username
+				}
+				return &health.Login{Username: a.SMTP.Username, Password: pw, Address: email}, nil
+			}
+			pw, err := c.imapPassword(a)
+			if err != nil {
+				return nil, err
+			}
+			return &health.Login{Username: a.IMAP.Username, Password: pw}, nil
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// startMonitor runs the outage probes in the background until the
+// command's context ends.
+func (c *command) startMonitor(cfg *config.Config, h healthModel) *health.Monitor {
+	m := health.NewMonitor(h.t, c.targets(cfg))
+	go m.Run(c.ctx)
+	return m
+}
+
+func (c *command) monitor(args []string) error {
+	fs := c.flags("monitor")
+	once := fs.Bool("once", false, "probe every account once (with a real login), print the results and exit")
+	verbose := fs.Bool("v", false, "print every probe, not only changes of state")
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usagef("monitor takes no arguments")
+	}
+	cfg, err := c.loadConfig()
+	if err != nil {
+		return err
+	}
+	tr := c.tracker(cfg)
+	if *once {
+		return c.probeOnce(cfg, tr)
+	}
+	m := health.NewMonitor(tr, c.targets(cfg))
+	if *verbose {
+		m.OnResult = func(account string, r health.Result) { c.printResult(account, r) }
+	}
+	fmt.Fprintf(c.env.Stdout, "Watching %s every %s (a real login at most every %s). Ctrl-C stops.\n",
+		plural(len(cfg.Accounts), "account", "accounts"), cfg.Failover.ProbeInterval.Duration, cfg.Failover.LoginInterval.Duration)
+	ctx, stop := signal.NotifyContext(c.ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := m.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+func (c *command) printResult(account string, r health.Result) {
+	var phases []string
+	for _, p := range r.Phases {
+		phases = append(phases, fmt.Sprintf("%s %s", p.Phase, p.Duration.Round(time.Millisecond)))
+	}
+	status := "ok"
+	if !r.OK {
+		status = "FAILED at " + string(r.FailedPhase) + ": " + r.Cause
+	}
+	fmt.Fprintf(c.env.Stdout, "%s %s %s: %s (%s)\n", time.Now().Format("15:04:05"), account, r.Protocol, status, strings.Join(phases, ", "))
+	for _, w := range r.Warnings {
+		fmt.Fprintf(c.env.Stdout, "  warning: %s\n", w)
+	}
+}
+
+// probeOnce probes every account's IMAP and SMTP once, with a login, and
+// prints the timings; exit status 1 when any probe failed.
+func (c *command) probeOnce(cfg *config.Config, tr *health.Tracker) error {
+	failed := false
+	for _, t := range c.targets(cfg) {
+		for _, p := range []health.Protocol{health.IMAP, health.SMTP} {
+			if (p == health.SMTP && t.SMTP == nil) || (p == health.IMAP && t.IMAP == nil) {
+				continue
+			}
+			login, err := t.Credentials(c.ctx, p)
+			if err != nil {
+				fmt.Fprintf(c.env.Stdout, "%s %s: no login (%v)\n", t.Account, p, err)
+			}
+			var r health.Result
+			if p == health.IMAP {
+				r = health.ProbeIMAP(c.ctx, *t.IMAP, login)
+			} else {
+				r = health.ProbeSMTP(c.ctx, *t.SMTP, login)
+			}
+			tr.Observe(r.Observation(t.Account))
+			c.printResult(t.Account, r)
+			failed = failed || !r.OK
+		}
+	}
+	if failed {
+		return exitError{ExitFailure}
+	}
+	return nil
+}
+
+// printIncidents shows the recent incident history (status).
+func (c *command) printIncidents(n int) {
+	st, err := incidents.Open(incidentsPath())
+	if err != nil {
+		return
+	}
+	defer st.Close()
+	evs, err := st.Recent(n)
+	if err != nil || len(evs) == 0 {
+		return
+	}
+	fmt.Fprintf(c.env.Stdout, "\nRecent provider incidents (%s):\n", incidentsPath())
+	tw := tabwriter.NewWriter(c.env.Stdout, 0, 0, 2, ' ', 0)
+	for _, ev := range evs {
+		fmt.Fprintf(tw, "  %s\t%s\t%s → %s\t%s\n", ev.Time.Local().Format("2006-01-02 15:04:05"), ev.Account, ev.From, ev.To, ev.Cause)
+	}
+	tw.Flush()
+}

@@ -77,7 +77,7 @@ func (c *command) newSender(cfg *config.Config, health failover.Health) (*sender
 		if email == "" {
 			email = a.SMTP.Username
 		}
-		imapPW := func() (string, error) { return secrets.Password(c.env.Secrets, a.Name, a.IMAP.PasswordCommand) }
+		imapPW := func() (string, error) { return c.imapPassword(a) }
 		fa = append(fa, failover.Account{Name: a.Name, Email: email, SendAs: a.SendAs, SMTP: smtpEndpoint(*a.SMTP),
 			Password: c.smtpPassword(a), CheckSent: failover.SentChecker(endpoint(a.IMAP), imapPW)})
 	}

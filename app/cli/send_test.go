@@ -119,3 +119,17 @@ func TestRelayCredentials(t *testing.T) {
 		t.Fatal("the relay password changed between runs")
 	}
 }
+
+func TestMonitorOnce(t *testing.T) {
+	h := newHarness(t)
+	bt := smtptest.Start(t, smtptest.Options{})
+	h.writeSendConfig(bt, bt, bt.Port)
+	// IMAP points at port 1 (nothing there); SMTP at a working server.
+	code, out, errs := h.run("", "monitor", "--once")
+	if code != ExitFailure {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	if !strings.Contains(out, "bt imap: FAILED at tcp") || !strings.Contains(out, "bt smtp: ok (") || !strings.Contains(out, "greeting") {
+		t.Fatalf("probe output:\n%s", out)
+	}
+}

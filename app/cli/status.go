@@ -89,6 +89,7 @@ func (c *command) status(args []string) error {
 		return enc.Encode(sts)
 	}
 	c.printStatus(arch, sts)
+	c.printIncidents(10)
 	for _, st := range sts {
 		if len(st.Warnings) > 0 {
 			return errWarnings

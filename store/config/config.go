@@ -175,6 +175,10 @@ func Parse(path string, data []byte) (*Config, error) {
 	return c, nil
 }
 
+// FillDefaults fills in every default (ports, security, user names,
+// [failover]) of a Config built in memory; Load and Parse already do.
+func (c *Config) FillDefaults() { c.accountDefaults() }
+
 // accountDefaults fills in security, port and username; it is idempotent.
 func (c *Config) accountDefaults() {
 	for i := range c.Accounts {

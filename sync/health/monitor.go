@@ -1,0 +1,200 @@
+package health
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
+)
+
+// Target is one account a Monitor watches.
+type Target struct {
+	Account string
+	IMAP    *imapconn.Endpoint // nil: IMAP is not probed
+	SMTP    *SMTPEndpoint      // nil: SMTP is not probed
+	// Credentials gives the login for a protocol (from the keyring, or a
+	// fresh OAuth token) when a real login is due. Nil, or a nil *Login,
+	// means connection checks only. An error is reported and the probe
+	// runs without login.
+	Credentials func(ctx context.Context, p Protocol) (*Login, error)
+}
+
+// Monitor probes accounts on their interval and feeds a Tracker.
+type Monitor struct {
+	// OnResult, when set (before Run), receives every probe's result, for
+	// example to show phase timings.
+	OnResult func(account string, r Result)
+
+	tracker *Tracker
+	targets []Target
+	cfg     Config
+
+	probeIMAP func(context.Context, imapconn.Endpoint, *Login) Result
+	probeSMTP func(context.Context, SMTPEndpoint, *Login) Result
+
+	mu        sync.Mutex
+	lastLogin map[string]time.Time // per account: the last login slot taken
+	wake      map[string][]chan struct{}
+}
+
+// NewMonitor returns a monitor of targets feeding t, with t's Config
+// (ProbeInterval, LoginInterval, ProbeTimeout).
+func NewMonitor(t *Tracker, targets []Target) *Monitor {
+	m := &Monitor{tracker: t, targets: targets, cfg: t.cfg, probeIMAP: ProbeIMAP, probeSMTP: ProbeSMTP,
+		lastLogin: map[string]time.Time{}, wake: map[string][]chan struct{}{}}
+	for _, tg := range targets {
+		for range 2 {
+			m.wake[tg.Account] = append(m.wake[tg.Account], make(chan struct{}, 1))
+		}
+	}
+	return m
+}
+
+// CheckNow asks for a probe of the account's protocols without waiting for
+// the interval (a "Check now" button). Logins still respect LoginInterval.
+func (m *Monitor) CheckNow(account string) {
+	for _, ch := range m.wake[account] {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Run probes until ctx ends, then returns ctx's error. Call it once.
+func (m *Monitor) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, tg := range m.targets {
+		wake := m.wake[tg.Account]
+		if tg.IMAP != nil {
+			wg.Add(1)
+			go m.loop(ctx, &wg, tg, IMAP, wake[0])
+		}
+		if tg.SMTP != nil {
+			wg.Add(1)
+			go m.loop(ctx, &wg, tg, SMTP, wake[1])
+		}
+	}
+	wg.Wait()
+	return ctx.Err()
+}
+
+func (m *Monitor) loop(ctx context.Context, wg *sync.WaitGroup, tg Target, p Protocol, wake <-chan struct{}) {
+	defer wg.Done()
+	first := true
+	for !m.probeLoop(ctx, tg, p, wake, first) {
+		first = false // a panic was recovered: carry on
+	}
+}
+
+// probeLoop probes on the interval until ctx ends (true) or a panic is
+// recovered (false).
+func (m *Monitor) probeLoop(ctx context.Context, tg Target, p Protocol, wake <-chan struct{}, first bool) (stopped bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			m.tracker.report(fmt.Errorf("health monitor: panic in the %s loop of %s: %v\n%s", p, tg.Account, v, debug.Stack()))
+		}
+	}()
+	delay := m.cfg.ProbeInterval
+	if first {
+		delay = time.Duration(rand.Int64N(int64(min(m.cfg.ProbeInterval/10, 5*time.Second)) + 1))
+	}
+	for {
+		timer := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return true
+		case <-timer.C:
+		case <-wake:
+			timer.Stop()
+		}
+		m.check(ctx, tg, p)
+		// ±10% so that accounts on one provider do not probe in step.
+		delay = time.Duration(float64(m.cfg.ProbeInterval) * (0.9 + 0.2*rand.Float64()))
+	}
+}
+
+// check runs one probe and observes it. A panic is reported, not fatal.
+func (m *Monitor) check(ctx context.Context, tg Target, p Protocol) {
+	defer func() {
+		if v := recover(); v != nil {
+			m.tracker.report(fmt.Errorf("health monitor: panic probing %s of %s: %v\n%s", p, tg.Account, v, debug.Stack()))
+		}
+	}()
+	var login *Login
+	claimed, prev := m.claimLogin(tg.Account)
+	if claimed && tg.Credentials != nil {
+		l, err := tg.Credentials(ctx, p)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			m.tracker.report(fmt.Errorf("health monitor: %s credentials of %s: %w", p, tg.Account, err))
+		}
+		login = l
+	}
+	var r Result
+	switch p {
+	case IMAP:
+		ep := *tg.IMAP
+		if ep.Timeout <= 0 {
+			ep.Timeout = m.cfg.ProbeTimeout
+		}
+		r = m.probeIMAP(ctx, ep, login)
+	case SMTP:
+		ep := *tg.SMTP
+		if ep.Timeout <= 0 {
+			ep.Timeout = m.cfg.ProbeTimeout
+		}
+		r = m.probeSMTP(ctx, ep, login)
+	}
+	if claimed {
+		switch {
+		case login == nil || !r.Ran(PhaseLogin):
+			// No login happened: the slot stays free.
+			m.releaseLogin(tg.Account, prev)
+		case r.Kind == KindThrottled && r.FailedPhase == PhaseLogin:
+			// "454 4.7.0 Too many login attempts": wait twice as long.
+			m.mu.Lock()
+			m.lastLogin[tg.Account] = m.cfg.Now().Add(m.cfg.LoginInterval)
+			m.mu.Unlock()
+		}
+	}
+	if r.Canceled || ended(ctx) {
+		return
+	}
+	m.tracker.Observe(r.Observation(tg.Account))
+	if m.OnResult != nil {
+		m.OnResult(tg.Account, r)
+	}
+}
+
+// claimLogin takes the account's login slot when LoginInterval has passed
+// since the last login, by a probe or in real traffic.
+func (m *Monitor) claimLogin(account string) (ok bool, prev time.Time) {
+	seen := m.tracker.lastLogin(account)
+	now := m.cfg.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	prev = m.lastLogin[account]
+	last := prev
+	if seen.After(last) {
+		last = seen
+	}
+	if !last.IsZero() && now.Sub(last) < m.cfg.LoginInterval {
+		return false, prev
+	}
+	m.lastLogin[account] = now
+	return true, prev
+}
+
+func (m *Monitor) releaseLogin(account string, prev time.Time) {
+	m.mu.Lock()
+	m.lastLogin[account] = prev
+	m.mu.Unlock()
+}
