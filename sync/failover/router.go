@@ -100,6 +100,8 @@ type Options struct {
 	// AfterStep, if set, runs after each ledger step is durable (crash
 	// tests kill the process here).
 	AfterStep func(step string)
+	// Workers is how many messages RunOnce delivers at once (default 4).
+	Workers int
 }
 
 // Router delivers outbox messages.
@@ -108,6 +110,7 @@ type Router struct {
 	mu     sync.Mutex
 	parked map[string]time.Time
 	wake   chan struct{}
+	archMu sync.Mutex // one writer for the archive copies
 }
 
 // New returns a router.
@@ -129,6 +132,9 @@ func New(o Options) *Router {
 	}
 	if o.FromPolicy == "" {
 		o.FromPolicy = "rewrite"
+	}
+	if o.Workers == 0 {
+		o.Workers = 4
 	}
 	return &Router{o: o, parked: map[string]time.Time{}, wake: make(chan struct{}, 1)}
 }
@@ -181,37 +187,65 @@ func (r *Router) Run(ctx context.Context) error {
 	}
 }
 
-// RunOnce makes one delivery pass over every due message and returns when
-// the next retry is due (zero: nothing waits).
+// RunOnce makes one delivery pass over every due message, several at a
+// time, and returns when the next retry is due (zero: nothing waits).
 func (r *Router) RunOnce(ctx context.Context) (time.Time, error) {
 	items, err := r.o.Outbox.List()
 	if err != nil {
 		return time.Time{}, err
 	}
-	var next time.Time
-	for _, it := range items {
-		if ctx.Err() != nil {
-			return next, ctx.Err()
+	var (
+		mu       sync.Mutex
+		next     time.Time
+		firstErr error
+	)
+	later := func(nb time.Time) {
+		mu.Lock()
+		if !nb.IsZero() && (next.IsZero() || nb.Before(next)) {
+			next = nb
 		}
-		if nb := it.NotBefore(); nb.After(r.o.Now()) {
-			if next.IsZero() || nb.Before(next) {
-				next = nb
-			}
-			continue
-		}
-		out, err := r.Deliver(ctx, it.ID)
-		if err != nil {
-			return next, err
-		}
-		if out.State == outbox.Queued || out.State == outbox.Ambiguous {
-			if it2, err := r.o.Outbox.Get(it.ID); err == nil {
-				if nb := it2.NotBefore(); !nb.IsZero() && (next.IsZero() || nb.Before(next)) {
-					next = nb
+		mu.Unlock()
+	}
+	due := make(chan *outbox.Item)
+	var wg sync.WaitGroup
+	for w := 0; w < r.o.Workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range due {
+				out, err := r.Deliver(ctx, it.ID)
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					continue
+				}
+				if out.State == outbox.Queued || out.State == outbox.Ambiguous {
+					if it2, err := r.o.Outbox.Get(it.ID); err == nil {
+						later(it2.NotBefore())
+					}
 				}
 			}
-		}
+		}()
 	}
-	return next, nil
+	for _, it := range items {
+		if ctx.Err() != nil {
+			break
+		}
+		if nb := it.NotBefore(); nb.After(r.o.Now()) {
+			later(nb)
+			continue
+		}
+		due <- it
+	}
+	close(due)
+	wg.Wait()
+	if firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	return next, firstErr
 }
 
 func (r *Router) step(id string, s outbox.Step) error {
@@ -512,6 +546,8 @@ func (r *Router) archiveCopy(acct *Account, id string) {
 }
 
 func (r *Router) copyToArchive(account, id string) error {
+	r.archMu.Lock()
+	defer r.archMu.Unlock()
 	raw, err := r.readMessage(id)
 	if err != nil {
 		return err

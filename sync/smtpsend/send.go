@@ -186,9 +186,9 @@ func Dial(ctx context.Context, ep Endpoint, password string) (*smtp.Client, *Fai
 
 // Send submits msg (size bytes; CRLF line endings) from `from` to rcpts
 // through ep, on a new connection.
-func Send(ctx context.Context, ep Endpoint, password, from string, rcpts []string, msg io.Reader, size int64, hooks Hooks) Result {
+func Send(ctx context.Context, ep Endpoint, password, from string, rcpts []string, msg io.Reader, size int64, hooks Hooks) (res Result) {
 	start := time.Now()
-	res := Result{Rejected: map[string]*Failure{}, Deferred: map[string]*Failure{}}
+	res = Result{Rejected: map[string]*Failure{}, Deferred: map[string]*Failure{}}
 	c, f := Dial(ctx, ep, password)
 	res.Connect = time.Since(start)
 	if f != nil {
