@@ -45,6 +45,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-mail/lifeboat/store/fsutil"
 	"github.com/lifeboat-mail/lifeboat/store/mboxrd"
 )
 
@@ -346,7 +347,7 @@ func (f *Folder) openWritable() error {
 		if err := f.Commit(); err != nil {
 			return err
 		}
-		return syncDir(filepath.Dir(mboxPath))
+		return fsutil.SyncDir(filepath.Dir(mboxPath))
 	}
 	good, size, err := f.replay(f.logf)
 	if err != nil {
@@ -401,7 +402,7 @@ func (f *Folder) quarantine(file *os.File, path string, from, to int64, kind str
 		err = cerr
 	}
 	if err == nil {
-		err = syncDir(filepath.Dir(qpath))
+		err = fsutil.SyncDir(filepath.Dir(qpath))
 	}
 	if err != nil {
 		return fmt.Errorf("cannot quarantine the torn tail of %s: %w (nothing was cut)", path, err)
@@ -727,17 +728,5 @@ func mkdirAllSync(dir string) error {
 	if err := os.Mkdir(dir, dirMode); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
-	return syncDir(filepath.Dir(dir))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return err
-	}
-	return nil
+	return fsutil.SyncDir(filepath.Dir(dir))
 }

@@ -30,6 +30,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/lifeboat-mail/lifeboat/store/fsutil"
 )
 
 // FileName is the incident history's name inside the data directory.
@@ -83,7 +85,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("incident history: cannot open %s: %w", path, err)
 	}
 	if created {
-		if err := syncDir(dir); err != nil {
+		if err := fsutil.SyncDir(dir); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("incident history: %s: %w", dir, err)
 		}
@@ -218,16 +220,4 @@ func (s *Store) Close() error {
 	err := s.f.Close()
 	s.f = nil
 	return err
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return err
-	}
-	return nil
 }

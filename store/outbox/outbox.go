@@ -38,6 +38,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/lifeboat-mail/lifeboat/store/fsutil"
 )
 
 // Envelope is what the spool knows of a message besides its bytes.
@@ -331,7 +333,7 @@ func (o *Outbox) Enqueue(env Envelope, raw io.Reader) (Envelope, error) {
 	if err := os.Rename(tmp.Name(), o.msgPath(env.ID)); err != nil {
 		return env, err
 	}
-	if err := syncDir(o.dir); err != nil {
+	if err := fsutil.SyncDir(o.dir); err != nil {
 		return env, err
 	}
 	return env, nil
@@ -368,7 +370,7 @@ func (o *Outbox) Append(id string, s Step) error {
 		return err
 	}
 	if errors.Is(statErr, fs.ErrNotExist) {
-		return syncDir(o.dir)
+		return fsutil.SyncDir(o.dir)
 	}
 	return nil
 }
@@ -501,10 +503,10 @@ func (o *Outbox) Finish(id string) error {
 	if err := os.Rename(o.ledgerPath(id), filepath.Join(dest, id+".ledger")); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	if err := syncDir(dest); err != nil {
+	if err := fsutil.SyncDir(dest); err != nil {
 		return err
 	}
-	return syncDir(o.dir)
+	return fsutil.SyncDir(o.dir)
 }
 
 // Recover cleans up after a crash: temporary files of unacknowledged
@@ -537,14 +539,5 @@ func (o *Outbox) Recover() error {
 			}
 		}
 	}
-	return syncDir(o.dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return fsutil.SyncDir(o.dir)
 }
