@@ -4,7 +4,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 export LANG := en_US.UTF-8
 GO ?= go
 
-.PHONY: run demo test test-short vet bench deps build
+.PHONY: run demo test test-short vet bench bench-failover deps build
 
 ## run: back up the configured accounts, or the built-in demo provider when none is configured
 run:
@@ -31,3 +31,7 @@ test-short:
 ## bench: the backup benchmark against mbsync and a bare fetch loop (prints a table)
 bench: deps
 	$(GO) run ./cmd/lifeboat-bench
+
+## bench-failover: failover latency and relay throughput against two private Postfix+Dovecot providers
+bench-failover: deps
+	.ci/with-keyring $(GO) run ./cmd/lifeboat-bench-failover

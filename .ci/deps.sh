@@ -13,6 +13,12 @@ have gnome-keyring-daemon || need+=(gnome-keyring)
 have dbus-run-session    || need+=(dbus)
 have dbus-launch         || need+=(dbus-x11)
 have openssl             || need+=(openssl)
+# sync/mailstack: private Postfix instances (SMTP submission and relay) in
+# front of private Dovecots, and swaks as a real SMTP client in tests.
+[ -x /usr/sbin/postfix ] || need+=(postfix)
+[ -x /usr/lib/dovecot/lmtp ] || need+=(dovecot-lmtpd)
+have swaks               || need+=(swaks)
+perl -MNet::SSLeay -e1 2>/dev/null || need+=(libnet-ssleay-perl) # swaks's TLS
 /usr/bin/python3 -c "import mailbox" 2>/dev/null || need+=(python3)
 [ -x /usr/bin/time ]     || need+=(time)
 
@@ -20,8 +26,8 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "deps: installing ${need[*]}" >&2
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  # Keep the distribution's own Dovecot service from starting: the tests run
-  # private instances on loopback ports of their own.
+  # Keep the distribution's own Dovecot and Postfix services from starting:
+  # the tests run private instances on loopback ports of their own.
   created_policy=""
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
@@ -29,6 +35,11 @@ if [ ${#need[@]} -gt 0 ]; then
     created_policy=1
   fi
   $SUDO apt-get update -qq
+  # Postfix asks how to configure the system's own mail server: not at all
+  # (the tests run private instances with configurations of their own).
+  if printf '%s\n' "${need[@]}" | grep -qx postfix; then
+    echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+  fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   [ -z "$created_policy" ] || $SUDO rm -f /usr/sbin/policy-rc.d
 fi

@@ -29,6 +29,9 @@ type confParams struct {
 	// Rootless only: the user every Dovecot process runs as.
 	SelfUser  string
 	SelfGroup string
+	// Optional extra listeners for an MTA (empty: none).
+	LMTPSocket string
+	AuthSocket string
 }
 
 // confTemplate is a complete, self-contained Dovecot 2.3 configuration (it
@@ -40,7 +43,7 @@ base_dir = {{.BaseDir}}
 state_dir = {{.StateDir}}
 instance_name = {{.Instance}}
 listen = {{.Listen}}
-protocols = imap
+protocols = imap{{if .LMTPSocket}} lmtp{{end}}
 shutdown_clients = yes
 log_path = {{.LogPath}}
 log_timestamp = "%Y-%m-%d %H:%M:%S "
@@ -147,7 +150,21 @@ service auth {
   # root (t.TempDir): read it as root.
   user = root
 {{- end}}
+{{- if .AuthSocket}}
+  # For an MTA's SASL AUTH (Postfix smtpd_sasl_type = dovecot).
+  unix_listener {{.AuthSocket}} {
+    mode = 0666
+  }
+{{- end}}
 }
+{{- if .LMTPSocket}}
+
+service lmtp {
+  unix_listener {{.LMTPSocket}} {
+    mode = 0666
+  }
+}
+{{- end}}
 
 service anvil {
   # No auth penalty (growing delays after failed logins from 127.0.0.1).

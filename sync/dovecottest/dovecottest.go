@@ -49,6 +49,25 @@ type Options struct {
 	Users map[string]string
 	// ListenAddr is the IP address both listeners bind. Default "127.0.0.1".
 	ListenAddr string
+
+	// LMTPSocket, when set, is the absolute path of a Unix socket (mode
+	// 0666) on which the instance also serves LMTP: a message for
+	// RCPT TO:<name> is stored in the INBOX of user name (user names that
+	// are addresses, "user1@a.test", make this the usual MTA set-up);
+	// unknown users are refused with 550. The socket's directory must exist
+	// and be reachable by the LMTP client (Postfix's lmtp runs as user
+	// postfix, so not inside a 0700 t.TempDir). Needs Dovecot's lmtp
+	// (Debian package dovecot-lmtpd). As root, LMTP stores mail as the
+	// mail user without the chroot IMAP uses, so Dir and every directory
+	// above it must be searchable by others: not a t.TempDir() (Start
+	// refuses such a Dir). Default: no LMTP.
+	LMTPSocket string
+	// AuthSocket, when set, is the absolute path of an extra Unix socket
+	// (mode 0666) speaking Dovecot's authentication protocol, so that an
+	// MTA can check SMTP AUTH against the instance's users (Postfix:
+	// smtpd_sasl_type = dovecot, smtpd_sasl_path = AuthSocket). Same
+	// directory rules as LMTPSocket. Default: none.
+	AuthSocket string
 }
 
 // Server is a running private Dovecot instance.
@@ -61,6 +80,10 @@ type Server struct {
 
 	ConfigFile string // dovecot.conf of this instance (for doveadm -c)
 	LogFile    string // Dovecot's log
+	CertFile   string // PEM server certificate (signed by CAFile), for other test servers to reuse
+	KeyFile    string // PEM private key of CertFile
+	LMTPSocket string // Options.LMTPSocket: Unix socket serving LMTP, or ""
+	AuthSocket string // Options.AuthSocket: Unix socket serving Dovecot auth, or ""
 
 	users      map[string]string
 	baseDir    string
@@ -229,17 +252,32 @@ func Start(opts Options) (*Server, error) {
 	if net.ParseIP(listen) == nil {
 		return nil, fmt.Errorf("dovecottest: ListenAddr %q is not an IP address", listen)
 	}
+	for _, sock := range []struct{ name, path string }{{"LMTPSocket", opts.LMTPSocket}, {"AuthSocket", opts.AuthSocket}} {
+		if err := checkSocketPath(sock.name, sock.path); err != nil {
+			return nil, err
+		}
+	}
+	if opts.LMTPSocket != "" && opts.LMTPSocket == opts.AuthSocket {
+		return nil, errors.New("dovecottest: LMTPSocket and AuthSocket are the same path")
+	}
 
 	s := &Server{
 		Dir:        dir,
 		CAFile:     filepath.Join(dir, "etc", "ca.pem"),
 		ConfigFile: filepath.Join(dir, "dovecot.conf"),
 		LogFile:    filepath.Join(dir, "dovecot.log"),
+		CertFile:   filepath.Join(dir, "etc", "cert.pem"),
+		KeyFile:    filepath.Join(dir, "etc", "key.pem"),
+		LMTPSocket: opts.LMTPSocket,
+		AuthSocket: opts.AuthSocket,
 		users:      users,
 		stderrPath: filepath.Join(dir, stderrFileName),
 		homeRoot:   filepath.Join(dir, "home"),
 		doveadm:    bins.doveadm,
 		instance:   "lbtest-" + randHex(6),
+	}
+	if s.LMTPSocket != "" && os.Geteuid() == 0 && !searchable(dir) {
+		return nil, fmt.Errorf("dovecottest: with LMTPSocket, running as root, Dir %s and the directories above it must be searchable by others (LMTP stores mail as the mail user without a chroot)", dir)
 	}
 	if err := s.prepare(); err != nil {
 		return nil, err
@@ -316,6 +354,47 @@ func (s *Server) prepare() error {
 	return nil
 }
 
+// maxSocketPath is the longest path a Unix socket can have (sun_path is
+// 108 bytes on Linux, NUL included).
+const maxSocketPath = 107
+
+// checkSocketPath validates an optional extra listener path.
+func checkSocketPath(name, path string) error {
+	if path == "" {
+		return nil
+	}
+	if !filepath.IsAbs(path) || filepath.Clean(path) != path {
+		return fmt.Errorf("dovecottest: %s %q must be a clean absolute path", name, path)
+	}
+	if len(path) > maxSocketPath {
+		return fmt.Errorf("dovecottest: %s %q is longer than a Unix socket path may be (%d bytes)", name, path, maxSocketPath)
+	}
+	if strings.ContainsAny(path, " \t\r\n\"'{}#$%") {
+		return fmt.Errorf("dovecottest: %s %q contains characters dovecot.conf cannot take", name, path)
+	}
+	if fi, err := os.Stat(filepath.Dir(path)); err != nil || !fi.IsDir() {
+		return fmt.Errorf("dovecottest: %s: directory %s does not exist", name, filepath.Dir(path))
+	}
+	return nil
+}
+
+// searchable reports whether dir and every directory above it that exists
+// are searchable (o+x) by everyone. A dir that does not exist yet is
+// created 0700 by prepare, so it must exist already.
+func searchable(dir string) bool {
+	for {
+		fi, err := os.Stat(dir)
+		if err != nil || !fi.IsDir() || fi.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return true
+		}
+		dir = parent
+	}
+}
+
 // checkNotRunning refuses to start a second instance on the same Dir.
 func checkNotRunning(pidFile string) error {
 	pid, err := readPID(pidFile)
@@ -369,8 +448,10 @@ func (s *Server) start(dovecotPath, listen string) error {
 	p.Instance = s.instance
 	p.Listen = listen
 	p.LogPath = s.LogFile
-	p.CertFile = filepath.Join(s.Dir, "etc", "cert.pem")
-	p.KeyFile = filepath.Join(s.Dir, "etc", "key.pem")
+	p.CertFile = s.CertFile
+	p.KeyFile = s.KeyFile
+	p.LMTPSocket = s.LMTPSocket
+	p.AuthSocket = s.AuthSocket
 	p.PasswdFile = filepath.Join(s.Dir, "etc", "passwd")
 	p.HomeRoot = s.homeRoot
 

@@ -1,0 +1,401 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lifeboat-mail/lifeboat/sync/mailstack"
+)
+
+// cutProxy forwards TCP to a target until it is cut: then it refuses new
+// connections and drops the open ones, like a provider going dark.
+type cutProxy struct {
+	ln     net.Listener
+	target string
+	cut    atomic.Bool
+	mu     sync.Mutex
+	conns  []net.Conn
+}
+
+func newCutProxy(t *testing.T, target string) *cutProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{ln: ln, target: target}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if p.cut.Load() {
+				c.Close()
+				continue
+			}
+			s, err := net.DialTimeout("tcp", target, 5*time.Second)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, s)
+			p.mu.Unlock()
+			go func() { io.Copy(s, c); s.Close() }()
+			go func() { io.Copy(c, s); c.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *cutProxy) Port() int { return p.ln.Addr().(*net.TCPAddr).Port }
+
+func (p *cutProxy) Cut() {
+	p.cut.Store(true)
+	p.mu.Lock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+	p.mu.Unlock()
+}
+
+func (p *cutProxy) Restore() { p.cut.Store(false) }
+
+func port(addr string) string {
+	_, p, _ := net.SplitHostPort(addr)
+	return p
+}
+
+// stack is two private providers, each Postfix delivering into Dovecot by
+// LMTP, with Lifeboat configured to send through A, else B, reaching each
+// through a proxy that the test can cut.
+type stack struct {
+	t          *testing.T
+	a, b       *mailstack.Provider
+	aIMAP      *cutProxy
+	aSMTP      *cutProxy
+	bIMAP      *cutProxy
+	bSMTP      *cutProxy
+	bin, cfg   string
+	data       string
+	relayPort  int
+	relayExtra string
+}
+
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	s := &stack{t: t, data: t.TempDir()}
+	s.a = mailstack.StartT(t, mailstack.Options{Name: "a", Users: map[string]string{"jane": "a-secret"}})
+	s.b = mailstack.StartT(t, mailstack.Options{Name: "b", Users: map[string]string{"jane": "b-secret", "tom": "tom-secret"}})
+	if err := mailstack.Link(s.a, s.b); err != nil {
+		t.Fatal(err)
+	}
+	s.aIMAP, s.aSMTP = newCutProxy(t, s.a.Dovecot.IMAPSAddr), newCutProxy(t, s.a.SubmissionAddr)
+	s.bIMAP, s.bSMTP = newCutProxy(t, s.b.Dovecot.IMAPSAddr), newCutProxy(t, s.b.SubmissionAddr)
+	s.bin = buildLifeboat(t)
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	s.relayPort = ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	s.writeConfig("")
+	return s
+}
+
+func (s *stack) writeConfig(failoverExtra string) {
+	account := func(name string, p *mailstack.Provider, imapProxy, smtpProxy *cutProxy) string {
+		return fmt.Sprintf(`
+[[account]]
+name = %q
+email = %q
+[account.imap]
+host = "localhost"
+port = %d
+security = "tls"
+username = %q
+tls_ca_file = %q
+password_command = "printf %%s %s"
+[account.smtp]
+host = "localhost"
+port = %d
+security = "starttls"
+tls_ca_file = %q
+`, name, p.Email("jane"), imapProxy.Port(), p.Email("jane"), p.CAFile, p.Password("jane"), smtpProxy.Port(), p.CAFile)
+	}
+	cfg := fmt.Sprintf("archive_dir = %q\n", filepath.Join(s.data, "archive")) +
+		account("a", s.a, s.aIMAP, s.aSMTP) + account("b", s.b, s.bIMAP, s.bSMTP) +
+		fmt.Sprintf("\n[failover]\norder = [\"a\", \"b\"]\nrelay_listen = \"127.0.0.1:%d\"\n%s", s.relayPort, failoverExtra)
+	s.cfg = filepath.Join(s.data, "config.toml")
+	if err := os.WriteFile(s.cfg, []byte(cfg), 0o600); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s *stack) command(args ...string) *exec.Cmd {
+	cmd := exec.Command(s.bin, append([]string{"--config", s.cfg}, args...)...)
+	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+s.data, "LANG=en_US.UTF-8")
+	return cmd
+}
+
+func (s *stack) run(stdin string, args ...string) (int, string) {
+	cmd := s.command(args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	return exitCode(err), string(out)
+}
+
+func (s *stack) letter(subject string) string {
+	return fmt.Sprintf("From: Jane Doe <%s>\r\nTo: Tom <%s>\r\nSubject: %s\r\n\r\nHello Tom.\r\n", s.a.Email("jane"), s.b.Email("tom"), subject)
+}
+
+func (s *stack) tomsMail(n int) [][]byte {
+	s.t.Helper()
+	msgs, err := s.b.WaitForMail("tom", "INBOX", n, 30*time.Second)
+	if err != nil {
+		s.t.Fatalf("waiting for %d messages for tom: %v\n%s\n%s", n, err, s.a.LogTail(30), s.b.LogTail(30))
+	}
+	return msgs
+}
+
+func header(msg []byte, name string) string {
+	for _, line := range strings.Split(string(msg), "\r\n") {
+		if line == "" {
+			break
+		}
+		if strings.HasPrefix(strings.ToLower(line), strings.ToLower(name)+":") {
+			return strings.TrimSpace(line[len(name)+1:])
+		}
+	}
+	return ""
+}
+
+func TestFailoverWithRealProviders(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Postfix and Dovecot")
+	}
+	s := newStack(t)
+
+	// Both up: the primary carries it, From unchanged.
+	code, out := s.run(s.letter("one"), "send")
+	if code != 0 || !strings.Contains(out, "Sent through a") {
+		t.Fatalf("send with A up: %d\n%s", code, out)
+	}
+	msgs := s.tomsMail(1)
+	if from := header(msgs[0], "From"); !strings.Contains(from, s.a.Email("jane")) || header(msgs[0], "Reply-To") != "" {
+		t.Fatalf("through A: From %q", from)
+	}
+
+	// A's submission service goes dark: the message goes through B, From
+	// rewritten to B's address, Reply-To the original.
+	s.aSMTP.Cut()
+	start := time.Now()
+	code, out = s.run(s.letter("two"), "send")
+	if code != 0 || !strings.Contains(out, "Sent through b: because a: ") {
+		t.Fatalf("send with A down: %d\n%s", code, out)
+	}
+	t.Logf("failover send took %s", time.Since(start))
+	msgs = s.tomsMail(2)
+	last := msgs[1]
+	if from := header(last, "From"); !strings.Contains(from, s.b.Email("jane")) || !strings.Contains(from, "Jane Doe") {
+		t.Fatalf("through B: From %q", from)
+	}
+	if rt := header(last, "Reply-To"); !strings.Contains(rt, s.a.Email("jane")) {
+		t.Fatalf("through B: Reply-To %q", rt)
+	}
+	// A copy is in the archive.
+	if _, err := os.Stat(filepath.Join(s.data, "archive", "b", "Sent via Lifeboat.mbox")); err != nil {
+		t.Fatalf("no archive copy: %v", err)
+	}
+
+	// Every provider down: the message waits in the outbox, then goes out
+	// once B is back.
+	s.bSMTP.Cut()
+	code, out = s.run(s.letter("three"), "send")
+	if code != 0 || !strings.Contains(out, "Not sent yet") {
+		t.Fatalf("send with both down: %d\n%s", code, out)
+	}
+	if code, out = s.run("", "outbox"); !strings.Contains(out, "queued") {
+		t.Fatalf("outbox: %s", out)
+	}
+	s.bSMTP.Restore()
+	if code, out = s.run("", "outbox", "retry", strings.Fields(strings.Split(out, "\n")[1])[0]); code != 0 || !strings.Contains(out, "Sent through b") {
+		t.Fatalf("retry after B came back: %d\n%s", code, out)
+	}
+	msgs = s.tomsMail(3)
+	if len(msgs) != 3 {
+		t.Fatalf("tom has %d messages, want exactly 3", len(msgs))
+	}
+}
+
+// TestProbesMarkDownAndUp runs `lifeboat monitor` against A behind a proxy:
+// cut, it is marked down after 3 failed probes; restored, up after 2.
+func TestProbesMarkDownAndUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Postfix and Dovecot")
+	}
+	s := newStack(t)
+	s.writeConfig("probe_interval = \"1s\"\n")
+	cmd := s.command("monitor", "-v")
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	lines := make(chan string, 1000)
+	var transcript bytes.Buffer
+	var tmu sync.Mutex
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			tmu.Lock()
+			transcript.WriteString(sc.Text() + "\n")
+			tmu.Unlock()
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	waitFor := func(what string, timeout time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
+		deadline := time.After(timeout)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("monitor exited before %q", what)
+				}
+				if strings.Contains(l, " a: ") && strings.Contains(l, what) {
+					return time.Since(start)
+				}
+			case <-deadline:
+				tmu.Lock()
+				defer tmu.Unlock()
+				t.Fatalf("no %q within %s; monitor said:\n%s", what, timeout, transcript.String())
+			}
+		}
+	}
+	waitFor(" a: unknown → up", 20*time.Second)
+	s.aIMAP.Cut()
+	s.aSMTP.Cut()
+	took := waitFor("→ down (", 30*time.Second)
+	t.Logf("marked down %s after the cut", took)
+	if took < 2*time.Second {
+		t.Fatalf("down after %s: fewer than 3 failed probes at 1 s intervals", took)
+	}
+	s.aIMAP.Restore()
+	s.aSMTP.Restore()
+	took = waitFor("→ up (", 30*time.Second)
+	t.Logf("marked up %s after the restore", took)
+	inc, err := os.ReadFile(filepath.Join(s.data, "lifeboat", "incidents.log"))
+	if err != nil || !strings.Contains(string(inc), `"to":"down"`) {
+		t.Fatalf("incident history: %v\n%s", err, inc)
+	}
+}
+
+// TestRelayWithRealClients drives `lifeboat relay` with swaks and Python's
+// smtplib: auth required, wrong password refused, delivery through the
+// providers; a non-loopback address is refused without permission.
+func TestRelayWithRealClients(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Postfix and Dovecot")
+	}
+	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
+		// The relay's generated password lives in the keyring; make test
+		// runs this test inside .ci/with-keyring.
+		if os.Getenv("CI") != "" {
+			t.Fatal("no D-Bus session: run the tests through .ci/with-keyring (make test)")
+		}
+		t.Skip("needs the Secret Service: run through .ci/with-keyring")
+	}
+	for _, tool := range []string{"swaks", "/usr/bin/python3"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s missing (make test installs it)", tool)
+			}
+			t.Skipf("%s missing", tool)
+		}
+	}
+	s := newStack(t)
+	code, out := s.run("", "relay", "--show-credentials")
+	if code != 0 {
+		t.Fatalf("%d %s", code, out)
+	}
+	var password string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "password:") {
+			password = strings.TrimSpace(strings.TrimPrefix(l, "password:"))
+		}
+	}
+	relay := s.command("relay")
+	var relayOut bytes.Buffer
+	relay.Stdout, relay.Stderr = &relayOut, &relayOut
+	if err := relay.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { relay.Process.Kill(); relay.Wait() }()
+	addr := fmt.Sprintf("127.0.0.1:%d", s.relayPort)
+	for i := 0; i < 100; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	swaks := func(args ...string) (int, string) {
+		base := []string{"--server", addr, "--from", s.a.Email("jane"), "--to", s.b.Email("tom"), "--timeout", "20"}
+		out, err := exec.Command("swaks", append(base, args...)...).CombinedOutput()
+		return exitCode(err), string(out)
+	}
+	if code, out := swaks("--header", "Subject: no auth"); code == 0 || !strings.Contains(out, "<** 5") {
+		t.Fatalf("unauthenticated mail was accepted (open relay!): %d\n%s", code, out)
+	}
+	if code, out := swaks("--auth", "PLAIN", "--auth-user", "lifeboat", "--auth-password", "wrong", "--header", "Subject: bad pw"); code == 0 || !strings.Contains(out, "535") {
+		t.Fatalf("wrong password accepted: %d\n%s", code, out)
+	}
+	if code, out := swaks("--auth", "LOGIN", "--auth-user", "lifeboat", "--auth-password", password, "--header", "Subject: via swaks"); code != 0 {
+		t.Fatalf("swaks with the right password: %d\n%s\n%s", code, out, relayOut.String())
+	}
+	py := fmt.Sprintf(`
+import smtplib
+from email.message import EmailMessage
+m = EmailMessage()
+m["From"] = %q
+m["To"] = %q
+m["Subject"] = "via smtplib"
+m.set_content("Hello from Python")
+with smtplib.SMTP("127.0.0.1", %d, timeout=20) as s:
+    s.login("lifeboat", %q)
+    s.send_message(m)
+print("sent")
+`, s.a.Email("jane"), s.b.Email("tom"), s.relayPort, password)
+	if out, err := exec.Command("/usr/bin/python3", "-c", py).CombinedOutput(); err != nil || !strings.Contains(string(out), "sent") {
+		t.Fatalf("smtplib: %v\n%s", err, out)
+	}
+	msgs := s.tomsMail(2)
+	subjects := header(msgs[0], "Subject") + "|" + header(msgs[1], "Subject")
+	if !strings.Contains(subjects, "via swaks") || !strings.Contains(subjects, "via smtplib") {
+		t.Fatalf("tom got %q", subjects)
+	}
+	relay.Process.Kill()
+	relay.Wait()
+
+	// Beyond loopback without permission: refused before listening.
+	s.writeConfig("")
+	cfg, _ := os.ReadFile(s.cfg)
+	os.WriteFile(s.cfg, bytes.Replace(cfg, []byte("relay_listen = \"127.0.0.1:"), []byte("relay_listen = \"0.0.0.0:"), 1), 0o600)
+	if code, out := s.run("", "relay"); code == 0 || !strings.Contains(out, "relay_allow_remote") {
+		t.Fatalf("non-loopback relay: %d\n%s", code, out)
+	}
+}
