@@ -13,6 +13,7 @@ import (
 	"github.com/lifeboat-mail/lifeboat/store/config"
 	"github.com/lifeboat-mail/lifeboat/store/secrets"
 	"github.com/lifeboat-mail/lifeboat/sync/backup"
+	"github.com/lifeboat-mail/lifeboat/sync/health"
 	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
 )
 
@@ -61,7 +62,15 @@ func (c *command) backup(args []string) error {
 	if err != nil {
 		return err
 	}
-	opts := backup.Options{Archive: arch, MassDeletePercent: cfg.MassDeletePercent, MassDeleteMin: cfg.MassDeleteMin}
+	tr := c.tracker(cfg)
+	opts := backup.Options{Archive: arch, MassDeletePercent: cfg.MassDeletePercent, MassDeleteMin: cfg.MassDeleteMin,
+		Observe: func(account string, err error) {
+			o := health.Observation{Account: account, Protocol: health.IMAP, Phase: health.PhaseBackup, OK: err == nil, LoggedIn: err == nil}
+			if err != nil {
+				o.Kind, o.Cause = health.Classify(health.IMAP, health.PhaseBackup, err)
+			}
+			tr.Observe(o)
+		}}
 	return c.runBackup(arch, accts, opts, *asJSON)
 }
 

@@ -169,6 +169,7 @@ type command struct {
 	env        *Env
 	configFlag string
 	tr         *health.Tracker // the health model of this process, made on first use
+	watching   bool            // a long-running command: record and print health changes
 }
 
 // imapPassword resolves an account's IMAP password.

@@ -58,20 +58,25 @@ func healthConfig(cfg *config.Config) health.Config {
 	return hc
 }
 
-// tracker makes the health tracker of this process, recording incidents on
-// disk and printing each change of state.
+// tracker makes the health tracker of this process. Long-running commands
+// (monitor, relay) record every change of state in the incident history and
+// print it; one-shot commands (send, backup) only use it to route within
+// the run, since each of them starts from "unknown" and would otherwise
+// record a recovery every time.
 func (c *command) tracker(cfg *config.Config) *health.Tracker {
 	if c.tr != nil {
 		return c.tr
 	}
 	hooks := health.Hooks{
-		OnEvent: func(ev incidents.Event) { c.printEvent(ev) },
 		OnError: func(err error) { fmt.Fprintf(c.env.Stderr, "lifeboat: health: %v\n", err) },
 	}
-	if st, err := incidents.Open(incidentsPath()); err == nil {
-		hooks.Store = st
-	} else {
-		fmt.Fprintf(c.env.Stderr, "lifeboat: incidents will not be recorded: %v\n", err)
+	if c.watching {
+		hooks.OnEvent = func(ev incidents.Event) { c.printEvent(ev) }
+		if st, err := incidents.Open(incidentsPath()); err == nil {
+			hooks.Store = st
+		} else {
+			fmt.Fprintf(c.env.Stderr, "lifeboat: incidents will not be recorded: %v\n", err)
+		}
 	}
 	c.tr = health.NewTracker(healthConfig(cfg), hooks)
 	return c.tr
@@ -153,6 +158,7 @@ func (c *command) monitor(args []string) error {
 	if err != nil {
 		return err
 	}
+	c.watching = true
 	tr := c.tracker(cfg)
 	if *once {
 		return c.probeOnce(cfg, tr)
@@ -223,10 +229,31 @@ func (c *command) printIncidents(n int) {
 		return
 	}
 	defer st.Close()
-	evs, err := st.Recent(n)
-	if err != nil || len(evs) == 0 {
+	all, err := st.Recent(10000)
+	if err != nil || len(all) == 0 {
 		return
 	}
+	// The last recorded state of each account (as seen by the last
+	// lifeboat monitor or relay that ran).
+	last := map[string]incidents.Event{}
+	var order []string
+	for _, ev := range all {
+		if _, ok := last[ev.Account]; !ok {
+			order = append(order, ev.Account)
+		}
+		last[ev.Account] = ev
+	}
+	fmt.Fprintln(c.env.Stdout, "\nLast known provider health:")
+	for _, a := range order {
+		ev := last[a]
+		state, _ := health.ParseState(ev.To)
+		fmt.Fprintf(c.env.Stdout, "  %s: %s since %s", a, state.Words(), ev.Time.Local().Format("2006-01-02 15:04"))
+		if ev.Cause != "" && state != health.Up {
+			fmt.Fprintf(c.env.Stdout, " (%s)", ev.Cause)
+		}
+		fmt.Fprintln(c.env.Stdout)
+	}
+	evs := all[max(0, len(all)-n):]
 	fmt.Fprintf(c.env.Stdout, "\nRecent provider incidents (%s):\n", incidentsPath())
 	tw := tabwriter.NewWriter(c.env.Stdout, 0, 0, 2, ' ', 0)
 	for _, ev := range evs {

@@ -302,6 +302,7 @@ func (c *command) relay(args []string) error {
 		fmt.Fprintf(c.env.Stdout, "SMTP server: %s\nuser name:   %s\npassword:    %s\n", cfg.Failover.RelayListen, relayUser, pw)
 		return nil
 	}
+	c.watching = true
 	health := c.health(cfg)
 	s, err := c.newSender(cfg, health)
 	if err != nil {

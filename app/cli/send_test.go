@@ -132,4 +132,9 @@ func TestMonitorOnce(t *testing.T) {
 	if !strings.Contains(out, "bt imap: FAILED at tcp") || !strings.Contains(out, "bt smtp: ok (") || !strings.Contains(out, "greeting") {
 		t.Fatalf("probe output:\n%s", out)
 	}
+	// The change of state it saw is in the incident history that status shows.
+	code, out, _ = h.run("", "status")
+	if !strings.Contains(out, "Last known provider health:") || !strings.Contains(out, "bt: ") || !strings.Contains(out, "Recent provider incidents") {
+		t.Fatalf("status after monitor: %d\n%s", code, out)
+	}
 }

@@ -70,6 +70,9 @@ type Options struct {
 	CommitMessages int   // default 1000
 	CommitBytes    int64 // default 64 MB
 	FetchChunk     int   // UIDs per FETCH command, default 2000
+	// Observe, when set, is told how each account's run went (nil err: it
+	// logged in and finished), so backups feed the health model too.
+	Observe func(account string, err error)
 }
 
 func (o *Options) defaults() {
@@ -195,6 +198,9 @@ func runAccount(ctx context.Context, acct Account, opts *Options) (res Result) {
 			e.run.Result = archive.ResultFailed
 		}
 		res.Run = *e.run
+		if opts.Observe != nil && e.run.Result != archive.ResultInterrupted {
+			opts.Observe(acct.Name, res.Err)
+		}
 		r := res
 		e.emit(Event{Kind: AccountDone, Result: &r})
 	}()

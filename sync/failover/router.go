@@ -139,6 +139,10 @@ func New(o Options) *Router {
 	return &Router{o: o, parked: map[string]time.Time{}, wake: make(chan struct{}, 1)}
 }
 
+// MaxAge is how long a message keeps being retried before the user is
+// asked whether to go on (it never expires silently).
+const MaxAge = 5 * 24 * time.Hour
+
 // SentFolder is the archive folder that keeps copies of sent mail.
 const SentFolder = "Sent via Lifeboat"
 
@@ -308,6 +312,12 @@ func (r *Router) Deliver(ctx context.Context, id string) (Outcome, error) {
 			out.State = st
 			return out, r.o.Outbox.Finish(id)
 		}
+	}
+	if age := r.o.Now().Sub(it.QueuedAt); age > MaxAge && !confirmed(it) {
+		why := fmt.Sprintf("still not sent after %d days: keep trying with lifeboat outbox retry %s, or drop it", int(age.Hours()/24), id)
+		out.State, out.Why = outbox.NeedsUser, why
+		r.notify(id, "", "%s", why)
+		return out, r.step(id, outbox.Step{Step: outbox.StepNeedsUser, Reason: why})
 	}
 	if r.o.RecipientLimit > 0 && len(it.To) > r.o.RecipientLimit && !confirmed(it) {
 		why := fmt.Sprintf("addressed to %d recipients (more than %d): held until you confirm it (lifeboat outbox retry %s)", len(it.To), r.o.RecipientLimit, id)

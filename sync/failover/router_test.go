@@ -313,3 +313,22 @@ func TestPrepare(t *testing.T) {
 		t.Fatal("a message without recipients was accepted")
 	}
 }
+
+func TestOldMessageAsksTheUser(t *testing.T) {
+	e := newEnv(t)
+	e.bt.Set(smtptest.Faults{RefuseConnections: true})
+	e.gm.Set(smtptest.Faults{RefuseConnections: true})
+	r := e.router()
+	id := e.queue(msg)
+	e.now = time.Now().Add(MaxAge + time.Hour)
+	out := e.deliver(r, id)
+	if out.State != outbox.NeedsUser || !strings.Contains(out.Why, "still not sent after 5 days") {
+		t.Fatalf("%+v", out)
+	}
+	// The user says go on: it is tried again.
+	e.ob.Append(id, outbox.Step{Step: outbox.StepRetry, Reason: "confirmed by the user"})
+	e.bt.Set(smtptest.Faults{})
+	if out := e.deliver(r, id); out.State != outbox.Sent {
+		t.Fatalf("after confirmation: %+v", out)
+	}
+}
