@@ -1,0 +1,456 @@
+// Package engine is what the desktop app drives: one object that holds the
+// configuration, the archive, the health model, the outbox and its router,
+// runs backups and probes in the background, and tells the UI what changed
+// through callbacks. It imports no Fyne: the UI (app/ui) only wires and
+// shows, and its tests drive a fake of the same interface.
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/lifeboat-mail/lifeboat/store/archive"
+	"github.com/lifeboat-mail/lifeboat/store/config"
+	"github.com/lifeboat-mail/lifeboat/store/incidents"
+	"github.com/lifeboat-mail/lifeboat/store/index"
+	"github.com/lifeboat-mail/lifeboat/store/outbox"
+	"github.com/lifeboat-mail/lifeboat/store/secrets"
+	"github.com/lifeboat-mail/lifeboat/sync/backup"
+	"github.com/lifeboat-mail/lifeboat/sync/failover"
+	"github.com/lifeboat-mail/lifeboat/sync/health"
+	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
+	"github.com/lifeboat-mail/lifeboat/sync/smtpsend"
+)
+
+// Account is what the accounts view shows of one account.
+type Account struct {
+	Name, Email string
+	State       health.State
+	Since       time.Time
+	Cause       string
+	CanSend     bool
+	LastBackup  time.Time
+	LastResult  string // ok, warnings, failed, interrupted, "" (never)
+	LastError   string
+	Archived    int
+	Bytes       int64
+	Running     bool
+	Progress    []Progress // per folder, while a backup runs
+}
+
+// Progress of one folder during a backup.
+type Progress struct {
+	Folder                  string
+	Messages, TotalMessages int
+	Bytes, TotalBytes       int64
+	Done                    bool
+}
+
+// Draft is a message written in the compose window.
+type Draft struct {
+	From, To, Cc, Subject, Body string
+	Attachments                 []string // file paths
+}
+
+// Hooks are how the engine reaches the UI. They are called from background
+// goroutines: the UI must hand them to its own loop (fyne.Do).
+type Hooks struct {
+	Changed func()                    // something the views show changed
+	Notify  func(title, body string) // a desktop notification
+}
+
+// Engine is the running app's state.
+type Engine struct {
+	cfg     *config.Config
+	secrets secrets.Store
+	dataDir string
+	arch    *archive.Archive
+	tracker *health.Tracker
+	ob      *outbox.Outbox
+	router  *failover.Router
+	inc     *incidents.Store
+	hooks   Hooks
+	ctx     context.Context
+	cancel  context.CancelFunc
+	demo    *demoWorld
+
+	mu       sync.Mutex
+	running  map[string]bool
+	progress map[string]map[string]*Progress
+	lastErr  map[string]string
+}
+
+// Options open an engine.
+type Options struct {
+	Config  *config.Config
+	Secrets secrets.Store
+	DataDir string // outbox, incidents, index
+	Hooks   Hooks
+
+	demo *demoWorld
+}
+
+// Open starts the engine: the health monitor and the outbox router run in
+// the background until Close.
+func Open(o Options) (*Engine, error) {
+	if o.Config == nil {
+		return nil, errors.New("engine: no configuration")
+	}
+	arch, err := archive.Open(o.Config.ArchiveDir)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{cfg: o.Config, secrets: o.Secrets, dataDir: o.DataDir, arch: arch, hooks: o.Hooks, demo: o.demo,
+		running: map[string]bool{}, progress: map[string]map[string]*Progress{}, lastErr: map[string]string{}}
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	if e.inc, err = incidents.Open(incidents.DefaultPath(o.DataDir)); err != nil {
+		return nil, err
+	}
+	hc := health.DefaultConfig()
+	f := o.Config.Failover
+	hc.FailuresToDown, hc.SuccessesToUp = f.FailuresToDown, f.SuccessesToUp
+	hc.SlowLatency, hc.ProbeInterval, hc.LoginInterval = f.SlowLatency.Duration, f.ProbeInterval.Duration, f.LoginInterval.Duration
+	e.tracker = health.NewTracker(hc, health.Hooks{Store: e.inc, OnEvent: e.onHealthEvent})
+	if e.ob, err = outbox.Open(filepath.Join(o.DataDir, "outbox")); err != nil {
+		return nil, err
+	}
+	if err := e.ob.Recover(); err != nil {
+		return nil, err
+	}
+	e.router = failover.New(failover.Options{Outbox: e.ob, Accounts: e.sendAccounts(), FromPolicy: f.FromPolicy,
+		Health: routerHealth{e.tracker}, Archive: arch, RecipientLimit: max(f.RecipientLimit, 0),
+		Notify: func(n failover.Notice) { e.changed() }})
+	go e.router.Run(e.ctx)
+	go health.NewMonitor(e.tracker, e.targets()).Run(e.ctx)
+	return e, nil
+}
+
+// Close stops the background work.
+func (e *Engine) Close() {
+	e.cancel()
+	if e.demo != nil {
+		e.demo.close()
+	}
+	e.inc.Close()
+}
+
+// Config is the configuration the engine runs with.
+func (e *Engine) Config() *config.Config { return e.cfg }
+
+// Demo reports whether this is the built-in demo.
+func (e *Engine) Demo() bool { return e.demo != nil }
+
+func (e *Engine) changed() {
+	if e.hooks.Changed != nil {
+		e.hooks.Changed()
+	}
+}
+
+func (e *Engine) notify(title, body string) {
+	if e.hooks.Notify != nil {
+		e.hooks.Notify(title, body)
+	}
+}
+
+func (e *Engine) onHealthEvent(ev incidents.Event) {
+	to, _ := health.ParseState(ev.To)
+	from, _ := health.ParseState(ev.From)
+	switch {
+	case to == health.Down:
+		body := fmt.Sprintf("%s: outage since %s — %s", ev.Account, ev.Time.Local().Format("15:04"), ev.Cause)
+		if next := e.nextSender(ev.Account); next != "" {
+			body += "; outgoing mail now goes through " + next
+		}
+		e.notify(ev.Account+" is down", body)
+	case to == health.NeedsYou:
+		e.notify(ev.Account+" needs your attention", ev.Cause)
+	case to == health.Up && (from == health.Down || from == health.NeedsYou):
+		e.notify(ev.Account+" is working again", fmt.Sprintf("%s is operational again since %s", ev.Account, ev.Time.Local().Format("15:04")))
+	}
+	e.changed()
+}
+
+// nextSender is the first other account mail would go through.
+func (e *Engine) nextSender(down string) string {
+	for _, name := range e.cfg.Failover.Order {
+		if name != down && e.tracker.UsableFor(name, health.SMTP) {
+			return name
+		}
+	}
+	return ""
+}
+
+func (e *Engine) password(a config.Account, smtp bool) (string, error) {
+	cmd := a.IMAP.PasswordCommand
+	if smtp && a.SMTP != nil && a.SMTP.PasswordCommand != "" {
+		cmd = a.SMTP.PasswordCommand
+	}
+	if e.demo != nil {
+		return e.demo.password(a.Name), nil
+	}
+	return secrets.Password(e.secrets, a.Name, cmd)
+}
+
+func imapEndpoint(s config.Server) imapconn.Endpoint {
+	return imapconn.Endpoint{Host: s.Host, Port: s.Port, Security: imapconn.Security(s.Security), Username: s.Username, CAFile: s.TLSCAFile}
+}
+
+func (e *Engine) sendAccounts() []failover.Account {
+	var out []failover.Account
+	for _, a := range e.cfg.SMTPAccounts() {
+		a := a
+		email := a.Email
+		if email == "" {
+			email = a.SMTP.Username
+		}
+		s := a.SMTP
+		out = append(out, failover.Account{Name: a.Name, Email: email, SendAs: a.SendAs,
+			SMTP:      smtpsend.Endpoint{Host: s.Host, Port: s.Port, Security: string(s.Security), Username: s.Username, CAFile: s.TLSCAFile, Timeout: 20 * time.Second},
+			Password:  func() (string, error) { return e.password(a, true) },
+			CheckSent: failover.SentChecker(imapEndpoint(a.IMAP), func() (string, error) { return e.password(a, false) })})
+	}
+	return out
+}
+
+func (e *Engine) targets() []health.Target {
+	var out []health.Target
+	for _, a := range e.cfg.Accounts {
+		a := a
+		ep := imapEndpoint(a.IMAP)
+		t := health.Target{Account: a.Name, IMAP: &ep}
+		if a.SMTP != nil {
+			t.SMTP = &health.SMTPEndpoint{Host: a.SMTP.Host, Port: a.SMTP.Port, Security: imapconn.Security(a.SMTP.Security),
+				Username: a.SMTP.Username, CAFile: a.SMTP.TLSCAFile}
+		}
+		t.Credentials = func(ctx context.Context, p health.Protocol) (*health.Login, error) {
+			pw, err := e.password(a, p == health.SMTP)
+			if err != nil {
+				return nil, err
+			}
+			if p == health.SMTP && a.SMTP != nil {
+				return &health.Login{Username: a.SMTP.Username, Password: pw, Address: a.Email}, nil
+			}
+			return &health.Login{Username: a.IMAP.Username, Password: pw}, nil
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+type routerHealth struct{ t *health.Tracker }
+
+func (h routerHealth) Usable(a string) bool { return h.t.UsableFor(a, health.SMTP) }
+func (h routerHealth) Observe(a string, ok bool, f *smtpsend.Failure, latency time.Duration) {
+	o := health.Observation{Account: a, Protocol: health.SMTP, OK: ok, LoggedIn: ok, Latency: latency, Phase: health.PhaseSend}
+	if f != nil && !ok {
+		o.Kind, o.Cause = health.Classify(health.SMTP, health.PhaseSend, f)
+	}
+	h.t.Observe(o)
+}
+
+// Accounts returns every account with its health and last backup.
+func (e *Engine) Accounts() []Account {
+	var out []Account
+	for _, a := range e.cfg.Accounts {
+		v := Account{Name: a.Name, Email: a.Email, CanSend: a.SMTP != nil}
+		if st, ok := e.tracker.Status(a.Name); ok {
+			v.State, v.Since, v.Cause = st.State, st.Since, st.Cause
+		}
+		if runs, _ := e.arch.Runs(a.Name); len(runs) > 0 {
+			r := runs[len(runs)-1]
+			v.LastBackup, v.LastResult, v.LastError = r.End, r.Result, r.Error
+			for _, fr := range r.Folders {
+				v.Archived += fr.Archived
+			}
+		}
+		e.mu.Lock()
+		v.Running = e.running[a.Name]
+		if msg := e.lastErr[a.Name]; msg != "" && v.LastError == "" {
+			v.LastError = msg
+		}
+		for _, p := range e.progress[a.Name] {
+			v.Progress = append(v.Progress, *p)
+		}
+		e.mu.Unlock()
+		sort.Slice(v.Progress, func(i, j int) bool { return v.Progress[i].Folder < v.Progress[j].Folder })
+		out = append(out, v)
+	}
+	return out
+}
+
+// BackupNow starts a backup of one account ("" for all) in the background.
+func (e *Engine) BackupNow(account string) {
+	var accts []backup.Account
+	e.mu.Lock()
+	for _, a := range e.cfg.Accounts {
+		a := a
+		if (account != "" && a.Name != account) || e.running[a.Name] {
+			continue
+		}
+		e.running[a.Name] = true
+		e.progress[a.Name] = map[string]*Progress{}
+		accts = append(accts, backup.Account{Name: a.Name, Endpoint: imapEndpoint(a.IMAP), Wants: a.WantsFolder,
+			Password: func() (string, error) { return e.password(a, false) }})
+	}
+	e.mu.Unlock()
+	if len(accts) == 0 {
+		return
+	}
+	e.changed()
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				e.notify("Backup stopped", fmt.Sprintf("internal error: %v", p))
+			}
+		}()
+		results := backup.Backup(e.ctx, accts, backup.Options{Archive: e.arch, MassDeletePercent: e.cfg.MassDeletePercent,
+			MassDeleteMin: e.cfg.MassDeleteMin, Progress: e.onProgress, Observe: e.observeBackup})
+		e.updateIndex(accts)
+		e.mu.Lock()
+		for _, r := range results {
+			e.running[r.Account] = false
+			e.lastErr[r.Account] = ""
+			if r.Err != nil {
+				e.lastErr[r.Account] = r.Err.Error()
+			}
+		}
+		e.mu.Unlock()
+		for _, r := range results {
+			switch {
+			case r.Err != nil && r.Run.Result != archive.ResultInterrupted:
+				e.notify("Backup of "+r.Account+" failed", r.Err.Error())
+			case len(r.Run.Warnings) > 0:
+				e.notify("Backup of "+r.Account+": warning", r.Run.Warnings[0])
+			}
+		}
+		e.changed()
+	}()
+}
+
+func (e *Engine) observeBackup(account string, err error) {
+	o := health.Observation{Account: account, Protocol: health.IMAP, Phase: health.PhaseBackup, OK: err == nil, LoggedIn: err == nil}
+	if err != nil {
+		o.Kind, o.Cause = health.Classify(health.IMAP, health.PhaseBackup, err)
+	}
+	e.tracker.Observe(o)
+}
+
+func (e *Engine) onProgress(ev backup.Event) {
+	e.mu.Lock()
+	m := e.progress[ev.Account]
+	if m == nil {
+		m = map[string]*Progress{}
+		e.progress[ev.Account] = m
+	}
+	switch ev.Kind {
+	case backup.FolderStart, backup.Progress:
+		m[ev.Folder] = &Progress{Folder: ev.Folder, Messages: ev.Messages, TotalMessages: ev.TotalMessages, Bytes: ev.Bytes, TotalBytes: ev.TotalBytes}
+	case backup.FolderDone:
+		if p := m[ev.Folder]; p != nil {
+			p.Done, p.Messages, p.Bytes = true, p.TotalMessages, p.TotalBytes
+		} else {
+			m[ev.Folder] = &Progress{Folder: ev.Folder, Done: true}
+		}
+	}
+	e.mu.Unlock()
+	if ev.Kind != backup.Progress || ev.Messages == ev.TotalMessages || ev.Messages%50 == 0 {
+		e.changed()
+	}
+}
+
+func (e *Engine) updateIndex(accts []backup.Account) {
+	ix, err := index.Open(index.DefaultPath(e.arch))
+	if err != nil {
+		return
+	}
+	defer ix.Close()
+	for _, a := range accts {
+		ix.Update(e.arch, a.Name)
+	}
+}
+
+// Incidents returns the most recent incidents, newest last.
+func (e *Engine) Incidents(n int) []incidents.Event {
+	evs, _ := e.inc.Recent(n)
+	return evs
+}
+
+// Outbox lists the messages waiting to be sent.
+func (e *Engine) Outbox() []*outbox.Item {
+	items, _ := e.ob.List()
+	return items
+}
+
+// Retry asks for a message to be sent again now.
+func (e *Engine) Retry(id string) error {
+	if err := e.ob.Append(id, outbox.Step{Step: outbox.StepRetry, Reason: "confirmed by the user"}); err != nil {
+		return err
+	}
+	e.router.Wake()
+	return nil
+}
+
+// Drop removes a message from the outbox (it is kept in outbox/dropped).
+func (e *Engine) Drop(id string) error {
+	if err := e.ob.Append(id, outbox.Step{Step: outbox.StepDropped, Reason: "dropped by the user"}); err != nil {
+		return err
+	}
+	defer e.changed()
+	return e.ob.Finish(id)
+}
+
+// Send queues a composed message and tries to send it at once. It returns
+// when the message is durably queued and one delivery pass is done.
+func (e *Engine) Send(ctx context.Context, d Draft) (failover.Outcome, error) {
+	raw, err := buildMessage(d)
+	if err != nil {
+		return failover.Outcome{}, err
+	}
+	p, err := failover.Prepare(raw, "", nil, "")
+	if err != nil {
+		return failover.Outcome{}, err
+	}
+	env, err := e.ob.Enqueue(outbox.Envelope{From: p.From, To: p.To, MessageID: p.MessageID, Via: "compose"}, bytes.NewReader(p.Raw))
+	if err != nil {
+		return failover.Outcome{}, fmt.Errorf("the message could not be saved in the outbox: %w", err)
+	}
+	defer e.changed()
+	return e.router.Deliver(ctx, env.ID)
+}
+
+// Folders lists an account's archived folders.
+func (e *Engine) Folders(account string) []string {
+	ids, _ := e.arch.Folders(account)
+	var out []string
+	for _, id := range ids {
+		out = append(out, id.Path())
+	}
+	return out
+}
+
+// Archive is the archive the engine writes.
+func (e *Engine) Archive() *archive.Archive { return e.arch }
+
+// DataDir is where the outbox and incident history are.
+func (e *Engine) DataDir() string { return e.dataDir }
+
+// ErrNotDemo is returned by demo-only calls on a real engine.
+var ErrNotDemo = errors.New("only the demo can simulate an outage")
+
+// SimulateOutage turns the demo's primary provider off or on again.
+func (e *Engine) SimulateOutage(down bool) error {
+	if e.demo == nil {
+		return ErrNotDemo
+	}
+	e.demo.setDown(down)
+	return nil
+}
+
+// OutageSimulated reports whether the demo's primary is switched off.
+func (e *Engine) OutageSimulated() bool { return e.demo != nil && e.demo.down() }

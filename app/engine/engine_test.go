@@ -1,0 +1,91 @@
+package engine
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lifeboat-mail/lifeboat/store/outbox"
+	"github.com/lifeboat-mail/lifeboat/sync/health"
+)
+
+func waitFor(t *testing.T, what string, timeout time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// The demo end to end, without a UI: backup, outage detection, failover.
+func TestDemoBackupOutageFailover(t *testing.T) {
+	var mu sync.Mutex
+	var notes []string
+	e, err := StartDemo(t.TempDir(), Hooks{Notify: func(title, body string) {
+		mu.Lock()
+		notes = append(notes, title+": "+body)
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	e.BackupNow("")
+	waitFor(t, "the first backup", 20*time.Second, func() bool {
+		for _, a := range e.Accounts() {
+			if a.Running || a.LastResult == "" {
+				return false
+			}
+		}
+		return true
+	})
+	accts := e.Accounts()
+	if accts[0].Name != "bt" || accts[0].Archived != 59 || accts[0].LastResult != "ok" {
+		t.Fatalf("after backup: %+v", accts[0])
+	}
+	if len(e.Folders("bt")) != 6 {
+		t.Fatalf("folders: %v", e.Folders("bt"))
+	}
+	waitFor(t, "bt up", 20*time.Second, func() bool { return e.Accounts()[0].State == health.Up })
+
+	// The primary goes dark: the probes mark it down and mail goes through gmail.
+	e.SimulateOutage(true)
+	waitFor(t, "bt down", 30*time.Second, func() bool { return e.Accounts()[0].State == health.Down })
+	out, err := e.Send(context.Background(), Draft{From: "Jane <jane@bt.demo>", To: "tom@example.org", Subject: "Hi", Body: "Hello Tom"})
+	if err != nil || out.State != outbox.Sent || out.Account != "gmail" || !strings.Contains(out.Why, "bt: known to be down") {
+		t.Fatalf("send during the outage: %+v %v", out, err)
+	}
+	mu.Lock()
+	joined := strings.Join(notes, "\n")
+	mu.Unlock()
+	if !strings.Contains(joined, "bt is down") || !strings.Contains(joined, "outgoing mail now goes through gmail") {
+		t.Fatalf("notifications: %s", joined)
+	}
+	e.SimulateOutage(false)
+	waitFor(t, "bt back up", 30*time.Second, func() bool { return e.Accounts()[0].State == health.Up })
+	if len(e.Incidents(10)) < 2 {
+		t.Fatal("no incident history")
+	}
+}
+
+func TestBuildMessage(t *testing.T) {
+	raw, err := buildMessage(Draft{From: "Jane <jane@x.test>", To: "a@x.test, B <b@x.test>", Subject: "Grüße", Body: "line 1\nline 2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(raw)
+	if !strings.Contains(s, "Subject: =?utf-8?") || !strings.Contains(s, "line 1\r\nline 2") || !strings.Contains(s, "To: <a@x.test>, \"B\" <b@x.test>") {
+		t.Fatalf("%s", s)
+	}
+	if _, err := buildMessage(Draft{From: "jane@x.test", Subject: "x"}); err == nil {
+		t.Fatal("a draft without recipients was accepted")
+	}
+	if _, err := buildMessage(Draft{From: "not an address", To: "a@x.test"}); err == nil {
+		t.Fatal("a bad From was accepted")
+	}
+}
