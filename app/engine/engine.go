@@ -61,7 +61,7 @@ type Draft struct {
 // Hooks are how the engine reaches the UI. They are called from background
 // goroutines: the UI must hand them to its own loop (fyne.Do).
 type Hooks struct {
-	Changed func()                    // something the views show changed
+	Changed func()                   // something the views show changed
 	Notify  func(title, body string) // a desktop notification
 }
 
