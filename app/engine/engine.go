@@ -454,3 +454,22 @@ func (e *Engine) SimulateOutage(down bool) error {
 
 // OutageSimulated reports whether the demo's primary is switched off.
 func (e *Engine) OutageSimulated() bool { return e.demo != nil && e.demo.down() }
+
+// Messages lists a folder's archived messages, newest first, from the
+// derived index (brought up to date first), with the folder's total.
+func (e *Engine) Messages(account, folder string, offset, limit int) ([]index.Row, int, error) {
+	ix, err := index.Open(index.DefaultPath(e.arch))
+	if err != nil {
+		return nil, 0, err
+	}
+	defer ix.Close()
+	if _, err := ix.Update(e.arch, account); err != nil {
+		return nil, 0, err
+	}
+	n, err := ix.Count(account, folder)
+	if err != nil {
+		return nil, 0, err
+	}
+	rows, err := ix.Messages(account, folder, offset, limit)
+	return rows, n, err
+}

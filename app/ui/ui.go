@@ -1,0 +1,309 @@
+// Package ui is Lifeboat's desktop window (Fyne). It only wires and shows:
+// every piece of work is the engine's (app/engine), reached through the
+// Engine interface so that tests can drive the views with a fake. Background
+// work reaches widgets only through Refresh, which the engine's hooks call
+// via fyne.Do.
+package ui
+
+import (
+	"context"
+	"fmt"
+	"image/color"
+	"sort"
+	"strings"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/layout"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/lifeboat-mail/lifeboat/app/engine"
+	"github.com/lifeboat-mail/lifeboat/store/incidents"
+	"github.com/lifeboat-mail/lifeboat/store/index"
+	"github.com/lifeboat-mail/lifeboat/store/outbox"
+	"github.com/lifeboat-mail/lifeboat/sync/failover"
+	"github.com/lifeboat-mail/lifeboat/sync/health"
+)
+
+// Engine is what the window needs of the engine.
+type Engine interface {
+	Accounts() []engine.Account
+	BackupNow(account string)
+	Incidents(n int) []incidents.Event
+	Outbox() []*outbox.Item
+	Retry(id string) error
+	Drop(id string) error
+	Send(ctx context.Context, d engine.Draft) (failover.Outcome, error)
+	Folders(account string) []string
+	Messages(account, folder string, offset, limit int) ([]index.Row, int, error)
+	Demo() bool
+	SimulateOutage(down bool) error
+	OutageSimulated() bool
+}
+
+// Window is the main window's content and its views.
+type Window struct {
+	eng     Engine
+	win     fyne.Window
+	Tabs    *container.AppTabs
+	refresh []func()
+
+	// Exposed for tests.
+	AccountsList *widget.List
+	BackupAll    *widget.Button
+	OutageSwitch *widget.Check
+	Incidents    *widget.List
+	Compose      *ComposeView
+	OutboxList   *widget.List
+	Archive      *ArchiveView
+	Banner       *widget.Label
+}
+
+// New builds the window's content for eng.
+func New(eng Engine, win fyne.Window) *Window {
+	w := &Window{eng: eng, win: win}
+	w.Compose = w.newCompose()
+	w.Archive = w.newArchive()
+	w.Tabs = container.NewAppTabs(
+		container.NewTabItemWithIcon("Accounts", theme.AccountIcon(), w.accountsView()),
+		container.NewTabItemWithIcon("Health", theme.WarningIcon(), w.healthView()),
+		container.NewTabItemWithIcon("Archive", theme.StorageIcon(), w.Archive.root),
+		container.NewTabItemWithIcon("Compose", theme.MailComposeIcon(), w.Compose.root),
+		container.NewTabItemWithIcon("Outbox", theme.MailSendIcon(), w.outboxView()),
+	)
+	return w
+}
+
+// Content is what goes into the window.
+func (w *Window) Content() fyne.CanvasObject {
+	w.Banner = widget.NewLabel("")
+	w.Banner.Wrapping = fyne.TextWrapWord
+	top := container.NewVBox()
+	if w.eng.Demo() {
+		w.Banner.SetText("Demo: two built-in providers, bt (primary) and gmail. Back up, then switch on “Simulate outage” and send a message: " +
+			"Lifeboat notices bt is down and sends through gmail. Nothing leaves this computer.")
+		w.OutageSwitch = widget.NewCheck("Simulate outage of bt", func(on bool) { w.eng.SimulateOutage(on) })
+		top.Add(container.NewBorder(nil, nil, nil, w.OutageSwitch, w.Banner))
+	} else {
+		w.Banner.SetText("Lifeboat never deletes anything from your providers.")
+		top.Add(w.Banner)
+	}
+	return container.NewBorder(top, nil, nil, nil, w.Tabs)
+}
+
+// Refresh re-reads the engine's state into every view. Call it on the UI
+// goroutine (the engine's hooks go through fyne.Do).
+func (w *Window) Refresh() {
+	for _, f := range w.refresh {
+		f()
+	}
+}
+
+// stateColor and words: colour is never the only signal; the word is shown
+// beside the light.
+func stateColor(s health.State) color.Color {
+	switch s {
+	case health.Up:
+		return color.NRGBA{R: 0x2e, G: 0x9d, B: 0x4b, A: 0xff}
+	case health.Degraded:
+		return color.NRGBA{R: 0xe0, G: 0xa1, B: 0x00, A: 0xff}
+	case health.Down:
+		return color.NRGBA{R: 0xd0, G: 0x2b, B: 0x2b, A: 0xff}
+	case health.NeedsYou:
+		return color.NRGBA{R: 0x8e, G: 0x44, B: 0xad, A: 0xff}
+	}
+	return color.NRGBA{R: 0x99, G: 0x99, B: 0x99, A: 0xff}
+}
+
+func ago(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := time.Since(t)
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return fmt.Sprintf("%d min ago", int(d.Minutes()))
+	case d < 24*time.Hour:
+		return t.Local().Format("15:04")
+	}
+	return t.Local().Format("2 Jan 15:04")
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.0f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// AccountSummary is the text of one account's row (tests read it).
+func AccountSummary(a engine.Account) string {
+	s := fmt.Sprintf("%s — %s", a.Name, a.State.Words())
+	if a.Cause != "" && a.State != health.Up {
+		s += " (" + a.Cause + ")"
+	}
+	switch {
+	case a.Running:
+		var done, total int
+		for _, p := range a.Progress {
+			done += p.Messages
+			total += p.TotalMessages
+		}
+		s += fmt.Sprintf(" · backing up: %d of %d new messages", done, total)
+	case a.LastResult != "":
+		s += fmt.Sprintf(" · last backup %s: %s, %d messages archived", ago(a.LastBackup), a.LastResult, a.Archived)
+	default:
+		s += " · not backed up yet"
+	}
+	return s
+}
+
+func (w *Window) accountsView() fyne.CanvasObject {
+	accts := w.eng.Accounts()
+	w.AccountsList = widget.NewList(
+		func() int { return len(accts) },
+		func() fyne.CanvasObject {
+			light := canvas.NewCircle(color.Gray{Y: 0x99})
+			lightBox := container.NewGridWrap(fyne.NewSize(14, 14), light)
+			label := widget.NewLabel("account")
+			label.Truncation = fyne.TextTruncateEllipsis
+			bar := widget.NewProgressBar()
+			bar.Hide()
+			btn := widget.NewButtonWithIcon("Back up now", theme.DownloadIcon(), nil)
+			return container.NewBorder(nil, bar, container.NewCenter(lightBox), btn, label)
+		},
+		func(i widget.ListItemID, o fyne.CanvasObject) {
+			a := accts[i]
+			b := o.(*fyne.Container)
+			label := b.Objects[0].(*widget.Label)
+			bar := b.Objects[1].(*widget.ProgressBar)
+			light := b.Objects[2].(*fyne.Container).Objects[0].(*fyne.Container).Objects[0].(*canvas.Circle)
+			btn := b.Objects[3].(*widget.Button)
+			label.SetText(AccountSummary(a))
+			light.FillColor = stateColor(a.State)
+			light.Refresh()
+			name := a.Name
+			btn.OnTapped = func() { w.eng.BackupNow(name) }
+			if a.Running {
+				btn.Disable()
+				var done, total int
+				for _, p := range a.Progress {
+					done += p.Messages
+					total += p.TotalMessages
+				}
+				if total > 0 {
+					bar.SetValue(float64(done) / float64(total))
+				}
+				bar.Show()
+			} else {
+				btn.Enable()
+				bar.Hide()
+			}
+		})
+	w.BackupAll = widget.NewButtonWithIcon("Back up all accounts", theme.DownloadIcon(), func() { w.eng.BackupNow("") })
+	w.refresh = append(w.refresh, func() {
+		accts = w.eng.Accounts()
+		w.AccountsList.Refresh()
+	})
+	return container.NewBorder(nil, container.NewHBox(layout.NewSpacer(), w.BackupAll), nil, nil, w.AccountsList)
+}
+
+// IncidentText is the text of one incident row.
+func IncidentText(ev incidents.Event) string {
+	from, _ := health.ParseState(ev.From)
+	to, _ := health.ParseState(ev.To)
+	s := fmt.Sprintf("%s  %s: %s → %s", ev.Time.Local().Format("Mon 2 Jan 15:04:05"), ev.Account, from.Words(), to.Words())
+	if ev.Cause != "" {
+		s += " — " + ev.Cause
+	}
+	return s
+}
+
+func (w *Window) healthView() fyne.CanvasObject {
+	evs := w.eng.Incidents(200)
+	reverse := func() {
+		sort.SliceStable(evs, func(i, j int) bool { return evs[i].Time.After(evs[j].Time) })
+	}
+	reverse()
+	w.Incidents = widget.NewList(
+		func() int { return len(evs) },
+		func() fyne.CanvasObject {
+			l := widget.NewLabel("incident")
+			l.Truncation = fyne.TextTruncateEllipsis
+			return l
+		},
+		func(i widget.ListItemID, o fyne.CanvasObject) { o.(*widget.Label).SetText(IncidentText(evs[i])) })
+	w.refresh = append(w.refresh, func() {
+		evs = w.eng.Incidents(200)
+		reverse()
+		w.Incidents.Refresh()
+	})
+	return container.NewBorder(widget.NewLabel("Changes of provider health, newest first (checks run every minute; a real login every 10 minutes)."), nil, nil, nil, w.Incidents)
+}
+
+// OutboxText is the text of one outbox row.
+func OutboxText(it *outbox.Item) string {
+	s := fmt.Sprintf("%s · to %s · %s", it.State(), strings.Join(it.To, ", "), it.QueuedAt.Local().Format("2 Jan 15:04"))
+	if l := it.Last(); l != nil {
+		s += " · " + l.Step
+		if l.Account != "" {
+			s += " " + l.Account
+		}
+		if l.Reason != "" {
+			s += ": " + l.Reason
+		}
+	}
+	return s
+}
+
+func (w *Window) outboxView() fyne.CanvasObject {
+	items := w.eng.Outbox()
+	selected := -1
+	w.OutboxList = widget.NewList(
+		func() int { return len(items) },
+		func() fyne.CanvasObject {
+			l := widget.NewLabel("message")
+			l.Truncation = fyne.TextTruncateEllipsis
+			return l
+		},
+		func(i widget.ListItemID, o fyne.CanvasObject) { o.(*widget.Label).SetText(OutboxText(items[i])) })
+	w.OutboxList.OnSelected = func(i widget.ListItemID) { selected = i }
+	act := func(f func(string) error) func() {
+		return func() {
+			if selected < 0 || selected >= len(items) {
+				return
+			}
+			if err := f(items[selected].ID); err != nil {
+				dialog.ShowError(err, w.win)
+			}
+			w.Refresh()
+		}
+	}
+	retry := widget.NewButtonWithIcon("Send again now", theme.MailSendIcon(), act(w.eng.Retry))
+	drop := widget.NewButtonWithIcon("Drop", theme.DeleteIcon(), act(w.eng.Drop))
+	empty := widget.NewLabel("The outbox is empty: everything you sent was accepted by a provider.")
+	w.refresh = append(w.refresh, func() {
+		items = w.eng.Outbox()
+		w.OutboxList.Refresh()
+		if len(items) == 0 {
+			empty.Show()
+		} else {
+			empty.Hide()
+		}
+	})
+	if len(items) > 0 {
+		empty.Hide()
+	}
+	return container.NewBorder(empty, container.NewHBox(layout.NewSpacer(), retry, drop), nil, nil, w.OutboxList)
+}

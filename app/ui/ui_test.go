@@ -1,0 +1,222 @@
+package ui
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/lifeboat-mail/lifeboat/app/engine"
+	"github.com/lifeboat-mail/lifeboat/store/incidents"
+	"github.com/lifeboat-mail/lifeboat/store/index"
+	"github.com/lifeboat-mail/lifeboat/store/outbox"
+	"github.com/lifeboat-mail/lifeboat/sync/failover"
+	"github.com/lifeboat-mail/lifeboat/sync/health"
+)
+
+type fake struct {
+	mu       sync.Mutex
+	accounts []engine.Account
+	backups  []string
+	drafts   []engine.Draft
+	retried  []string
+	outage   bool
+	outbox   []*outbox.Item
+	events   []incidents.Event
+}
+
+func (f *fake) Accounts() []engine.Account {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]engine.Account(nil), f.accounts...)
+}
+func (f *fake) BackupNow(a string)                { f.mu.Lock(); f.backups = append(f.backups, a); f.mu.Unlock() }
+func (f *fake) Incidents(n int) []incidents.Event { return f.events }
+func (f *fake) Outbox() []*outbox.Item            { return f.outbox }
+func (f *fake) Retry(id string) error             { f.retried = append(f.retried, id); return nil }
+func (f *fake) Drop(id string) error              { return nil }
+func (f *fake) Folders(string) []string           { return []string{"INBOX", "Sent"} }
+func (f *fake) Demo() bool                        { return true }
+func (f *fake) SimulateOutage(on bool) error      { f.outage = on; return nil }
+func (f *fake) OutageSimulated() bool             { return f.outage }
+func (f *fake) Send(ctx context.Context, d engine.Draft) (failover.Outcome, error) {
+	f.mu.Lock()
+	f.drafts = append(f.drafts, d)
+	f.mu.Unlock()
+	return failover.Outcome{State: outbox.Sent, Account: "gmail", Why: "because bt: known to be down, skipped"}, nil
+}
+func (f *fake) Messages(account, folder string, offset, limit int) ([]index.Row, int, error) {
+	if folder != "INBOX" {
+		return nil, 0, nil
+	}
+	rows := []index.Row{{Account: account, Folder: folder, UID: 1, Subject: "Invoice 2026-118", From: "Tom <tom@example.co.uk>",
+		Date: time.Date(2026, 9, 1, 9, 0, 0, 0, time.UTC), MessageID: "<1@x>", Gone: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}}
+	return rows, 1, nil
+}
+
+func newFake() *fake {
+	return &fake{accounts: []engine.Account{
+		{Name: "bt", Email: "jane@bt.demo", State: health.Up, CanSend: true, LastResult: "ok", Archived: 59, LastBackup: time.Now()},
+		{Name: "gmail", Email: "jane@gmail.demo", State: health.Unknown, CanSend: true},
+	}}
+}
+
+func setup(t *testing.T) (*fake, *Window) {
+	t.Setenv("LANG", "en_US.UTF-8")
+	a := test.NewTempApp(t)
+	f := newFake()
+	win := a.NewWindow("Lifeboat")
+	w := New(f, win)
+	win.SetContent(w.Content())
+	return f, w
+}
+
+// rowLabel renders row i of a list the way the list would and returns the
+// text of its first label.
+func rowLabel(t *testing.T, l *widget.List, i int) string {
+	t.Helper()
+	obj := l.CreateItem()
+	l.UpdateItem(i, obj)
+	if lbl := firstLabel(obj); lbl != nil {
+		return lbl.Text
+	}
+	t.Fatal("no label in the row")
+	return ""
+}
+
+func firstLabel(o fyne.CanvasObject) *widget.Label {
+	switch v := o.(type) {
+	case *widget.Label:
+		return v
+	case *fyne.Container:
+		for _, c := range v.Objects {
+			if l := firstLabel(c); l != nil {
+				return l
+			}
+		}
+	}
+	return nil
+}
+
+func findButton(o fyne.CanvasObject, text string) *widget.Button {
+	switch v := o.(type) {
+	case *widget.Button:
+		if v.Text == text {
+			return v
+		}
+	case *fyne.Container:
+		for _, c := range v.Objects {
+			if b := findButton(c, text); b != nil {
+				return b
+			}
+		}
+	}
+	return nil
+}
+
+func TestAccountsShowStateAndBackUp(t *testing.T) {
+	f, w := setup(t)
+	if got := rowLabel(t, w.AccountsList, 0); !strings.Contains(got, "bt — Operational") || !strings.Contains(got, "59 messages archived") {
+		t.Fatalf("row 0: %q", got)
+	}
+	test.Tap(w.BackupAll)
+	if len(f.backups) != 1 || f.backups[0] != "" {
+		t.Fatalf("backups asked: %v", f.backups)
+	}
+	// A change of health reaches the row (word beside the light).
+	f.mu.Lock()
+	f.accounts[0].State, f.accounts[0].Cause = health.Down, "cannot connect"
+	f.mu.Unlock()
+	w.Refresh()
+	if got := rowLabel(t, w.AccountsList, 0); !strings.Contains(got, "Outage (cannot connect)") {
+		t.Fatalf("after the outage: %q", got)
+	}
+	if stateColor(health.Down) == stateColor(health.Up) {
+		t.Fatal("down and up look alike")
+	}
+}
+
+func TestDemoOutageSwitch(t *testing.T) {
+	f, w := setup(t)
+	if w.OutageSwitch == nil {
+		t.Fatal("no outage switch in the demo")
+	}
+	test.Tap(w.OutageSwitch)
+	if !f.outage {
+		t.Fatal("the switch did not reach the engine")
+	}
+}
+
+func TestComposeSends(t *testing.T) {
+	f, w := setup(t)
+	c := w.Compose
+	test.Type(c.To, "tom@example.org")
+	test.Type(c.Subject, "Saturday")
+	test.Type(c.Body, "See you then.")
+	test.Tap(c.SendButton)
+	select {
+	case <-c.sent:
+	case <-time.After(5 * time.Second):
+		t.Fatal("send did not finish")
+	}
+	if len(f.drafts) != 1 || f.drafts[0].To != "tom@example.org" || f.drafts[0].From != "jane@bt.demo" || f.drafts[0].Body != "See you then." {
+		t.Fatalf("draft: %+v", f.drafts)
+	}
+	if !strings.Contains(c.Result.Text, "Sent through gmail") || !strings.Contains(c.Result.Text, "bt: known to be down") {
+		t.Fatalf("result: %q", c.Result.Text)
+	}
+	if c.To.Text != "" {
+		t.Fatal("the form was not cleared after sending")
+	}
+}
+
+func TestOutboxRetry(t *testing.T) {
+	f, w := setup(t)
+	f.outbox = []*outbox.Item{{Envelope: outbox.Envelope{ID: "m1", To: []string{"tom@example.org"}, QueuedAt: time.Now()},
+		Steps: []outbox.Step{{Step: outbox.StepRetry, Reason: "every account failed", NotBefore: time.Now().Add(time.Minute)}}}}
+	w.Refresh()
+	if got := rowLabel(t, w.OutboxList, 0); !strings.Contains(got, "queued") || !strings.Contains(got, "every account failed") {
+		t.Fatalf("outbox row: %q", got)
+	}
+	w.OutboxList.Select(0)
+	w.Tabs.SelectIndex(4)
+	retry := findButton(w.Tabs.Items[4].Content, "Send again now")
+	if retry == nil {
+		t.Fatal("no retry button")
+	}
+	test.Tap(retry)
+	if len(f.retried) != 1 || f.retried[0] != "m1" {
+		t.Fatalf("retried: %v", f.retried)
+	}
+}
+
+func TestArchiveBrowse(t *testing.T) {
+	_, w := setup(t)
+	v := w.Archive
+	if len(v.folders) != 2 {
+		t.Fatalf("folders: %v", v.folders)
+	}
+	v.Folders.Select(0)
+	if v.total != 1 || !strings.Contains(v.Status.Text, "1 messages in INBOX") {
+		t.Fatalf("status: %q", v.Status.Text)
+	}
+	if got := rowLabel(t, v.List, 0); !strings.Contains(got, "Invoice 2026-118") || !strings.Contains(got, "deleted on the server, kept here") {
+		t.Fatalf("row: %q", got)
+	}
+	v.List.Select(0)
+	if !strings.Contains(v.Reader.Text, "Subject: Invoice 2026-118") || !strings.Contains(v.Reader.Text, "kept in the archive") {
+		t.Fatalf("reader: %q", v.Reader.Text)
+	}
+}
+
+func TestIncidentText(t *testing.T) {
+	ev := incidents.Event{Time: time.Date(2026, 11, 22, 10, 2, 0, 0, time.Local), Account: "bt", From: "up", To: "down", Cause: "cannot connect"}
+	if got := IncidentText(ev); !strings.Contains(got, "bt: Operational → Outage — cannot connect") {
+		t.Fatal(got)
+	}
+}
