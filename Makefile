@@ -4,10 +4,10 @@ export PATH := /usr/local/go/bin:$(PATH)
 export LANG := en_US.UTF-8
 GO ?= go
 
-.PHONY: run demo test test-short vet bench bench-failover deps build
+.PHONY: run demo test test-short vet bench bench-failover deps build screenshots
 
-## run: back up the configured accounts, or the built-in demo provider when none is configured
-run:
+## run: the desktop app (with a display), else the command line; the built-in demo when no account is configured
+run: deps
 	@$(GO) run ./cmd/lifeboat
 
 demo:
@@ -35,3 +35,10 @@ bench: deps
 ## bench-failover: failover latency and relay throughput against two private Postfix+Dovecot providers
 bench-failover: deps
 	.ci/with-keyring $(GO) run ./cmd/lifeboat-bench-failover
+
+## screenshots: play the desktop demo tour under Xvfb and keep a screenshot of each main view in assets/screenshots
+screenshots: deps
+	$(GO) build -o bin/lifeboat ./cmd/lifeboat
+	@set -e; Xvfb :97 -screen 0 1280x800x24 -nolisten tcp & xpid=$$!; sleep 1; \
+	  DISPLAY=:97 XDG_DATA_HOME=$$(mktemp -d) bin/lifeboat gui --tour assets/screenshots; st=$$?; \
+	  kill $$xpid; exit $$st

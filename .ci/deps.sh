@@ -20,6 +20,14 @@ have openssl             || need+=(openssl)
 have swaks               || need+=(swaks)
 perl -MNet::SSLeay -e1 2>/dev/null || need+=(libnet-ssleay-perl) # swaks's TLS
 /usr/bin/python3 -c "import mailbox" 2>/dev/null || need+=(python3)
+# The desktop app (Fyne) builds against GL and X11 headers; its end-to-end
+# test runs under Xvfb and takes screenshots with ImageMagick's import.
+for pkg in libgl1-mesa-dev libxcursor-dev libxrandr-dev libxinerama-dev libxi-dev libxxf86vm-dev libx11-dev pkg-config; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+have Xvfb                || need+=(xvfb)
+have import              || need+=(imagemagick)
+have gcc                 || need+=(gcc)
 [ -x /usr/bin/time ]     || need+=(time)
 
 if [ ${#need[@]} -gt 0 ]; then

@@ -16,6 +16,17 @@ import (
 )
 
 func main() {
+	// The desktop app: "lifeboat" with a display, "lifeboat gui", or
+	// "lifeboat --demo". Everything else is the command line.
+	args := os.Args[1:]
+	switch {
+	case len(args) == 0 && displayAvailable():
+		os.Exit(runGUI(nil))
+	case len(args) > 0 && args[0] == "gui":
+		os.Exit(runGUI(args[1:]))
+	case len(args) > 0 && args[0] == "--demo":
+		os.Exit(runGUI(args))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	env := &cli.Env{

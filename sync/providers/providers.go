@@ -1,18 +1,29 @@
-// Package providers knows the IMAP settings of well-known mail providers
-// (PRODUCT.md §7), so an account can be set up from an address alone.
+// Package providers knows the IMAP and SMTP settings of well-known mail
+// providers (PRODUCT.md §7), so an account can be set up from an address alone.
 package providers
 
 import "strings"
 
-// Preset is one provider's IMAP settings and what a user must know.
+// Preset is one provider's IMAP and SMTP settings and what a user must know.
 type Preset struct {
 	Name     string
-	Host     string
+	Host     string // IMAP
 	Port     int
 	Security string // tls | starttls
+
+	// SMTP submission.
+	SMTPHost     string
+	SMTPPort     int
+	SMTPSecurity string // tls | starttls
+
 	// LocalPartLogin: the user name is the part before '@' (iCloud).
 	LocalPartLogin bool
 	Advice         string
+
+	// MXDomains: domains whose hosts receive mail for this provider's
+	// customers (custom domains); a domain whose MX host is one of them, or a
+	// subdomain of one, is hosted here. See ForMXHost.
+	MXDomains []string
 }
 
 var presets = []struct {
@@ -20,27 +31,56 @@ var presets = []struct {
 	p       Preset
 }{
 	{[]string{"gmail.com", "googlemail.com"}, Preset{Name: "Gmail", Host: "imap.gmail.com", Port: 993, Security: "tls",
-		Advice: "Gmail needs an app password (Google Account → Security → 2-Step Verification → App passwords)."}},
+		SMTPHost: "smtp.gmail.com", SMTPPort: 465, SMTPSecurity: "tls",
+		MXDomains: []string{"google.com", "googlemail.com"},
+		Advice:    "Gmail needs an app password (Google Account → Security → 2-Step Verification → App passwords)."}},
 	{[]string{"outlook.com", "hotmail.com", "hotmail.co.uk", "live.com", "live.co.uk", "msn.com"}, Preset{Name: "Outlook.com", Host: "outlook.office365.com", Port: 993, Security: "tls",
+		SMTPHost: "smtp-mail.outlook.com", SMTPPort: 587, SMTPSecurity: "starttls",
 		Advice: "Outlook.com accepts only OAuth2 sign-in for IMAP since September 2024; password login will be refused."}},
+	// Microsoft 365 has no consumer domain of its own: it is found through a
+	// custom domain's MX (<tenant>.mail.protection.outlook.com).
+	{nil, Preset{Name: "Microsoft 365", Host: "outlook.office365.com", Port: 993, Security: "tls",
+		SMTPHost: "smtp.office365.com", SMTPPort: 587, SMTPSecurity: "starttls",
+		MXDomains: []string{"protection.outlook.com", "outlook.com"},
+		Advice:    "Microsoft 365 accepts only OAuth2 sign-in for IMAP; SMTP sign-in must be allowed for the mailbox by its administrator."}},
 	{[]string{"btinternet.com", "btopenworld.com", "talk21.com"}, Preset{Name: "BT Mail", Host: "mail.btinternet.com", Port: 993, Security: "tls",
+		SMTPHost: "mail.btinternet.com", SMTPPort: 465, SMTPSecurity: "tls",
 		Advice: "BT may require an app password for mail programs (My BT → Security)."}},
 	{[]string{"yahoo.com", "yahoo.co.uk", "ymail.com"}, Preset{Name: "Yahoo Mail", Host: "imap.mail.yahoo.com", Port: 993, Security: "tls",
-		Advice: "Yahoo needs an app password (Account security → Generate app password)."}},
+		SMTPHost: "smtp.mail.yahoo.com", SMTPPort: 465, SMTPSecurity: "tls",
+		MXDomains: []string{"yahoodns.net"},
+		Advice:    "Yahoo needs an app password (Account security → Generate app password)."}},
 	{[]string{"aol.com"}, Preset{Name: "AOL Mail", Host: "imap.aol.com", Port: 993, Security: "tls",
+		SMTPHost: "smtp.aol.com", SMTPPort: 465, SMTPSecurity: "tls",
 		Advice: "AOL needs an app password (Account security → Generate app password)."}},
 	{[]string{"icloud.com", "me.com", "mac.com"}, Preset{Name: "iCloud Mail", Host: "imap.mail.me.com", Port: 993, Security: "tls", LocalPartLogin: true,
-		Advice: "iCloud needs an app-specific password (appleid.apple.com → Sign-In and Security)."}},
+		SMTPHost: "smtp.mail.me.com", SMTPPort: 587, SMTPSecurity: "starttls",
+		MXDomains: []string{"icloud.com", "me.com"},
+		Advice:    "iCloud needs an app-specific password (appleid.apple.com → Sign-In and Security)."}},
 	{[]string{"fastmail.com", "fastmail.fm"}, Preset{Name: "Fastmail", Host: "imap.fastmail.com", Port: 993, Security: "tls",
-		Advice: "Fastmail needs an app password (Settings → Privacy & Security → App passwords)."}},
+		SMTPHost: "smtp.fastmail.com", SMTPPort: 465, SMTPSecurity: "tls",
+		MXDomains: []string{"messagingengine.com"},
+		Advice:    "Fastmail needs an app password (Settings → Privacy & Security → App passwords)."}},
 	{[]string{"gmx.com", "gmx.co.uk"}, Preset{Name: "GMX", Host: "imap.gmx.com", Port: 993, Security: "tls",
-		Advice: "GMX has IMAP switched off until you enable it (Settings → POP3 & IMAP)."}},
+		SMTPHost: "mail.gmx.com", SMTPPort: 465, SMTPSecurity: "tls",
+		MXDomains: []string{"gmx.com"},
+		Advice:    "GMX has IMAP switched off until you enable it (Settings → POP3 & IMAP)."}},
 	{[]string{"gmx.net", "gmx.de"}, Preset{Name: "GMX", Host: "imap.gmx.net", Port: 993, Security: "tls",
-		Advice: "GMX has IMAP switched off until you enable it (Einstellungen → POP3 & IMAP)."}},
+		SMTPHost: "mail.gmx.net", SMTPPort: 465, SMTPSecurity: "tls",
+		MXDomains: []string{"gmx.net"},
+		Advice:    "GMX has IMAP switched off until you enable it (Einstellungen → POP3 & IMAP)."}},
 	{[]string{"zoho.com", "zohomail.com"}, Preset{Name: "Zoho Mail", Host: "imap.zoho.com", Port: 993, Security: "tls",
-		Advice: "Zoho needs IMAP access enabled and, with two-factor sign-in, an app password."}},
+		SMTPHost: "smtp.zoho.com", SMTPPort: 465, SMTPSecurity: "tls",
+		MXDomains: []string{"zoho.com"},
+		Advice:    "Zoho needs IMAP access enabled and, with two-factor sign-in, an app password."}},
 	{[]string{"proton.me", "protonmail.com", "pm.me"}, Preset{Name: "Proton Mail Bridge", Host: "127.0.0.1", Port: 1143, Security: "starttls",
-		Advice: "Proton works through Proton Mail Bridge: use the Bridge password, and set tls_ca_file to the certificate Bridge exports."}},
+		SMTPHost: "127.0.0.1", SMTPPort: 1025, SMTPSecurity: "starttls",
+		MXDomains: []string{"protonmail.ch"},
+		Advice:    "Proton works through Proton Mail Bridge: use the Bridge password, and set tls_ca_file to the certificate Bridge exports."}},
+}
+
+func normHost(s string) string {
+	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(s)), ".")
 }
 
 // ForEmail returns the preset for an address's domain.
@@ -49,7 +89,7 @@ func ForEmail(email string) (Preset, bool) {
 	if at < 0 {
 		return Preset{}, false
 	}
-	domain := strings.ToLower(email[at+1:])
+	domain := normHost(email[at+1:])
 	for _, e := range presets {
 		for _, d := range e.domains {
 			if d == domain {
@@ -58,6 +98,26 @@ func ForEmail(email string) (Preset, bool) {
 		}
 	}
 	return Preset{}, false
+}
+
+// ForMXHost returns the preset whose MXDomains hold an MX host name (the host
+// itself or a parent domain: aspmx.l.google.com → Gmail,
+// contoso-com.mail.protection.outlook.com → Microsoft 365). The longest
+// matching domain wins.
+func ForMXHost(host string) (Preset, bool) {
+	host = normHost(host)
+	best, bestLen := Preset{}, 0
+	if host == "" {
+		return best, false
+	}
+	for _, e := range presets {
+		for _, d := range e.p.MXDomains {
+			if (host == d || strings.HasSuffix(host, "."+d)) && len(d) > bestLen {
+				best, bestLen = e.p, len(d)
+			}
+		}
+	}
+	return best, bestLen > 0
 }
 
 // Username is the login name a preset expects for an address.
