@@ -78,6 +78,23 @@ func New(eng Engine, win fyne.Window) *Window {
 	return w
 }
 
+// AddWelcome puts the first-run screen in front of the other views (the
+// demo runs behind it).
+func (w *Window) AddWelcome(setup *SetupView) {
+	w.Tabs.Items = append([]*container.TabItem{container.NewTabItemWithIcon("Welcome", theme.HomeIcon(), container.NewVScroll(container.NewPadded(setup.Root())))}, w.Tabs.Items...)
+	w.Tabs.SelectIndex(0)
+	w.Tabs.Refresh()
+}
+
+// ShowAccounts selects the Accounts view.
+func (w *Window) ShowAccounts() {
+	for i, it := range w.Tabs.Items {
+		if it.Text == "Accounts" {
+			w.Tabs.SelectIndex(i)
+		}
+	}
+}
+
 // Content is what goes into the window.
 func (w *Window) Content() fyne.CanvasObject {
 	w.Banner = widget.NewLabel("")

@@ -15,6 +15,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/app"
+	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/driver/desktop"
 
 	"github.com/lifeboat-mail/lifeboat/app/engine"
@@ -44,11 +45,11 @@ func dataDir() string {
 // runGUI opens the desktop app: the configured accounts, or the built-in
 // demo when there are none (or with --demo).
 func runGUI(args []string) int {
-	fs := flag.NewFlagSet("gui", flag.ContinueOnError)
-	demo := fs.Bool("demo", false, "run against the two built-in demo providers")
-	configPath := fs.String("config", "", "configuration file")
-	tour := fs.String("tour", "", "play the demo tour and save screenshots of the main views into DIR, then quit (demo only)")
-	if err := fs.Parse(args); err != nil {
+	flags := flag.NewFlagSet("gui", flag.ContinueOnError)
+	demo := flags.Bool("demo", false, "run against the two built-in demo providers")
+	configPath := flags.String("config", "", "configuration file")
+	tour := flags.String("tour", "", "play the demo tour and save screenshots of the main views into DIR, then quit (demo only)")
+	if err := flags.Parse(args); err != nil {
 		return 2
 	}
 	if !displayAvailable() {
@@ -83,74 +84,122 @@ func runGUI(args []string) int {
 			a.SendNotification(fyne.NewNotification(title, body))
 		},
 	}
-	eng, err := openEngine(*configPath, *demo || *tour != "", hooks)
+	path, err := resolveConfigPath(*configPath)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "lifeboat:", err)
 		return 1
 	}
-	defer eng.Close()
-	w = ui.New(eng, win)
-	win.SetContent(w.Content())
-	win.Resize(fyne.NewSize(1100, 720))
-	if desk, ok := a.(desktop.App); ok {
-		desk.SetSystemTrayIcon(icon)
-		lastSummary := ""
-		setTray := func() {
-			sum := healthSummary(eng.Accounts())
-			if sum == lastSummary {
-				return
-			}
-			lastSummary = sum
-			status := fyne.NewMenuItem(sum, nil)
-			status.Disabled = true
-			desk.SetSystemTrayMenu(fyne.NewMenu("Lifeboat", status,
-				fyne.NewMenuItem("Open Lifeboat", func() { win.Show() }),
-				fyne.NewMenuItem("Back up now", func() { eng.BackupNow("") }),
-			))
-		}
-		setTray()
-		refreshTray = setTray
-		// Keep working from the tray when the window is closed; the tray's
-		// own Quit item ends the app. (The window also shows every status,
-		// since some desktops have no tray.)
-		win.SetCloseIntercept(func() { win.Hide() })
-	}
-	// Backups every 30 minutes while the app runs, and one now.
-	go func() {
-		eng.BackupNow("")
-		t := time.NewTicker(30 * time.Minute)
-		defer t.Stop()
-		for range t.C {
-			eng.BackupNow("")
+	var eng *engine.Engine
+	defer func() {
+		if eng != nil {
+			eng.Close()
 		}
 	}()
-	if *tour != "" {
-		go playTour(eng, w, win, a, *tour)
+	// start shows the main window for an engine.
+	start := func(e *engine.Engine) {
+		eng = e
+		w = ui.New(eng, win)
+		win.SetContent(w.Content())
+		if desk, ok := a.(desktop.App); ok {
+			desk.SetSystemTrayIcon(icon)
+			lastSummary := ""
+			setTray := func() {
+				sum := healthSummary(eng.Accounts())
+				if sum == lastSummary {
+					return
+				}
+				lastSummary = sum
+				status := fyne.NewMenuItem(sum, nil)
+				status.Disabled = true
+				desk.SetSystemTrayMenu(fyne.NewMenu("Lifeboat", status,
+					fyne.NewMenuItem("Open Lifeboat", func() { win.Show() }),
+					fyne.NewMenuItem("Back up now", func() { eng.BackupNow("") }),
+				))
+			}
+			setTray()
+			refreshTray = setTray
+			// Keep working from the tray when the window is closed; the
+			// tray's own Quit item ends the app. (The window also shows every
+			// status, since some desktops have no tray.)
+			win.SetCloseIntercept(func() { win.Hide() })
+		}
+		// Backups every 30 minutes while the app runs, and one now.
+		go func() {
+			e.BackupNow("")
+			t := time.NewTicker(30 * time.Minute)
+			defer t.Stop()
+			for range t.C {
+				e.BackupNow("")
+			}
+		}()
+		if *tour != "" {
+			go playTour(eng, w, win, a, *tour)
+		}
 	}
+	fail := func(err error) {
+		dialog.ShowError(err, win)
+	}
+	cfg, err := config.Load(path)
+	switch {
+	case *demo || *tour != "":
+		e, err := startDemo(hooks)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "lifeboat:", err)
+			return 1
+		}
+		start(e)
+	case err == nil && len(cfg.Accounts) > 0:
+		e, err := engine.Open(engine.Options{Config: cfg, Secrets: secrets.Keyring(), DataDir: dataDir(), Hooks: hooks})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "lifeboat:", err)
+			return 1
+		}
+		start(e)
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		fmt.Fprintln(os.Stderr, "lifeboat:", err)
+		return 1
+	default:
+		// First run: the demo runs, with the welcome screen in front of it
+		// to add a real account.
+		e, err := startDemo(hooks)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "lifeboat:", err)
+			return 1
+		}
+		start(e)
+		setup := ui.NewSetup(&engine.Setup{ConfigPath: path, Secrets: secrets.Keyring()},
+			func() {
+				cfg, err := config.Load(path)
+				if err != nil {
+					fail(err)
+					return
+				}
+				mine, err := engine.Open(engine.Options{Config: cfg, Secrets: secrets.Keyring(), DataDir: dataDir(), Hooks: hooks})
+				if err != nil {
+					fail(err)
+					return
+				}
+				demoEng := eng
+				start(mine)
+				demoEng.Close()
+			},
+			func() { w.ShowAccounts() })
+		w.AddWelcome(setup)
+	}
+	win.Resize(fyne.NewSize(1100, 720))
 	win.ShowAndRun()
 	return 0
 }
 
-func openEngine(configPath string, demo bool, hooks engine.Hooks) (*engine.Engine, error) {
-	if configPath == "" {
-		configPath = os.Getenv("LIFEBOAT_CONFIG")
+func resolveConfigPath(p string) (string, error) {
+	if p != "" {
+		return p, nil
 	}
-	if configPath == "" {
-		p, err := config.DefaultPath()
-		if err != nil {
-			return nil, err
-		}
-		configPath = p
-	}
-	if !demo {
-		cfg, err := config.Load(configPath)
-		switch {
-		case err == nil && len(cfg.Accounts) > 0:
-			return engine.Open(engine.Options{Config: cfg, Secrets: secrets.Keyring(), DataDir: dataDir(), Hooks: hooks})
-		case err != nil && !errors.Is(err, fs.ErrNotExist):
-			return nil, err
-		}
-	}
+	return config.DefaultPath() // honours LIFEBOAT_CONFIG
+}
+
+// startDemo runs the engine against the two built-in demo providers.
+func startDemo(hooks engine.Hooks) (*engine.Engine, error) {
 	dir := filepath.Join(dataDir(), "demo-app")
 	os.RemoveAll(dir) // the demo always starts fresh; it never holds real mail
 	return engine.StartDemo(dir, hooks)

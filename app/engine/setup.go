@@ -1,0 +1,120 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/lifeboat-mail/lifeboat/store/config"
+	"github.com/lifeboat-mail/lifeboat/store/secrets"
+	"github.com/lifeboat-mail/lifeboat/sync/discover"
+	"github.com/lifeboat-mail/lifeboat/sync/health"
+	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
+)
+
+// Setup adds accounts: it finds settings from an address, tests them, and
+// saves the account (password in the keyring, settings in the config file).
+type Setup struct {
+	ConfigPath string
+	Secrets    secrets.Store
+	Discoverer *discover.Discoverer
+}
+
+// AccountSettings is an account as the setup screen edits it.
+type AccountSettings struct {
+	Name, Email string
+	IMAP        discover.Server
+	SMTP        *discover.Server
+}
+
+// Discover finds settings for an address (see sync/discover).
+func (s *Setup) Discover(ctx context.Context, email string) (*discover.Settings, error) {
+	d := s.Discoverer
+	if d == nil {
+		d = &discover.Discoverer{}
+	}
+	return d.Discover(ctx, email)
+}
+
+func toConfig(a AccountSettings) config.Account {
+	acct := config.Account{Name: a.Name, Email: a.Email,
+		IMAP: config.Server{Host: a.IMAP.Host, Port: a.IMAP.Port, Security: config.Security(a.IMAP.Security), Username: a.IMAP.Username}}
+	if a.SMTP != nil && a.SMTP.Host != "" {
+		acct.SMTP = &config.Server{Host: a.SMTP.Host, Port: a.SMTP.Port, Security: config.Security(a.SMTP.Security), Username: a.SMTP.Username}
+	}
+	return acct
+}
+
+// Test logs in to IMAP and, when there is one, to SMTP (AUTH, nothing is
+// sent), and says in plain words what does not work.
+func (s *Setup) Test(ctx context.Context, a AccountSettings, password string) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	acct := toConfig(a)
+	c, err := imapconn.Dial(ctx, imapEndpoint(acct.IMAP), password, nil)
+	if err != nil {
+		return fmt.Errorf("incoming mail (IMAP): %v", err)
+	}
+	c.Logout().Wait()
+	c.Close()
+	if acct.SMTP != nil {
+		r := health.ProbeSMTP(ctx, health.SMTPEndpoint{Host: acct.SMTP.Host, Port: acct.SMTP.Port, Security: imapconn.Security(acct.SMTP.Security),
+			Username: acct.SMTP.Username}, &health.Login{Username: acct.SMTP.Username, Password: password})
+		if !r.OK {
+			return fmt.Errorf("outgoing mail (SMTP): %s", r.Cause)
+		}
+	}
+	return nil
+}
+
+// Save adds the account to the configuration file and its password to the
+// keyring. The first account becomes the primary; later ones follow it in
+// the failover order.
+func (s *Setup) Save(a AccountSettings, password string) error {
+	cfg, err := config.Load(s.ConfigPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		cfg, err = &config.Config{Path: s.ConfigPath, ArchiveDir: config.DefaultArchiveDir(),
+			MassDeletePercent: config.DefaultMassDeletePercent, MassDeleteMin: config.DefaultMassDeleteMin}, nil
+	}
+	if err != nil {
+		return err
+	}
+	if a.Name == "" {
+		a.Name = nameFor(a.Email)
+	}
+	for _, x := range cfg.Accounts {
+		if x.Name == a.Name {
+			return fmt.Errorf("there is already an account called %q", a.Name)
+		}
+	}
+	acct := toConfig(a)
+	cfg.Accounts = append(cfg.Accounts, acct)
+	if acct.SMTP != nil && len(cfg.Failover.Order) > 0 {
+		cfg.Failover.Order = append(cfg.Failover.Order, acct.Name)
+	}
+	cfg.FillDefaults()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if err := s.Secrets.Set(secrets.Service, secrets.KeyFor(a.Name), password); err != nil {
+		return fmt.Errorf("the password could not be stored in the system keyring: %w", err)
+	}
+	return cfg.Save()
+}
+
+// nameFor makes a short account name from an address: jane@btinternet.com
+// → "btinternet".
+func nameFor(email string) string {
+	at := strings.LastIndexByte(email, '@')
+	if at < 0 {
+		return "mail"
+	}
+	name := strings.SplitN(email[at+1:], ".", 2)[0]
+	if name == "" {
+		return "mail"
+	}
+	return name
+}

@@ -1,0 +1,53 @@
+package engine
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lifeboat-mail/lifeboat/store/config"
+	"github.com/lifeboat-mail/lifeboat/store/secrets"
+	"github.com/lifeboat-mail/lifeboat/sync/demo"
+	"github.com/lifeboat-mail/lifeboat/sync/discover"
+	"github.com/lifeboat-mail/lifeboat/sync/smtptest"
+)
+
+func TestSetupTestAndSave(t *testing.T) {
+	p, err := demo.Start(demo.Options{Empty: true, Email: "jane@bt.test", Password: "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	smtp := smtptest.Start(t, smtptest.Options{Security: "plain", Users: map[string]string{"jane@bt.test": "s3cret"}})
+	ep := p.Endpoint()
+	a := AccountSettings{Email: "jane@bt.test",
+		IMAP: discover.Server{Host: ep.Host, Port: ep.Port, Security: "plain", Username: "jane@bt.test"},
+		SMTP: &discover.Server{Host: smtp.Host, Port: smtp.Port, Security: "plain", Username: "jane@bt.test"}}
+	store := secrets.NewMemory()
+	s := &Setup{ConfigPath: filepath.Join(t.TempDir(), "lifeboat", "config.toml"), Secrets: store}
+	if err := s.Test(context.Background(), a, "wrong"); err == nil || !strings.Contains(err.Error(), "incoming mail (IMAP)") {
+		t.Fatalf("wrong password: %v", err)
+	}
+	if err := s.Test(context.Background(), a, "s3cret"); err != nil {
+		t.Fatalf("good settings: %v", err)
+	}
+	if err := s.Save(a, "s3cret"); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(s.ConfigPath)
+	if err != nil || len(cfg.Accounts) != 1 || cfg.Accounts[0].Name != "bt" || cfg.Accounts[0].SMTP == nil || cfg.Failover.Order[0] != "bt" {
+		t.Fatalf("saved config: %+v %v", cfg, err)
+	}
+	raw, _ := os.ReadFile(s.ConfigPath)
+	if strings.Contains(string(raw), "s3cret") {
+		t.Fatal("the password reached the config file")
+	}
+	if pw, _ := store.Get(secrets.Service, secrets.KeyFor("bt")); pw != "s3cret" {
+		t.Fatal("the password is not in the keyring")
+	}
+	if err := s.Save(a, "s3cret"); err == nil {
+		t.Fatal("the same account was saved twice")
+	}
+}

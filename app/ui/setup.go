@@ -1,0 +1,184 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/lifeboat-mail/lifeboat/app/engine"
+	"github.com/lifeboat-mail/lifeboat/sync/discover"
+)
+
+// SetupService is what the first-run screen needs.
+type SetupService interface {
+	Discover(ctx context.Context, email string) (*discover.Settings, error)
+	Test(ctx context.Context, a engine.AccountSettings, password string) error
+	Save(a engine.AccountSettings, password string) error
+}
+
+// SetupView is the welcome screen: type an address, get the settings
+// (from a preset or discovered), test them, save.
+type SetupView struct {
+	root                       fyne.CanvasObject
+	Email, Password, Username  *widget.Entry
+	IMAPHost, IMAPPort         *widget.Entry
+	SMTPHost, SMTPPort         *widget.Entry
+	IMAPSecurity, SMTPSecurity *widget.Select
+	Find, Test, Save, Demo     *widget.Button
+	Status, Advice             *widget.Label
+	done                       chan struct{} // signalled after each background step (tests)
+}
+
+// Root is the view's content.
+func (v *SetupView) Root() fyne.CanvasObject { return v.root }
+
+// NewSetup builds the welcome screen. onSaved runs after the account is
+// saved; onDemo when the person asks for the demo.
+func NewSetup(svc SetupService, onSaved func(), onDemo func()) *SetupView {
+	v := &SetupView{done: make(chan struct{}, 10)}
+	v.Email = widget.NewEntry()
+	v.Email.SetPlaceHolder("jane@btinternet.com")
+	v.Password = widget.NewPasswordEntry()
+	v.Username = widget.NewEntry()
+	v.IMAPHost, v.IMAPPort = widget.NewEntry(), widget.NewEntry()
+	v.SMTPHost, v.SMTPPort = widget.NewEntry(), widget.NewEntry()
+	v.IMAPHost.SetPlaceHolder("imap.example.com")
+	v.IMAPPort.SetPlaceHolder("993")
+	v.SMTPHost.SetPlaceHolder("smtp.example.com")
+	v.SMTPPort.SetPlaceHolder("465")
+	secs := []string{"tls", "starttls"}
+	v.IMAPSecurity, v.SMTPSecurity = widget.NewSelect(secs, nil), widget.NewSelect(secs, nil)
+	v.IMAPSecurity.SetSelected("tls")
+	v.SMTPSecurity.SetSelected("tls")
+	v.Status = widget.NewLabel("Type your email address and press Find settings.")
+	v.Status.Wrapping = fyne.TextWrapWord
+	v.Advice = widget.NewLabel("")
+	v.Advice.Wrapping = fyne.TextWrapWord
+	signal := func() {
+		select {
+		case v.done <- struct{}{}:
+		default:
+		}
+	}
+	background := func(f func(ctx context.Context) func()) {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			apply := f(ctx)
+			fyne.Do(func() { apply(); signal() })
+		}()
+	}
+	v.Find = widget.NewButtonWithIcon("Find settings", theme.SearchIcon(), func() {
+		email := v.Email.Text
+		v.Status.SetText("Looking for the settings of " + email + "…")
+		background(func(ctx context.Context) func() {
+			s, err := svc.Discover(ctx, email)
+			return func() {
+				if err != nil {
+					v.Status.SetText(err.Error() + ". Fill in the servers below by hand.")
+					return
+				}
+				v.fill(email, s)
+			}
+		})
+	})
+	v.Test = widget.NewButtonWithIcon("Test", theme.ConfirmIcon(), func() {
+		a, err := v.settings()
+		if err != nil {
+			v.Status.SetText(err.Error())
+			return
+		}
+		pw := v.Password.Text
+		v.Status.SetText("Logging in…")
+		background(func(ctx context.Context) func() {
+			err := svc.Test(ctx, a, pw)
+			return func() {
+				if err != nil {
+					v.Status.SetText("Not working yet: " + err.Error())
+				} else {
+					v.Status.SetText("Both incoming and outgoing mail work. Press Save to start backing up.")
+				}
+			}
+		})
+	})
+	v.Save = widget.NewButtonWithIcon("Save and start", theme.DocumentSaveIcon(), func() {
+		a, err := v.settings()
+		if err != nil {
+			v.Status.SetText(err.Error())
+			return
+		}
+		if err := svc.Save(a, v.Password.Text); err != nil {
+			v.Status.SetText("Not saved: " + err.Error())
+			signal()
+			return
+		}
+		v.Status.SetText("Saved. Your password is in the system keyring.")
+		signal()
+		if onSaved != nil {
+			onSaved()
+		}
+	})
+	v.Save.Importance = widget.HighImportance
+	v.Demo = widget.NewButton("Try the demo first", func() {
+		if onDemo != nil {
+			onDemo()
+		}
+	})
+	welcome := widget.NewLabel("Welcome to Lifeboat. It keeps a copy of all your email on this computer, lets you read and search it " +
+		"when your provider is down, and sends your mail through another account when one fails. " +
+		"Lifeboat never deletes anything from your providers.")
+	welcome.Wrapping = fyne.TextWrapWord
+	form := widget.NewForm(
+		widget.NewFormItem("Email address", container.NewBorder(nil, nil, nil, v.Find, v.Email)),
+		widget.NewFormItem("Password", v.Password),
+		widget.NewFormItem("User name", v.Username),
+		widget.NewFormItem("Incoming (IMAP)", container.NewGridWithColumns(3, v.IMAPHost, v.IMAPPort, v.IMAPSecurity)),
+		widget.NewFormItem("Outgoing (SMTP)", container.NewGridWithColumns(3, v.SMTPHost, v.SMTPPort, v.SMTPSecurity)),
+	)
+	v.root = container.NewVBox(welcome, form, v.Advice, v.Status, container.NewHBox(v.Test, v.Save, v.Demo))
+	return v
+}
+
+func (v *SetupView) fill(email string, s *discover.Settings) {
+	v.Username.SetText(s.IMAP.Username)
+	v.IMAPHost.SetText(s.IMAP.Host)
+	v.IMAPPort.SetText(strconv.Itoa(s.IMAP.Port))
+	v.IMAPSecurity.SetSelected(s.IMAP.Security)
+	if s.SMTP != nil {
+		v.SMTPHost.SetText(s.SMTP.Host)
+		v.SMTPPort.SetText(strconv.Itoa(s.SMTP.Port))
+		v.SMTPSecurity.SetSelected(s.SMTP.Security)
+	}
+	who := s.Provider
+	if who == "" {
+		who = "your provider"
+	}
+	v.Status.SetText(fmt.Sprintf("Settings for %s found (%s). Type your password and press Test.", who, s.Source))
+	v.Advice.SetText(s.Advice)
+}
+
+func (v *SetupView) settings() (engine.AccountSettings, error) {
+	a := engine.AccountSettings{Email: v.Email.Text}
+	ip, err := strconv.Atoi(v.IMAPPort.Text)
+	if err != nil || v.IMAPHost.Text == "" {
+		return a, fmt.Errorf("fill in the incoming (IMAP) server and port, or press Find settings")
+	}
+	a.IMAP = discover.Server{Host: v.IMAPHost.Text, Port: ip, Security: v.IMAPSecurity.Selected, Username: v.Username.Text}
+	if v.SMTPHost.Text != "" {
+		sp, err := strconv.Atoi(v.SMTPPort.Text)
+		if err != nil {
+			return a, fmt.Errorf("the outgoing (SMTP) port %q is not a number", v.SMTPPort.Text)
+		}
+		a.SMTP = &discover.Server{Host: v.SMTPHost.Text, Port: sp, Security: v.SMTPSecurity.Selected, Username: v.Username.Text}
+	}
+	if v.Password.Text == "" {
+		return a, fmt.Errorf("type the password (many providers need an app password)")
+	}
+	return a, nil
+}
