@@ -9,6 +9,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/emersion/go-message/charset"
+
 	"github.com/lifeboat-mail/lifeboat/store/archive"
 )
 
@@ -124,19 +126,23 @@ func decode(s string) string {
 }
 
 // charsetReader handles, for mime.WordDecoder, the charsets it does not know
-// itself but that need no big tables: Windows-1252 (and ISO-8859-15, close
-// enough for a list and for search) and UTF-8 or ASCII under other names.
-func charsetReader(charset string, r io.Reader) (io.Reader, error) {
+// itself: Windows-1252 (and ISO-8859-15, close enough for a list), UTF-8 or
+// ASCII under other names, and the rest through go-message's tables (the
+// ones of golang.org/x/text).
+func charsetReader(cs string, r io.Reader) (io.Reader, error) {
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return nil, err
 	}
-	switch charset {
+	switch cs {
 	case "latin1", "iso8859-1", "iso_8859-1", "windows-1252", "cp1252", "iso-8859-15", "iso8859-15":
 		return strings.NewReader(cp1252(string(b))), nil
 	}
-	if utf8.Valid(b) && (charset == "utf8" || !bytes.ContainsFunc(b, func(r rune) bool { return r >= utf8.RuneSelf })) {
+	if utf8.Valid(b) && (cs == "utf8" || !bytes.ContainsFunc(b, func(r rune) bool { return r >= utf8.RuneSelf })) {
 		return bytes.NewReader(b), nil // UTF-8 by another name, or plain ASCII
+	}
+	if d, err := charset.Reader(cs, bytes.NewReader(b)); err == nil {
+		return d, nil
 	}
 	return nil, errUnknownCharset
 }

@@ -2,13 +2,21 @@
 // search.
 //
 // The index is derived data. Everything in it is read from the archive's
-// files (package archive: the metadata logs, and the header block of each
-// message in the mbox files), and it can be deleted and rebuilt from them at
-// any time (Rebuild, `lifeboat reindex`). It is never the source of truth:
+// files (package archive: the metadata logs, and the messages in the mbox
+// files), and it can be deleted and rebuilt from them at any time (Rebuild,
+// `lifeboat reindex`). It is never the source of truth:
 // nothing is written to it that the archive does not hold, and nothing in the
 // archive depends on it. That is why it runs with synchronous=NORMAL and why
 // a schema it does not know is dropped, not migrated: losing the index costs
 // a reindex, never mail.
+//
+// A folder is derived in two steps. The first, one short transaction, makes
+// its rows match its log: a row per message with the headers a list shows,
+// read from the header block. The second reads each new message whole
+// (package msgtext) and adds its text to the full-text index (SQLite FTS5)
+// in batches; until then the row is listed but not found by Search. An
+// interrupted second step is finished by the next Update. See Search for
+// the query syntax.
 package index
 
 import (
@@ -30,7 +38,7 @@ import (
 // schemaVersion is kept in PRAGMA user_version. Any other value (an older
 // index, or one written by a newer Lifeboat) makes Open drop every table and
 // start empty; Rebuild or Update then fills it again.
-const schemaVersion = 2
+const schemaVersion = 3
 
 const schema = `
 CREATE TABLE folders (
@@ -60,10 +68,18 @@ CREATE TABLE messages (
 	subject     TEXT    NOT NULL,
 	from_addr   TEXT    NOT NULL,
 	to_addr     TEXT    NOT NULL,
-	gone        INTEGER           -- unix seconds; NULL while on the server
+	gone        INTEGER,          -- unix seconds; NULL while on the server
+	has_attachment INTEGER NOT NULL DEFAULT 0,
+	texted      INTEGER NOT NULL DEFAULT 0 -- 1 once the text is in messages_fts
 );
 CREATE INDEX messages_by_date ON messages (folder, date DESC, off DESC);
 CREATE UNIQUE INDEX messages_by_off ON messages (folder, off);
+CREATE INDEX messages_by_newest ON messages (date DESC, folder, off DESC);
+CREATE INDEX messages_untexted ON messages (folder) WHERE texted = 0;
+-- Full text, by messages.id. Contentless: the words are indexed, the text is
+-- not kept twice (it is in the archive). to_addr holds To and Cc.
+CREATE VIRTUAL TABLE messages_fts USING fts5 (subject, from_addr, to_addr, body,
+	content = '', contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 2');
 `
 
 // Index is an open index database. It is safe for concurrent use; several
@@ -75,9 +91,12 @@ type Index struct {
 }
 
 // Stats says what Rebuild or Update did: the folders re-derived and the
-// messages they hold.
+// messages they hold, and the messages whose text was read and indexed for
+// search (only new or changed ones: an Update after a backup reads the
+// messages it added).
 type Stats struct {
 	Folders, Messages int
+	Texts             int
 	Duration          time.Duration
 }
 
@@ -96,7 +115,8 @@ type FolderStat struct {
 // Row is one archived message. Folder is archive.FolderID.Path(); Date is
 // INTERNALDATE; Gone is when the message was noticed gone from the server
 // (zero while it is there). Subject, From and To are the decoded header
-// texts, empty when the message lacks them.
+// texts, empty when the message lacks them. HasAttachment is known once the
+// message's text is indexed (false until then).
 type Row struct {
 	Account, Folder              string
 	UIDValidity, UID             uint32
@@ -107,6 +127,7 @@ type Row struct {
 	Flags                        []string
 	MessageID, Subject, From, To string
 	Gone                         time.Time
+	HasAttachment                bool
 }
 
 // DefaultPath is where an archive's index lives: inside the archive root.
@@ -158,7 +179,9 @@ func (ix *Index) migrate() error {
 	if err := tx.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v == schemaVersion {
 		return err // another process just did it
 	}
-	rows, err := tx.Query(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`)
+	// Virtual tables first: dropping one drops its shadow tables.
+	rows, err := tx.Query(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'
+		ORDER BY sql LIKE 'CREATE VIRTUAL TABLE%' DESC`)
 	if err != nil {
 		return err
 	}
@@ -176,7 +199,7 @@ func (ix *Index) migrate() error {
 		return err
 	}
 	for _, t := range tables {
-		if _, err := tx.Exec(`DROP TABLE "` + strings.ReplaceAll(t, `"`, `""`) + `"`); err != nil {
+		if _, err := tx.Exec(`DROP TABLE IF EXISTS "` + strings.ReplaceAll(t, `"`, `""`) + `"`); err != nil {
 			return err
 		}
 	}
@@ -213,18 +236,21 @@ func (ix *Index) Rebuild(a *archive.Archive, progress func(done, total int)) (St
 		ids = append(ids, fs...)
 	}
 	if err := ix.inTx(func(tx *sql.Tx) error {
-		if _, err := tx.Exec(`DELETE FROM messages`); err != nil {
-			return err
+		for _, q := range []string{`DELETE FROM messages`, `DELETE FROM folders`,
+			`INSERT INTO messages_fts (messages_fts) VALUES ('delete-all')`} {
+			if _, err := tx.Exec(q); err != nil {
+				return err
+			}
 		}
-		_, err := tx.Exec(`DELETE FROM folders`)
-		return err
+		return nil
 	}); err != nil {
 		return Stats{}, err
 	}
 	var st Stats
 	var errs []error
 	for i, id := range ids {
-		n, err := ix.derive(a, id, nil)
+		n, texts, err := ix.derive(a, id, nil)
+		st.Texts += texts
 		if err != nil {
 			errs = append(errs, err)
 		} else {
@@ -241,10 +267,12 @@ func (ix *Index) Rebuild(a *archive.Archive, progress func(done, total int)) (St
 
 // Update brings the index up to date with the archive for one account (""
 // for every account): it re-derives the folders whose log file changed size
-// or modification time since they were indexed, and removes the folders (and
-// accounts) no longer in the archive. Stats counts the folders re-derived;
-// when nothing changed it is zero. A folder that cannot be read keeps its
-// old rows, is reported in the error and is tried again next time.
+// or modification time since they were indexed, indexes the text of the
+// messages that are new to it (and of those an interrupted run left), and
+// removes the folders (and accounts) no longer in the archive. Stats counts
+// the folders re-derived and the texts indexed; when nothing changed they
+// are zero. A folder that cannot be read keeps its old rows, is reported in
+// the error and is tried again next time.
 func (ix *Index) Update(a *archive.Archive, account string) (Stats, error) {
 	start := time.Now()
 	accounts := []string{account}
@@ -277,9 +305,17 @@ func (ix *Index) Update(a *archive.Archive, account string) (Stats, error) {
 				continue
 			}
 			if ok && was.size == fi.Size() && was.mtime == fi.ModTime().UnixNano() {
+				if was.untexted { // an interrupted run: finish it
+					texts, err := ix.indexFolderText(a, id, nil)
+					st.Texts += texts
+					if err != nil {
+						errs = append(errs, err)
+					}
+				}
 				continue
 			}
-			n, err := ix.derive(a, id, fi)
+			n, texts, err := ix.derive(a, id, fi)
+			st.Texts += texts
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -300,10 +336,13 @@ func (ix *Index) Update(a *archive.Archive, account string) (Stats, error) {
 type knownFolder struct {
 	id          int64
 	size, mtime int64
+	untexted    bool // some of its rows still wait for their text
 }
 
 func (ix *Index) known(account string) (map[string]knownFolder, error) {
-	rows, err := ix.db.Query(`SELECT id, path, log_size, log_mtime FROM folders WHERE account = ?`, account)
+	rows, err := ix.db.Query(`SELECT id, path, log_size, log_mtime,
+		EXISTS (SELECT 1 FROM messages m WHERE m.folder = f.id AND m.texted = 0)
+		FROM folders f WHERE account = ?`, account)
 	if err != nil {
 		return nil, err
 	}
@@ -312,7 +351,7 @@ func (ix *Index) known(account string) (map[string]knownFolder, error) {
 	for rows.Next() {
 		var k knownFolder
 		var path string
-		if err := rows.Scan(&k.id, &path, &k.size, &k.mtime); err != nil {
+		if err := rows.Scan(&k.id, &path, &k.size, &k.mtime, &k.untexted); err != nil {
 			return nil, err
 		}
 		out[path] = k
@@ -322,6 +361,9 @@ func (ix *Index) known(account string) (map[string]knownFolder, error) {
 
 func (ix *Index) removeFolder(id int64) error {
 	return ix.inTx(func(tx *sql.Tx) error {
+		if _, err := tx.Exec(`DELETE FROM messages_fts WHERE rowid IN (SELECT id FROM messages WHERE folder = ?)`, id); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(`DELETE FROM messages WHERE folder = ?`, id); err != nil {
 			return err
 		}
@@ -369,28 +411,30 @@ func contains(list []string, s string) bool {
 }
 
 // derive brings a folder's rows in line with what its files say now, in one
-// transaction, and returns how many messages it holds. Rows are keyed by
-// their offset in the mbox (stable: the mbox is append-only); a row whose
-// hash still matches keeps its headers and is updated only where flags,
-// location or deletion changed, so a backup that added a few messages costs
-// a few header reads, not a pass over the folder. fi is the log file's state
-// taken before reading it (nil: stat it here), so that a log growing
-// meanwhile is seen as changed by the next Update.
-func (ix *Index) derive(a *archive.Archive, id archive.FolderID, fi os.FileInfo) (int, error) {
+// transaction, then indexes the text of its new rows (indexFolderText); it
+// returns how many messages the folder holds and how many texts were
+// indexed. Rows are keyed by their offset in the mbox (stable: the mbox is
+// append-only); a row whose hash still matches keeps its headers and text
+// and is updated only where flags, location or deletion changed, so a
+// backup that added a few messages costs a few reads, not a pass over the
+// folder. fi is the log file's state taken before reading it (nil: stat it
+// here), so that a log growing meanwhile is seen as changed by the next
+// Update.
+func (ix *Index) derive(a *archive.Archive, id archive.FolderID, fi os.FileInfo) (int, int, error) {
 	if fi == nil {
 		var err error
 		if fi, err = os.Stat(a.LogPath(id)); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
 	f, err := a.ReadFolder(id)
 	if err != nil {
-		return 0, fmt.Errorf("indexing %s: %w", id, err)
+		return 0, 0, fmt.Errorf("indexing %s: %w", id, err)
 	}
 	entries := f.Entries()
 	have, err := ix.existing(id)
 	if err != nil {
-		return 0, fmt.Errorf("indexing %s: %w", id, err)
+		return 0, 0, fmt.Errorf("indexing %s: %w", id, err)
 	}
 
 	// Read the headers of new messages before the transaction, to keep it short.
@@ -435,7 +479,7 @@ func (ix *Index) derive(a *archive.Archive, id archive.FolderID, fi os.FileInfo)
 			id.Account, id.Path(), fi.Size(), fi.ModTime().UnixNano(), len(entries), gone, bytes, newest).Scan(&fid); err != nil {
 			return err
 		}
-		ins, err := tx.Prepare(`INSERT OR REPLACE INTO messages (folder, uidvalidity, uid, off, len, sha, date, size, flags,
+		ins, err := tx.Prepare(`INSERT INTO messages (folder, uidvalidity, uid, off, len, sha, date, size, flags,
 			message_id, subject, from_addr, to_addr, gone) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
@@ -452,6 +496,11 @@ func (ix *Index) derive(a *archive.Archive, id archive.FolderID, fi os.FileInfo)
 			delete(have, e.Offset)
 			switch {
 			case !ok || old.sha != shas[i]:
+				if ok { // other bytes at the same place (an archive replaced by hand)
+					if err := deleteRow(tx, old.id); err != nil {
+						return err
+					}
+				}
 				_, err = ins.Exec(fid, e.UIDValidity, e.UID, e.Offset, e.Length, shas[i],
 					unixOrNull(e.Date), e.Size, flags, e.MessageID,
 					hdrs[i].subject, hdrs[i].from, hdrs[i].to, goneAt)
@@ -462,21 +511,32 @@ func (ix *Index) derive(a *archive.Archive, id archive.FolderID, fi os.FileInfo)
 				return err
 			}
 		}
-		for off := range have { // rows the files no longer hold (an archive replaced by hand)
-			if _, err := tx.Exec(`DELETE FROM messages WHERE folder = ? AND off = ?`, fid, off); err != nil {
+		for _, old := range have { // rows the files no longer hold (an archive replaced by hand)
+			if err := deleteRow(tx, old.id); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("indexing %s: %w", id, err)
+		return 0, 0, fmt.Errorf("indexing %s: %w", id, err)
 	}
 	ix.derived.Add(1)
-	return len(entries), nil
+	texts, err := ix.indexFolderText(a, id, f)
+	return len(entries), texts, err
+}
+
+// deleteRow removes a message's row and its words.
+func deleteRow(tx *sql.Tx, id int64) error {
+	if _, err := tx.Exec(`DELETE FROM messages_fts WHERE rowid = ?`, id); err != nil {
+		return err
+	}
+	_, err := tx.Exec(`DELETE FROM messages WHERE id = ?`, id)
+	return err
 }
 
 type existingRow struct {
+	id         int64
 	sha, flags string
 	uv, uid    uint32
 	gone       sql.NullInt64
@@ -484,7 +544,7 @@ type existingRow struct {
 
 // existing returns a folder's indexed rows by mbox offset.
 func (ix *Index) existing(id archive.FolderID) (map[int64]existingRow, error) {
-	rows, err := ix.db.Query(`SELECT m.off, m.sha, m.flags, m.uidvalidity, m.uid, m.gone FROM messages m
+	rows, err := ix.db.Query(`SELECT m.off, m.id, m.sha, m.flags, m.uidvalidity, m.uid, m.gone FROM messages m
 		JOIN folders f ON f.id = m.folder WHERE f.account = ? AND f.path = ?`, id.Account, id.Path())
 	if err != nil {
 		return nil, err
@@ -494,7 +554,7 @@ func (ix *Index) existing(id archive.FolderID) (map[int64]existingRow, error) {
 	for rows.Next() {
 		var off int64
 		var r existingRow
-		if err := rows.Scan(&off, &r.sha, &r.flags, &r.uv, &r.uid, &r.gone); err != nil {
+		if err := rows.Scan(&off, &r.id, &r.sha, &r.flags, &r.uv, &r.uid, &r.gone); err != nil {
 			return nil, err
 		}
 		out[off] = r
@@ -553,21 +613,32 @@ func (ix *Index) Messages(account, folder string, offset, limit int) ([]Row, err
 	if limit <= 0 {
 		limit = -1
 	}
-	const cols = `SELECT f.account, f.path, m.uidvalidity, m.uid, m.off, m.len, m.sha, m.date, m.size,
-			m.flags, m.message_id, m.subject, m.from_addr, m.to_addr, m.gone
-		FROM messages m JOIN folders f ON f.id = m.folder`
 	var rows *sql.Rows
 	var err error
 	if account != "" && folder != "" { // one folder: walks the index, no sort
-		rows, err = ix.db.Query(cols+` WHERE m.folder = (SELECT id FROM folders WHERE account = ? AND path = ?)
+		rows, err = ix.db.Query(rowCols+` WHERE m.folder = (SELECT id FROM folders WHERE account = ? AND path = ?)
 			ORDER BY m.date DESC, m.off DESC LIMIT ? OFFSET ?`, account, folder, limit, offset)
 	} else {
-		rows, err = ix.db.Query(cols+` WHERE (?1 = '' OR f.account = ?1) AND (?2 = '' OR f.path = ?2)
+		rows, err = ix.db.Query(rowCols+` WHERE (?1 = '' OR f.account = ?1) AND (?2 = '' OR f.path = ?2)
 			ORDER BY m.date DESC, m.folder, m.off DESC LIMIT ?3 OFFSET ?4`, account, folder, limit, offset)
 	}
 	if err != nil {
 		return nil, err
 	}
+	return scanRows(rows)
+}
+
+// rowCols selects what scanRows reads.
+var rowCols = rowColsUsing("")
+
+// rowColsUsing is rowCols with an INDEXED BY clause for messages.
+func rowColsUsing(indexedBy string) string {
+	return `SELECT f.account, f.path, m.uidvalidity, m.uid, m.off, m.len, m.sha, m.date, m.size,
+		m.flags, m.message_id, m.subject, m.from_addr, m.to_addr, m.gone, m.has_attachment
+	FROM messages m ` + indexedBy + ` JOIN folders f ON f.id = m.folder`
+}
+
+func scanRows(rows *sql.Rows) ([]Row, error) {
 	defer rows.Close()
 	var out []Row
 	for rows.Next() {
@@ -575,7 +646,7 @@ func (ix *Index) Messages(account, folder string, offset, limit int) ([]Row, err
 		var date, gone sql.NullInt64
 		var flags string
 		if err := rows.Scan(&r.Account, &r.Folder, &r.UIDValidity, &r.UID, &r.Offset, &r.Length, &r.SHA, &date, &r.Size,
-			&flags, &r.MessageID, &r.Subject, &r.From, &r.To, &gone); err != nil {
+			&flags, &r.MessageID, &r.Subject, &r.From, &r.To, &gone, &r.HasAttachment); err != nil {
 			return nil, err
 		}
 		r.Date, r.Gone, r.Flags = timeOf(date), timeOf(gone), strings.Fields(flags)

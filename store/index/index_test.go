@@ -149,7 +149,8 @@ func TestHeaders(t *testing.T) {
 	for _, c := range []struct{ msg, subject, from string }{
 		{"Subject: plain\r\n\r\n", "plain", ""},
 		{"Subject: =?windows-1252?q?=80uro_=93quoted=94?=\r\n\r\n", "€uro “quoted”", ""},
-		{"Subject: =?gb2312?B?xOO6ww==?=\r\n\r\n", "=?gb2312?B?xOO6ww==?=", ""}, // unknown charset: kept as it is
+		{"Subject: =?gb2312?B?xOO6ww==?=\r\n\r\n", "你好", ""},
+		{"Subject: =?x-foo?B?xOO6ww==?=\r\n\r\n", "=?x-foo?B?xOO6ww==?=", ""}, // unknown charset: kept as it is
 		{"Subject: =?utf-8?q?broken\r\n\r\n", "=?utf-8?q?broken", ""},
 		{"subject: lower case\r\nFROM: upper@example.org\r\n\r\n", "lower case", "upper@example.org"},
 		{" leading continuation\r\nSubject: after\r\n\r\n", "after", ""},

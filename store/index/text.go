@@ -1,0 +1,202 @@
+package index
+
+import (
+	"bytes"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/lifeboat-mail/lifeboat/store/archive"
+	"github.com/lifeboat-mail/lifeboat/store/msgtext"
+)
+
+const (
+	// maxTextRead is how much of a message is read for its text. The text
+	// of a message comes before its attachments nearly always; a message
+	// cut here is taken apart as far as it goes.
+	maxTextRead = 4 << 20
+	// maxBodyText is how much body text of a message is indexed.
+	maxBodyText = 64 << 10
+	// textBatch is how many messages are indexed per transaction.
+	textBatch = 256
+)
+
+// pendingText is a row whose text is not indexed yet.
+type pendingText struct {
+	id                  int64
+	off                 int64
+	sha                 string
+	subject, from, to   string
+	body                string
+	hasAttachment, read bool
+}
+
+// indexFolderText reads the messages of a folder whose rows have no text in
+// messages_fts yet and indexes them, a batch per transaction, and returns
+// how many it indexed. f is the folder as derive read it (nil: read it
+// here). A message that cannot be read is indexed by the headers of its
+// row, so that it is found by those at least and not tried again forever.
+func (ix *Index) indexFolderText(a *archive.Archive, id archive.FolderID, f *archive.Folder) (int, error) {
+	if f == nil {
+		var err error
+		if f, err = a.ReadFolder(id); err != nil {
+			return 0, fmt.Errorf("indexing the text of %s: %w", id, err)
+		}
+	}
+	rows, err := ix.db.Query(`SELECT m.id, m.off, m.sha, m.subject, m.from_addr, m.to_addr FROM messages m
+		JOIN folders f ON f.id = m.folder WHERE f.account = ? AND f.path = ? AND m.texted = 0 ORDER BY m.off`,
+		id.Account, id.Path())
+	if err != nil {
+		return 0, err
+	}
+	var todo []pendingText
+	for rows.Next() {
+		var p pendingText
+		if err := rows.Scan(&p.id, &p.off, &p.sha, &p.subject, &p.from, &p.to); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		todo = append(todo, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	byOff := make(map[int64]*archive.Entry, len(f.Entries()))
+	for _, e := range f.Entries() {
+		byOff[e.Offset] = e
+	}
+	// Messages are read and taken apart a batch ahead of the one being
+	// written: the writer is one connection, the readers all other CPUs.
+	batches, stop := make(chan []pendingText, 1), make(chan struct{})
+	go func() {
+		defer close(batches)
+		for len(todo) > 0 {
+			batch := todo[:min(textBatch, len(todo))]
+			todo = todo[len(batch):]
+			readTexts(f, byOff, batch)
+			select {
+			case batches <- batch:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	done := 0
+	for batch := range batches {
+		n, err := ix.storeTexts(batch)
+		done += n
+		if err != nil {
+			close(stop)
+			for range batches { // let the reader finish
+			}
+			return done, fmt.Errorf("indexing the text of %s: %w", id, err)
+		}
+	}
+	return done, nil
+}
+
+// readTexts reads and takes apart the messages of batch, on all CPUs.
+func readTexts(f *archive.Folder, byOff map[int64]*archive.Entry, batch []pendingText) {
+	var wg sync.WaitGroup
+	next := make(chan *pendingText)
+	for range min(runtime.GOMAXPROCS(0), len(batch)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf bytes.Buffer
+			for p := range next {
+				readText(f, byOff[p.off], p, &buf)
+			}
+		}()
+	}
+	for i := range batch {
+		next <- &batch[i]
+	}
+	close(next)
+	wg.Wait()
+}
+
+func readText(f *archive.Folder, e *archive.Entry, p *pendingText, buf *bytes.Buffer) {
+	if e == nil || hex.EncodeToString(e.SHA[:]) != p.sha {
+		return // the log changed since the row was written: the next Update sees it
+	}
+	buf.Reset()
+	err := f.WriteOriginal(&capped{buf, maxTextRead}, e)
+	if err != nil && !errors.Is(err, errCapped) {
+		return
+	}
+	m := msgtext.Parse(buf.Bytes())
+	p.read = true
+	p.subject = orElse(m.Subject, p.subject)
+	p.from = orElse(m.From, p.from)
+	p.to = orElse(strings.TrimSuffix(m.To+", "+m.Cc, ", "), p.to)
+	p.body = msgtext.SearchText(m, maxBodyText)
+	p.hasAttachment = len(m.Attachments) > 0
+	if buf.Cap() > 2*maxTextRead { // do not keep a huge buffer around
+		*buf = bytes.Buffer{}
+	}
+}
+
+func orElse(s, fallback string) string {
+	if strings.TrimSpace(strings.Trim(s, ",")) == "" {
+		return fallback
+	}
+	return s
+}
+
+// storeTexts adds a batch's texts to messages_fts in one transaction. A row
+// that changed or went away meanwhile (another process indexing the same
+// archive) is left alone.
+func (ix *Index) storeTexts(batch []pendingText) (int, error) {
+	n := 0
+	err := ix.inTx(func(tx *sql.Tx) error {
+		n = 0
+		mark, err := tx.Prepare(`UPDATE messages SET texted = 1, has_attachment = ? WHERE id = ? AND sha = ? AND texted = 0`)
+		if err != nil {
+			return err
+		}
+		defer mark.Close()
+		ins, err := tx.Prepare(`INSERT INTO messages_fts (rowid, subject, from_addr, to_addr, body) VALUES (?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
+		for _, p := range batch {
+			res, err := mark.Exec(p.hasAttachment, p.id, p.sha)
+			if err != nil {
+				return err
+			}
+			if k, err := res.RowsAffected(); err != nil || k == 0 {
+				continue
+			}
+			if _, err := ins.Exec(p.id, p.subject, p.from, p.to, p.body); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+var errCapped = errors.New("read enough")
+
+// capped takes up to n bytes, then fails.
+type capped struct {
+	b *bytes.Buffer
+	n int
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	room := c.n - c.b.Len()
+	if len(p) > room {
+		c.b.Write(p[:max(room, 0)])
+		return max(room, 0), errCapped
+	}
+	return c.b.Write(p)
+}
