@@ -19,6 +19,7 @@ import (
 	"github.com/lifeboat-mail/lifeboat/store/config"
 	"github.com/lifeboat-mail/lifeboat/store/incidents"
 	"github.com/lifeboat-mail/lifeboat/store/index"
+	"github.com/lifeboat-mail/lifeboat/store/msgtext"
 	"github.com/lifeboat-mail/lifeboat/store/outbox"
 	"github.com/lifeboat-mail/lifeboat/store/secrets"
 	"github.com/lifeboat-mail/lifeboat/sync/backup"
@@ -79,6 +80,8 @@ type Engine struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	demo    *demoWorld
+
+	indexOnce sync.Once
 
 	mu       sync.Mutex
 	running  map[string]bool
@@ -456,20 +459,73 @@ func (e *Engine) SimulateOutage(down bool) error {
 func (e *Engine) OutageSimulated() bool { return e.demo != nil && e.demo.down() }
 
 // Messages lists a folder's archived messages, newest first, from the
-// derived index (brought up to date first), with the folder's total.
+// derived index, with the folder's total. It reads disk: call it off the UI
+// goroutine.
 func (e *Engine) Messages(account, folder string, offset, limit int) ([]index.Row, int, error) {
-	ix, err := index.Open(index.DefaultPath(e.arch))
+	ix, err := e.index()
 	if err != nil {
 		return nil, 0, err
 	}
 	defer ix.Close()
-	if _, err := ix.Update(e.arch, account); err != nil {
-		return nil, 0, err
-	}
 	n, err := ix.Count(account, folder)
 	if err != nil {
 		return nil, 0, err
 	}
 	rows, err := ix.Messages(account, folder, offset, limit)
 	return rows, n, err
+}
+
+// index opens the derived index, bringing it up to date the first time in
+// this process (later, backups update it).
+func (e *Engine) index() (*index.Index, error) {
+	ix, err := index.Open(index.DefaultPath(e.arch))
+	if err != nil {
+		return nil, err
+	}
+	e.indexOnce.Do(func() { ix.Update(e.arch, "") })
+	return ix, nil
+}
+
+// Search runs a query in the familiar syntax (words, "phrases", from:,
+// to:, subject:, has:attachment, before:, after:, folder:) over every
+// archived message, offline. It returns the first page and the total.
+func (e *Engine) Search(q string, limit int) ([]index.Row, int, error) {
+	query, err := index.ParseQuery(q)
+	if err != nil {
+		return nil, 0, err
+	}
+	query.Limit = limit
+	ix, err := e.index()
+	if err != nil {
+		return nil, 0, err
+	}
+	defer ix.Close()
+	return ix.Search(query)
+}
+
+// Read returns an archived message as a person reads it.
+func (e *Engine) Read(r index.Row) (*msgtext.Message, error) {
+	ids, err := e.arch.Folders(r.Account)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		if id.Path() != r.Folder {
+			continue
+		}
+		f, err := e.arch.ReadFolder(id)
+		if err != nil {
+			return nil, err
+		}
+		for _, ent := range f.Entries() {
+			if ent.Offset == r.Offset {
+				var b bytes.Buffer
+				if err := f.WriteOriginal(&b, ent); err != nil {
+					return nil, err
+				}
+				return msgtext.Parse(b.Bytes()), nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("message not found in the archive (%s/%s)", r.Account, r.Folder)
 }

@@ -51,6 +51,19 @@ func TestDemoBackupOutageFailover(t *testing.T) {
 	if len(e.Folders("bt")) != 6 {
 		t.Fatalf("folders: %v", e.Folders("bt"))
 	}
+	// Offline search and reading.
+	rows, n, err := e.Search("subject:invoice", 50)
+	if err != nil || n == 0 || len(rows) == 0 {
+		t.Fatalf("search: %d %v", n, err)
+	}
+	m, err := e.Read(rows[0])
+	if err != nil || !strings.Contains(m.Subject, "Invoice") || m.Text == "" {
+		t.Fatalf("read: %+v %v", m, err)
+	}
+	page, total, err := e.Messages("bt", "INBOX", 0, 10)
+	if err != nil || total != 24 || len(page) != 10 {
+		t.Fatalf("messages: %d %d %v", len(page), total, err)
+	}
 	waitFor(t, "bt up", 20*time.Second, func() bool { return e.Accounts()[0].State == health.Up })
 
 	// The primary goes dark: the probes mark it down and mail goes through gmail.

@@ -9,23 +9,31 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/lifeboat-mail/lifeboat/store/index"
+	"github.com/lifeboat-mail/lifeboat/store/msgtext"
 )
 
-// ArchiveView browses the archive offline: folders, a virtualized message
-// list (fixed row height, so 100,000 rows scroll smoothly) and the message.
+// ArchiveView browses and searches the archive offline: folders, a search
+// box, a virtualized message list (fixed row height, so 100,000 rows scroll
+// smoothly) and the message as readable text. Disk work runs in the
+// background; results reach the widgets through fyne.Do.
 type ArchiveView struct {
-	root     fyne.CanvasObject
-	Account  *widget.Select
-	Folders  *widget.List
-	List     *widget.List
-	Reader   *widget.Label
-	Status   *widget.Label
+	root    fyne.CanvasObject
+	Account *widget.Select
+	Folders *widget.List
+	Search  *widget.Entry
+	List    *widget.List
+	Reader  *widget.Label
+	Status  *widget.Label
+
 	folders  []string
 	rows     []index.Row
 	total    int
 	account  string
 	folder   string
+	query    string
 	pageSize int
+	loading  bool
+	done     chan struct{} // signalled after each background load (tests)
 }
 
 // RowText is the text of one message row.
@@ -35,14 +43,40 @@ func RowText(r index.Row) string {
 		subj = "(no subject)"
 	}
 	s := fmt.Sprintf("%s · %s · %s", r.Date.Local().Format("2 Jan 2006 15:04"), r.From, subj)
+	if r.HasAttachment {
+		s += " · 📎"
+	}
 	if !r.Gone.IsZero() {
 		s += " · deleted on the server, kept here"
 	}
 	return s
 }
 
+// ReaderText is how a message is shown.
+func ReaderText(r index.Row, m *msgtext.Message) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "From: %s\nTo: %s\n", r.From, r.To)
+	if m != nil && m.Cc != "" {
+		fmt.Fprintf(&b, "Cc: %s\n", m.Cc)
+	}
+	fmt.Fprintf(&b, "Subject: %s\nDate: %s\nFolder: %s/%s\n", r.Subject, r.Date.Local().Format("Mon, 2 Jan 2006 15:04"), r.Account, r.Folder)
+	if !r.Gone.IsZero() {
+		fmt.Fprintf(&b, "Deleted on the server %s; kept in the archive.\n", r.Gone.Local().Format("2 Jan 2006 15:04"))
+	}
+	if m != nil {
+		for _, a := range m.Attachments {
+			fmt.Fprintf(&b, "Attachment: %s (%s, %d bytes)\n", a.Filename, a.ContentType, a.Size)
+		}
+		b.WriteString("\n" + m.Text)
+		for _, p := range m.Problems {
+			fmt.Fprintf(&b, "\n[%s]", p)
+		}
+	}
+	return b.String()
+}
+
 func (w *Window) newArchive() *ArchiveView {
-	v := &ArchiveView{pageSize: 500}
+	v := &ArchiveView{pageSize: 500, done: make(chan struct{}, 10)}
 	var names []string
 	for _, a := range w.eng.Accounts() {
 		names = append(names, a.Name)
@@ -50,6 +84,13 @@ func (w *Window) newArchive() *ArchiveView {
 	v.Reader = widget.NewLabel("Choose a message.")
 	v.Reader.Wrapping = fyne.TextWrapWord
 	v.Status = widget.NewLabel("")
+	v.Search = widget.NewEntry()
+	v.Search.SetPlaceHolder("Search all mail: words, \"a phrase\", from:tom, subject:invoice, has:attachment, after:2026-01-01")
+	v.Search.OnSubmitted = func(q string) {
+		v.query = strings.TrimSpace(q)
+		v.rows, v.total = nil, 0
+		v.load(w, 0)
+	}
 	v.Folders = widget.NewList(
 		func() int { return len(v.folders) },
 		func() fyne.CanvasObject { return widget.NewLabel("folder") },
@@ -62,25 +103,29 @@ func (w *Window) newArchive() *ArchiveView {
 			return l
 		},
 		func(i widget.ListItemID, o fyne.CanvasObject) {
-			if i == len(v.rows)-1 && len(v.rows) < v.total {
+			if i == len(v.rows)-1 && len(v.rows) < v.total && v.query == "" {
 				v.load(w, len(v.rows)) // next page when the end comes into view
 			}
 			o.(*widget.Label).SetText(RowText(v.rows[i]))
 		})
 	v.List.OnSelected = func(i widget.ListItemID) {
 		r := v.rows[i]
-		var b strings.Builder
-		fmt.Fprintf(&b, "From: %s\nTo: %s\nSubject: %s\nDate: %s\nMessage-ID: %s\n", r.From, r.To, r.Subject, r.Date.Local().Format("Mon, 2 Jan 2006 15:04"), r.MessageID)
-		if len(r.Flags) > 0 {
-			fmt.Fprintf(&b, "Flags: %s\n", strings.Join(r.Flags, " "))
-		}
-		if !r.Gone.IsZero() {
-			fmt.Fprintf(&b, "Deleted on the server %s; kept in the archive.\n", r.Gone.Local().Format("2 Jan 2006 15:04"))
-		}
-		v.Reader.SetText(b.String())
+		v.Reader.SetText(ReaderText(r, nil))
+		go func() {
+			m, err := w.eng.Read(r)
+			fyne.Do(func() {
+				if err != nil {
+					v.Reader.SetText(ReaderText(r, nil) + "\nThe message could not be read from the archive: " + err.Error())
+				} else {
+					v.Reader.SetText(ReaderText(r, m))
+				}
+				v.signal()
+			})
+		}()
 	}
 	v.Folders.OnSelected = func(i widget.ListItemID) {
-		v.folder = v.folders[i]
+		v.folder, v.query = v.folders[i], ""
+		v.Search.SetText("")
 		v.rows = nil
 		v.load(w, 0)
 	}
@@ -102,28 +147,59 @@ func (w *Window) newArchive() *ArchiveView {
 		}
 	})
 	left := container.NewBorder(v.Account, nil, nil, nil, v.Folders)
-	right := container.NewVSplit(container.NewBorder(nil, v.Status, nil, nil, v.List), container.NewScroll(v.Reader))
+	list := container.NewBorder(v.Search, v.Status, nil, nil, v.List)
+	right := container.NewVSplit(list, container.NewScroll(v.Reader))
 	split := container.NewHSplit(left, right)
-	split.Offset = 0.25
+	split.Offset = 0.22
 	v.root = split
 	return v
 }
 
+func (v *ArchiveView) signal() {
+	select {
+	case v.done <- struct{}{}:
+	default:
+	}
+}
+
+// load fetches a page of the folder or of the search in the background.
 func (v *ArchiveView) load(w *Window, offset int) {
-	if v.account == "" || v.folder == "" {
+	if v.loading || (v.query == "" && (v.account == "" || v.folder == "")) {
 		return
 	}
-	rows, total, err := w.eng.Messages(v.account, v.folder, offset, v.pageSize)
-	if err != nil {
-		v.Status.SetText("The archive index could not be read: " + err.Error())
-		return
-	}
-	if offset == 0 {
-		v.rows = rows
-	} else {
-		v.rows = append(v.rows, rows...)
-	}
-	v.total = total
-	v.Status.SetText(fmt.Sprintf("%d messages in %s", total, v.folder))
-	v.List.Refresh()
+	v.loading = true
+	query, account, folder := v.query, v.account, v.folder
+	v.Status.SetText("Loading…")
+	go func() {
+		var rows []index.Row
+		var total int
+		var err error
+		if query != "" {
+			rows, total, err = w.eng.Search(query, 200)
+		} else {
+			rows, total, err = w.eng.Messages(account, folder, offset, v.pageSize)
+		}
+		fyne.Do(func() {
+			v.loading = false
+			defer v.signal()
+			if err != nil {
+				v.Status.SetText("The archive index could not be read: " + err.Error())
+				return
+			}
+			if offset == 0 {
+				v.rows = rows
+				v.List.UnselectAll() // a new list: the old selection means nothing
+				v.Reader.SetText("Choose a message.")
+			} else {
+				v.rows = append(v.rows, rows...)
+			}
+			v.total = total
+			if query != "" {
+				v.Status.SetText(fmt.Sprintf("%d messages match %q (showing %d)", total, query, len(v.rows)))
+			} else {
+				v.Status.SetText(fmt.Sprintf("%d messages in %s", total, folder))
+			}
+			v.List.Refresh()
+		})
+	}()
 }

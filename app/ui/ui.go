@@ -24,6 +24,7 @@ import (
 	"github.com/lifeboat-mail/lifeboat/app/engine"
 	"github.com/lifeboat-mail/lifeboat/store/incidents"
 	"github.com/lifeboat-mail/lifeboat/store/index"
+	"github.com/lifeboat-mail/lifeboat/store/msgtext"
 	"github.com/lifeboat-mail/lifeboat/store/outbox"
 	"github.com/lifeboat-mail/lifeboat/sync/failover"
 	"github.com/lifeboat-mail/lifeboat/sync/health"
@@ -40,6 +41,8 @@ type Engine interface {
 	Send(ctx context.Context, d engine.Draft) (failover.Outcome, error)
 	Folders(account string) []string
 	Messages(account, folder string, offset, limit int) ([]index.Row, int, error)
+	Search(query string, limit int) ([]index.Row, int, error)
+	Read(r index.Row) (*msgtext.Message, error)
 	Demo() bool
 	SimulateOutage(down bool) error
 	OutageSimulated() bool

@@ -14,6 +14,7 @@ import (
 	"github.com/lifeboat-mail/lifeboat/app/engine"
 	"github.com/lifeboat-mail/lifeboat/store/incidents"
 	"github.com/lifeboat-mail/lifeboat/store/index"
+	"github.com/lifeboat-mail/lifeboat/store/msgtext"
 	"github.com/lifeboat-mail/lifeboat/store/outbox"
 	"github.com/lifeboat-mail/lifeboat/sync/failover"
 	"github.com/lifeboat-mail/lifeboat/sync/health"
@@ -57,6 +58,18 @@ func (f *fake) Messages(account, folder string, offset, limit int) ([]index.Row,
 	rows := []index.Row{{Account: account, Folder: folder, UID: 1, Subject: "Invoice 2026-118", From: "Tom <tom@example.co.uk>",
 		Date: time.Date(2026, 9, 1, 9, 0, 0, 0, time.UTC), MessageID: "<1@x>", Gone: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}}
 	return rows, 1, nil
+}
+
+func (f *fake) Search(q string, limit int) ([]index.Row, int, error) {
+	if q != "invoice" {
+		return nil, 0, nil
+	}
+	rows, n, err := f.Messages("bt", "INBOX", 0, limit)
+	return rows, n, err
+}
+
+func (f *fake) Read(r index.Row) (*msgtext.Message, error) {
+	return &msgtext.Message{Text: "Please find the invoice attached.", Attachments: []msgtext.Attachment{{Filename: "invoice.pdf", ContentType: "application/pdf", Size: 1234}}}, nil
 }
 
 func newFake() *fake {
@@ -195,13 +208,23 @@ func TestOutboxRetry(t *testing.T) {
 	}
 }
 
-func TestArchiveBrowse(t *testing.T) {
+func waitArchive(t *testing.T, v *ArchiveView) {
+	t.Helper()
+	select {
+	case <-v.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the archive view did not finish loading")
+	}
+}
+
+func TestArchiveBrowseAndSearch(t *testing.T) {
 	_, w := setup(t)
 	v := w.Archive
 	if len(v.folders) != 2 {
 		t.Fatalf("folders: %v", v.folders)
 	}
 	v.Folders.Select(0)
+	waitArchive(t, v)
 	if v.total != 1 || !strings.Contains(v.Status.Text, "1 messages in INBOX") {
 		t.Fatalf("status: %q", v.Status.Text)
 	}
@@ -209,8 +232,23 @@ func TestArchiveBrowse(t *testing.T) {
 		t.Fatalf("row: %q", got)
 	}
 	v.List.Select(0)
-	if !strings.Contains(v.Reader.Text, "Subject: Invoice 2026-118") || !strings.Contains(v.Reader.Text, "kept in the archive") {
+	waitArchive(t, v)
+	if !strings.Contains(v.Reader.Text, "Subject: Invoice 2026-118") || !strings.Contains(v.Reader.Text, "Please find the invoice attached.") ||
+		!strings.Contains(v.Reader.Text, "Attachment: invoice.pdf") || !strings.Contains(v.Reader.Text, "kept in the archive") {
 		t.Fatalf("reader: %q", v.Reader.Text)
+	}
+	// Typing a search shows the matches across the archive.
+	test.Type(v.Search, "invoice")
+	v.Search.OnSubmitted(v.Search.Text)
+	waitArchive(t, v)
+	if v.total != 1 || !strings.Contains(v.Status.Text, `1 messages match "invoice"`) {
+		t.Fatalf("search status: %q", v.Status.Text)
+	}
+	v.Search.SetText("nothing-like-this")
+	v.Search.OnSubmitted(v.Search.Text)
+	waitArchive(t, v)
+	if v.total != 0 || len(v.rows) != 0 {
+		t.Fatalf("a search with no match shows %d rows", len(v.rows))
 	}
 }
 

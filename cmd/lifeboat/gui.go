@@ -271,8 +271,23 @@ func playTour(eng *engine.Engine, w *ui.Window, win fyne.Window, a fyne.App, dir
 		w.Archive.Folders.Select(0)
 		w.Archive.List.Select(0)
 	})
+	time.Sleep(500 * time.Millisecond) // the list and the message load in the background
+	fyne.DoAndWait(func() { w.Archive.List.Select(0) })
+	time.Sleep(500 * time.Millisecond)
 	shot("archive", 2)
-	say("archive shows %s", w.Archive.Status.Text)
+	var status string
+	fyne.DoAndWait(func() { status = w.Archive.Status.Text })
+	say("archive shows %s", status)
+	fyne.DoAndWait(func() {
+		w.Archive.Search.SetText("subject:invoice")
+		w.Archive.Search.OnSubmitted(w.Archive.Search.Text)
+	})
+	time.Sleep(800 * time.Millisecond)
+	fyne.DoAndWait(func() { w.Archive.List.Select(0) })
+	time.Sleep(500 * time.Millisecond)
+	shot("search", 2)
+	fyne.DoAndWait(func() { status = w.Archive.Status.Text })
+	say("search: %s", status)
 	fyne.DoAndWait(func() { w.OutageSwitch.SetChecked(true) })
 	if !waitFor("bt down", 60*time.Second, func() bool { return eng.Accounts()[0].State == health.Down }) {
 		return
