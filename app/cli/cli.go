@@ -13,8 +13,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/lifeboat-mail/lifeboat/store/archive"
@@ -233,15 +231,6 @@ func (c *command) runDefault() error {
 		return err
 	}
 	return c.backup(nil)
-}
-
-// dataDir is $XDG_DATA_HOME/lifeboat (~/.local/share/lifeboat).
-func dataDir() string {
-	if d := os.Getenv("XDG_DATA_HOME"); d != "" && filepath.IsAbs(d) {
-		return filepath.Join(d, "lifeboat")
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".local", "share", "lifeboat")
 }
 
 func humanBytes(n int64) string {

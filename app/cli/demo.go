@@ -10,6 +10,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/lifeboat-mail/lifeboat/store/archive"
+	"github.com/lifeboat-mail/lifeboat/store/config"
 	"github.com/lifeboat-mail/lifeboat/sync/backup"
 	"github.com/lifeboat-mail/lifeboat/sync/demo"
 	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
@@ -22,7 +23,7 @@ const demoMarker = ".lifeboat-demo"
 // that keeps the deleted mail, and a verify.
 func (c *command) demo(args []string) error {
 	fs := c.flags("demo")
-	dir := fs.String("archive", filepath.Join(dataDir(), "demo-archive"), "where the demo archive goes")
+	dir := fs.String("archive", filepath.Join(config.DataDir(), "demo-archive"), "where the demo archive goes")
 	if pos, err := parse(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {

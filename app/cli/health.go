@@ -13,42 +13,12 @@ import (
 
 	"github.com/lifeboat-mail/lifeboat/store/config"
 	"github.com/lifeboat-mail/lifeboat/store/incidents"
+	"github.com/lifeboat-mail/lifeboat/sync/failover"
 	"github.com/lifeboat-mail/lifeboat/sync/health"
 	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
-	"github.com/lifeboat-mail/lifeboat/sync/smtpsend"
 )
 
-// healthModel adapts the tracker to what the router needs.
-type healthModel struct{ t *health.Tracker }
-
-func (h healthModel) Usable(account string) bool { return h.t.UsableFor(account, health.SMTP) }
-
-func (h healthModel) Observe(account string, ok bool, f *smtpsend.Failure, latency time.Duration) {
-	o := health.Observation{Account: account, Protocol: health.SMTP, OK: ok, LoggedIn: ok, Latency: latency, Phase: health.PhaseSend}
-	if f != nil && !ok {
-		o.Kind, o.Cause = kindOf(f), f.Error()
-		if f.Phase == smtpsend.PhaseMail || f.Phase == smtpsend.PhaseRcpt || f.Phase == smtpsend.PhaseData || f.Phase == smtpsend.PhaseDataEnd {
-			o.LoggedIn = true // the login itself worked
-		}
-	}
-	h.t.Observe(o)
-}
-
-func kindOf(f *smtpsend.Failure) health.Kind {
-	switch f.Action {
-	case smtpsend.NextAccountNeedsYou:
-		return health.KindAuth
-	case smtpsend.NextAccountAlert:
-		return health.KindTLS
-	case smtpsend.NextAccountBackoff, smtpsend.NextAccountPark:
-		return health.KindThrottled
-	case smtpsend.NextAccount:
-		return health.KindUnreachable
-	}
-	return health.KindOther
-}
-
-func incidentsPath() string { return incidents.DefaultPath(dataDir()) }
+func incidentsPath() string { return incidents.DefaultPath(config.DataDir()) }
 
 func healthConfig(cfg *config.Config) health.Config {
 	f := cfg.Failover
@@ -102,7 +72,9 @@ func (c *command) printEvent(ev incidents.Event) {
 }
 
 // health returns the health model the router consults.
-func (c *command) health(cfg *config.Config) healthModel { return healthModel{c.tracker(cfg)} }
+func (c *command) health(cfg *config.Config) failover.Health {
+	return failover.TrackerHealth(c.tracker(cfg))
+}
 
 func (c *command) targets(cfg *config.Config) []health.Target {
 	var out []health.Target
@@ -139,8 +111,8 @@ func (c *command) targets(cfg *config.Config) []health.Target {
 
 // startMonitor runs the outage probes in the background until the
 // command's context ends.
-func (c *command) startMonitor(cfg *config.Config, h healthModel) *health.Monitor {
-	m := health.NewMonitor(h.t, c.targets(cfg))
+func (c *command) startMonitor(cfg *config.Config) *health.Monitor {
+	m := health.NewMonitor(c.tracker(cfg), c.targets(cfg))
 	go m.Run(c.ctx)
 	return m
 }

@@ -46,7 +46,7 @@ func (c *command) smtpPassword(a config.Account) func() (string, error) {
 	}
 }
 
-func outboxDir() string { return filepath.Join(dataDir(), "outbox") }
+func outboxDir() string { return filepath.Join(config.DataDir(), "outbox") }
 
 // sender wires the outbox, the accounts and the router.
 type sender struct {
@@ -310,7 +310,7 @@ func (c *command) relay(args []string) error {
 	}
 	var tlsCfg *relay.TLSConfig
 	if cfg.Failover.RelayAllowRemote {
-		if tlsCfg, err = relay.LoadOrCreateTLS(dataDir()); err != nil {
+		if tlsCfg, err = relay.LoadOrCreateTLS(config.DataDir()); err != nil {
 			return err
 		}
 	}
@@ -322,7 +322,7 @@ func (c *command) relay(args []string) error {
 	defer rl.Close()
 	fmt.Fprintf(c.env.Stdout, "Relay listening on %s (user %s; password: lifeboat relay --show-credentials).\n", rl.Addr, relayUser)
 	fmt.Fprintf(c.env.Stdout, "Sending through: %s. Ctrl-C stops.\n", strings.Join(cfg.Failover.Order, ", "))
-	c.startMonitor(cfg, health)
+	c.startMonitor(cfg)
 	ctx, stop := signal.NotifyContext(c.ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err = s.router.Run(ctx)

@@ -127,7 +127,7 @@ func Open(o Options) (*Engine, error) {
 		return nil, err
 	}
 	e.router = failover.New(failover.Options{Outbox: e.ob, Accounts: e.sendAccounts(), FromPolicy: f.FromPolicy,
-		Health: routerHealth{e.tracker}, Archive: arch, RecipientLimit: max(f.RecipientLimit, 0),
+		Health: failover.TrackerHealth(e.tracker), Archive: arch, RecipientLimit: max(f.RecipientLimit, 0),
 		Notify: func(n failover.Notice) { e.changed() }})
 	go e.router.Run(e.ctx)
 	go health.NewMonitor(e.tracker, e.targets()).Run(e.ctx)
@@ -244,17 +244,6 @@ func (e *Engine) targets() []health.Target {
 		out = append(out, t)
 	}
 	return out
-}
-
-type routerHealth struct{ t *health.Tracker }
-
-func (h routerHealth) Usable(a string) bool { return h.t.UsableFor(a, health.SMTP) }
-func (h routerHealth) Observe(a string, ok bool, f *smtpsend.Failure, latency time.Duration) {
-	o := health.Observation{Account: a, Protocol: health.SMTP, OK: ok, LoggedIn: ok, Latency: latency, Phase: health.PhaseSend}
-	if f != nil && !ok {
-		o.Kind, o.Cause = health.Classify(health.SMTP, health.PhaseSend, f)
-	}
-	h.t.Observe(o)
 }
 
 // Accounts returns every account with its health and last backup.

@@ -34,14 +34,6 @@ func displayAvailable() bool {
 	return os.Getenv("DISPLAY") != "" || os.Getenv("WAYLAND_DISPLAY") != ""
 }
 
-func dataDir() string {
-	if d := os.Getenv("XDG_DATA_HOME"); d != "" && filepath.IsAbs(d) {
-		return filepath.Join(d, "lifeboat")
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".local", "share", "lifeboat")
-}
-
 // runGUI opens the desktop app: the configured accounts, or the built-in
 // demo when there are none (or with --demo).
 func runGUI(args []string) int {
@@ -149,7 +141,7 @@ func runGUI(args []string) int {
 		}
 		start(e)
 	case err == nil && len(cfg.Accounts) > 0:
-		e, err := engine.Open(engine.Options{Config: cfg, Secrets: secrets.Keyring(), DataDir: dataDir(), Hooks: hooks})
+		e, err := engine.Open(engine.Options{Config: cfg, Secrets: secrets.Keyring(), DataDir: config.DataDir(), Hooks: hooks})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "lifeboat:", err)
 			return 1
@@ -174,7 +166,7 @@ func runGUI(args []string) int {
 					fail(err)
 					return
 				}
-				mine, err := engine.Open(engine.Options{Config: cfg, Secrets: secrets.Keyring(), DataDir: dataDir(), Hooks: hooks})
+				mine, err := engine.Open(engine.Options{Config: cfg, Secrets: secrets.Keyring(), DataDir: config.DataDir(), Hooks: hooks})
 				if err != nil {
 					fail(err)
 					return
@@ -200,7 +192,7 @@ func resolveConfigPath(p string) (string, error) {
 
 // startDemo runs the engine against the two built-in demo providers.
 func startDemo(hooks engine.Hooks) (*engine.Engine, error) {
-	dir := filepath.Join(dataDir(), "demo-app")
+	dir := filepath.Join(config.DataDir(), "demo-app")
 	os.RemoveAll(dir) // the demo always starts fresh; it never holds real mail
 	return engine.StartDemo(dir, hooks)
 }

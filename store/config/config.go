@@ -96,6 +96,16 @@ func DefaultPath() (string, error) {
 	return filepath.Join(dir, "lifeboat", "config.toml"), nil
 }
 
+// DataDir is where Lifeboat keeps its own data (outbox, incident history,
+// the demo): $XDG_DATA_HOME/lifeboat, else ~/.local/share/lifeboat.
+func DataDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" && filepath.IsAbs(d) {
+		return filepath.Join(d, "lifeboat")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".local", "share", "lifeboat")
+}
+
 // DefaultArchiveDir is ~/Mail/Lifeboat.
 func DefaultArchiveDir() string {
 	home, _ := os.UserHomeDir()
