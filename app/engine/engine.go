@@ -26,6 +26,7 @@ import (
 	"github.com/lifeboat-mail/lifeboat/sync/failover"
 	"github.com/lifeboat-mail/lifeboat/sync/health"
 	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
+	"github.com/lifeboat-mail/lifeboat/sync/relay"
 	"github.com/lifeboat-mail/lifeboat/sync/smtpsend"
 )
 
@@ -81,7 +82,9 @@ type Engine struct {
 	cancel  context.CancelFunc
 	demo    *demoWorld
 
-	indexOnce sync.Once
+	indexOnce     sync.Once
+	relay         *relay.Relay
+	relayPassword string
 
 	mu       sync.Mutex
 	running  map[string]bool
@@ -137,14 +140,25 @@ func Open(o Options) (*Engine, error) {
 // Close stops the background work.
 func (e *Engine) Close() {
 	e.cancel()
+	e.SetRelay(false)
 	if e.demo != nil {
 		e.demo.close()
 	}
 	e.inc.Close()
 }
 
+// Done is closed when the engine is closed.
+func (e *Engine) Done() <-chan struct{} { return e.ctx.Done() }
+
 // Config is the configuration the engine runs with.
-func (e *Engine) Config() *config.Config { return e.cfg }
+func (e *Engine) Config() *config.Config { return e.conf() }
+
+// conf is the current configuration (Apply replaces it).
+func (e *Engine) conf() *config.Config {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.cfg
+}
 
 // Demo reports whether this is the built-in demo.
 func (e *Engine) Demo() bool { return e.demo != nil }
@@ -181,7 +195,7 @@ func (e *Engine) onHealthEvent(ev incidents.Event) {
 
 // nextSender is the first other account mail would go through.
 func (e *Engine) nextSender(down string) string {
-	for _, name := range e.cfg.Failover.Order {
+	for _, name := range e.conf().Failover.Order {
 		if name != down && e.tracker.UsableFor(name, health.SMTP) {
 			return name
 		}
@@ -206,7 +220,7 @@ func imapEndpoint(s config.Server) imapconn.Endpoint {
 
 func (e *Engine) sendAccounts() []failover.Account {
 	var out []failover.Account
-	for _, a := range e.cfg.SMTPAccounts() {
+	for _, a := range e.conf().SMTPAccounts() {
 		a := a
 		email := a.Email
 		if email == "" {
@@ -223,7 +237,7 @@ func (e *Engine) sendAccounts() []failover.Account {
 
 func (e *Engine) targets() []health.Target {
 	var out []health.Target
-	for _, a := range e.cfg.Accounts {
+	for _, a := range e.conf().Accounts {
 		a := a
 		ep := imapEndpoint(a.IMAP)
 		t := health.Target{Account: a.Name, IMAP: &ep}
@@ -249,7 +263,7 @@ func (e *Engine) targets() []health.Target {
 // Accounts returns every account with its health and last backup.
 func (e *Engine) Accounts() []Account {
 	var out []Account
-	for _, a := range e.cfg.Accounts {
+	for _, a := range e.conf().Accounts {
 		v := Account{Name: a.Name, Email: a.Email, CanSend: a.SMTP != nil}
 		if st, ok := e.tracker.Status(a.Name); ok {
 			v.State, v.Since, v.Cause = st.State, st.Since, st.Cause
@@ -279,8 +293,9 @@ func (e *Engine) Accounts() []Account {
 // BackupNow starts a backup of one account ("" for all) in the background.
 func (e *Engine) BackupNow(account string) {
 	var accts []backup.Account
+	cfg := e.conf()
 	e.mu.Lock()
-	for _, a := range e.cfg.Accounts {
+	for _, a := range cfg.Accounts {
 		a := a
 		if (account != "" && a.Name != account) || e.running[a.Name] {
 			continue
@@ -301,8 +316,8 @@ func (e *Engine) BackupNow(account string) {
 				e.notify("Backup stopped", fmt.Sprintf("internal error: %v", p))
 			}
 		}()
-		results := backup.Backup(e.ctx, accts, backup.Options{Archive: e.arch, MassDeletePercent: e.cfg.MassDeletePercent,
-			MassDeleteMin: e.cfg.MassDeleteMin, Progress: e.onProgress, Observe: e.observeBackup})
+		results := backup.Backup(e.ctx, accts, backup.Options{Archive: e.arch, MassDeletePercent: cfg.MassDeletePercent,
+			MassDeleteMin: cfg.MassDeleteMin, Progress: e.onProgress, Observe: e.observeBackup})
 		e.updateIndex(accts)
 		e.mu.Lock()
 		for _, r := range results {

@@ -102,3 +102,33 @@ func TestBuildMessage(t *testing.T) {
 		t.Fatal("a bad From was accepted")
 	}
 }
+
+func TestSettingsOrderAndRelay(t *testing.T) {
+	e, err := StartDemo(t.TempDir(), Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	s := e.Settings()
+	if strings.Join(s.Order, ",") != "bt,gmail" || s.RelayOn {
+		t.Fatalf("settings: %+v", s)
+	}
+	s.Order = []string{"gmail", "bt"}
+	if err := e.Apply(s); err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.Send(context.Background(), Draft{From: "jane@bt.demo", To: "tom@example.org", Subject: "x", Body: "y"})
+	if err != nil || out.Account != "gmail" {
+		t.Fatalf("after reordering: %+v %v", out, err)
+	}
+	if err := e.SetRelay(true); err != nil {
+		t.Fatal(err)
+	}
+	s = e.Settings()
+	if !s.RelayOn || s.RelayPassword == "" || !strings.HasPrefix(s.RelayListen, "127.0.0.1:") {
+		t.Fatalf("relay: %+v", s)
+	}
+	if err := e.SetRelay(false); err != nil || e.Settings().RelayOn {
+		t.Fatal("the relay did not stop")
+	}
+}

@@ -43,6 +43,9 @@ type Engine interface {
 	Messages(account, folder string, offset, limit int) ([]index.Row, int, error)
 	Search(query string, limit int) ([]index.Row, int, error)
 	Read(r index.Row) (*msgtext.Message, error)
+	Settings() engine.Settings
+	Apply(s engine.Settings) error
+	SetRelay(on bool) error
 	Demo() bool
 	SimulateOutage(down bool) error
 	OutageSimulated() bool
@@ -63,6 +66,7 @@ type Window struct {
 	Compose      *ComposeView
 	OutboxList   *widget.List
 	Archive      *ArchiveView
+	Settings     *SettingsView
 	Banner       *widget.Label
 }
 
@@ -71,12 +75,14 @@ func New(eng Engine, win fyne.Window) *Window {
 	w := &Window{eng: eng, win: win}
 	w.Compose = w.newCompose()
 	w.Archive = w.newArchive()
+	w.Settings = w.newSettings()
 	w.Tabs = container.NewAppTabs(
 		container.NewTabItemWithIcon("Accounts", theme.AccountIcon(), w.accountsView()),
 		container.NewTabItemWithIcon("Health", theme.WarningIcon(), w.healthView()),
 		container.NewTabItemWithIcon("Archive", theme.StorageIcon(), w.Archive.root),
 		container.NewTabItemWithIcon("Compose", theme.MailComposeIcon(), w.Compose.root),
 		container.NewTabItemWithIcon("Outbox", theme.MailSendIcon(), w.outboxView()),
+		container.NewTabItemWithIcon("Settings", theme.SettingsIcon(), w.Settings.root),
 	)
 	return w
 }

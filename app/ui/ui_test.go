@@ -29,6 +29,9 @@ type fake struct {
 	outage   bool
 	outbox   []*outbox.Item
 	events   []incidents.Event
+	order    []string
+	applied  []engine.Settings
+	relay    bool
 }
 
 func (f *fake) Accounts() []engine.Account {
@@ -72,8 +75,28 @@ func (f *fake) Read(r index.Row) (*msgtext.Message, error) {
 	return &msgtext.Message{Text: "Please find the invoice attached.", Attachments: []msgtext.Attachment{{Filename: "invoice.pdf", ContentType: "application/pdf", Size: 1234}}}, nil
 }
 
+func (f *fake) Settings() engine.Settings {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := engine.Settings{ArchiveDir: "/home/jane/Mail/Lifeboat", BackupEvery: 30 * time.Minute, Order: append([]string(nil), f.order...),
+		FromPolicy: "rewrite", RelayListen: "127.0.0.1:1587", RelayOn: f.relay, RelayUser: "lifeboat"}
+	if f.relay {
+		s.RelayPassword = "generated-pw"
+	}
+	return s
+}
+
+func (f *fake) Apply(s engine.Settings) error {
+	f.mu.Lock()
+	f.order, f.applied = s.Order, append(f.applied, s)
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fake) SetRelay(on bool) error { f.mu.Lock(); f.relay = on; f.mu.Unlock(); return nil }
+
 func newFake() *fake {
-	return &fake{accounts: []engine.Account{
+	return &fake{order: []string{"bt", "gmail"}, accounts: []engine.Account{
 		{Name: "bt", Email: "jane@bt.demo", State: health.Up, CanSend: true, LastResult: "ok", Archived: 59, LastBackup: time.Now()},
 		{Name: "gmail", Email: "jane@gmail.demo", State: health.Unknown, CanSend: true},
 	}}
@@ -256,5 +279,27 @@ func TestIncidentText(t *testing.T) {
 	ev := incidents.Event{Time: time.Date(2026, 11, 22, 10, 2, 0, 0, time.Local), Account: "bt", From: "up", To: "down", Cause: "cannot connect"}
 	if got := IncidentText(ev); !strings.Contains(got, "bt: Operational → Outage — cannot connect") {
 		t.Fatal(got)
+	}
+}
+
+func TestSettingsOrderAndRelay(t *testing.T) {
+	f, w := setup(t)
+	v := w.Settings
+	if got := rowLabel(t, v.Order, 0); got != "1. bt (primary)" {
+		t.Fatalf("order row: %q", got)
+	}
+	v.Order.Select(1)
+	test.Tap(v.Up)
+	v.Every.SetSelected("1 hour")
+	test.Tap(v.Save)
+	if len(f.applied) != 1 || strings.Join(f.applied[0].Order, ",") != "gmail,bt" || f.applied[0].BackupEvery != time.Hour {
+		t.Fatalf("applied: %+v", f.applied)
+	}
+	if !strings.Contains(v.Status.Text, "gmail first") {
+		t.Fatalf("status: %q", v.Status.Text)
+	}
+	test.Tap(v.Relay)
+	if !f.relay || !strings.Contains(v.RelayInfo.Text, "password: generated-pw") || !strings.Contains(v.RelayInfo.Text, "127.0.0.1:1587") {
+		t.Fatalf("relay info: %q", v.RelayInfo.Text)
 	}
 }

@@ -115,13 +115,20 @@ func runGUI(args []string) int {
 			// status, since some desktops have no tray.)
 			win.SetCloseIntercept(func() { win.Hide() })
 		}
-		// Backups every 30 minutes while the app runs, and one now.
+		// Backups on the schedule of the settings (default every 30
+		// minutes) while the app runs, and one now.
 		go func() {
-			e.BackupNow("")
-			t := time.NewTicker(30 * time.Minute)
-			defer t.Stop()
-			for range t.C {
+			for {
 				e.BackupNow("")
+				every := e.Config().BackupEvery.Duration
+				if every < time.Minute {
+					every = 30 * time.Minute
+				}
+				select {
+				case <-time.After(every):
+				case <-e.Done():
+					return
+				}
 			}
 		}()
 		if *tour != "" {
@@ -305,6 +312,8 @@ func playTour(eng *engine.Engine, w *ui.Window, win fyne.Window, a fyne.App, dir
 	say("compose: %s", result)
 	shot("compose", 3)
 	shot("outbox", 4)
+	fyne.DoAndWait(func() { w.Settings.Relay.SetChecked(true) })
+	shot("settings", 5)
 	say("done")
 	fyne.Do(a.Quit)
 }

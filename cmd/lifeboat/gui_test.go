@@ -81,7 +81,7 @@ func TestDesktopDemoTour(t *testing.T) {
 			t.Errorf("missing %q in:\n%s", want, log)
 		}
 	}
-	for _, name := range []string{"accounts", "archive", "search", "health", "accounts-outage", "compose", "outbox"} {
+	for _, name := range []string{"accounts", "archive", "search", "health", "accounts-outage", "compose", "outbox", "settings"} {
 		st, err := os.Stat(filepath.Join(shots, name+".png"))
 		if err != nil || st.Size() < 5000 {
 			t.Errorf("screenshot %s: %v (a blank screen is tiny)", name, err)

@@ -26,6 +26,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -80,7 +81,9 @@ type Config struct {
 	Accounts          []Account `toml:"account"`
 	MassDeletePercent float64   `toml:"mass_delete_percent"`
 	MassDeleteMin     int       `toml:"mass_delete_min"`
-	Failover          Failover  `toml:"failover,omitempty"`
+	// BackupEvery is how often the desktop app backs up (default 30m).
+	BackupEvery Duration `toml:"backup_every,omitempty"`
+	Failover    Failover `toml:"failover,omitempty"`
 }
 
 // DefaultPath is $LIFEBOAT_CONFIG when set, else config.toml in the
@@ -207,6 +210,9 @@ func (c *Config) accountDefaults() {
 		smtpDefaults(a)
 	}
 	c.Failover.defaults(c.Accounts)
+	if c.BackupEvery.Duration == 0 {
+		c.BackupEvery.Duration = 30 * time.Minute
+	}
 }
 
 // normaliseServer trims the host, unwraps [::1] and lower-cases security

@@ -162,6 +162,19 @@ func (r *Router) notify(id, account, format string, args ...any) {
 	}
 }
 
+// SetAccounts replaces the accounts and their order (settings changed).
+func (r *Router) SetAccounts(accts []Account) {
+	r.mu.Lock()
+	r.o.Accounts = append([]Account(nil), accts...)
+	r.mu.Unlock()
+}
+
+func (r *Router) accounts() []Account {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.o.Accounts
+}
+
 // Wake asks a running Run loop to look at the outbox now.
 func (r *Router) Wake() {
 	select {
@@ -375,9 +388,10 @@ func (r *Router) resolve(ctx context.Context, it *outbox.Item, out *Outcome) (bo
 }
 
 func (r *Router) account(name string) *Account {
-	for i := range r.o.Accounts {
-		if r.o.Accounts[i].Name == name {
-			return &r.o.Accounts[i]
+	accts := r.accounts()
+	for i := range accts {
+		if accts[i].Name == name {
+			return &accts[i]
 		}
 	}
 	return nil
@@ -406,8 +420,9 @@ func (r *Router) attempt(ctx context.Context, it *outbox.Item, out Outcome) (Out
 	forceRewrite := false
 	var reasons []string
 	tried, tooBig := 0, 0
-	for i := range r.o.Accounts {
-		acct := &r.o.Accounts[i]
+	accts := r.accounts()
+	for i := range accts {
+		acct := &accts[i]
 		if ctx.Err() != nil {
 			return out, ctx.Err()
 		}

@@ -1,0 +1,108 @@
+package engine
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lifeboat-mail/lifeboat/store/config"
+	"github.com/lifeboat-mail/lifeboat/store/secrets"
+	"github.com/lifeboat-mail/lifeboat/sync/relay"
+)
+
+// Settings is what the settings view shows and changes.
+type Settings struct {
+	ArchiveDir    string
+	BackupEvery   time.Duration
+	Order         []string // failover order
+	FromPolicy    string
+	RelayListen   string
+	RelayOn       bool
+	RelayUser     string
+	RelayPassword string
+}
+
+const relayKey = "relay"
+
+// Settings returns the current settings.
+func (e *Engine) Settings() Settings {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := Settings{ArchiveDir: e.cfg.ArchiveDir, BackupEvery: e.cfg.BackupEvery.Duration,
+		Order: append([]string(nil), e.cfg.Failover.Order...), FromPolicy: e.cfg.Failover.FromPolicy,
+		RelayListen: e.cfg.Failover.RelayListen, RelayOn: e.relay != nil, RelayUser: "lifeboat"}
+	if e.relay != nil {
+		s.RelayListen = e.relay.Addr
+		s.RelayPassword = e.relayPassword
+	}
+	return s
+}
+
+// Apply saves changed settings (order, From policy, schedule) to the
+// configuration file. The archive location and the relay address are shown,
+// and changed in the file.
+func (e *Engine) Apply(s Settings) error {
+	e.mu.Lock()
+	cfg := *e.cfg
+	cfg.Failover.Order = append([]string(nil), s.Order...)
+	cfg.Failover.FromPolicy = s.FromPolicy
+	if s.BackupEvery > 0 {
+		cfg.BackupEvery = config.Duration{Duration: s.BackupEvery}
+	}
+	e.mu.Unlock()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if e.demo == nil {
+		if err := cfg.Save(); err != nil {
+			return err
+		}
+	}
+	e.mu.Lock()
+	e.cfg = &cfg
+	e.mu.Unlock()
+	e.router.SetAccounts(e.sendAccounts())
+	e.changed()
+	return nil
+}
+
+// SetRelay starts or stops the local submission relay that mail programs
+// (Thunderbird, Outlook) can send through; its password is generated once
+// and kept in the keyring.
+func (e *Engine) SetRelay(on bool) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !on {
+		if e.relay != nil {
+			e.relay.Close()
+			e.relay = nil
+		}
+		return nil
+	}
+	if e.relay != nil {
+		return nil
+	}
+	pw, err := e.secrets.Get(secrets.Service, relayKey)
+	if errors.Is(err, secrets.ErrNotFound) {
+		var b [18]byte
+		rand.Read(b[:])
+		pw = base64.RawURLEncoding.EncodeToString(b[:])
+		err = e.secrets.Set(secrets.Service, relayKey, pw)
+	}
+	if err != nil {
+		return fmt.Errorf("the relay's password could not be kept in the keyring: %w", err)
+	}
+	addr := e.cfg.Failover.RelayListen
+	if e.demo != nil {
+		addr = "127.0.0.1:0"
+	}
+	r, err := relay.Start(relay.Options{Addr: addr, AllowRemote: false, Username: "lifeboat", Password: pw, Outbox: e.ob,
+		Queued: func(string) { e.router.Wake(); e.changed() }})
+	if err != nil {
+		return err
+	}
+	e.relay, e.relayPassword = r, pw
+	return nil
+}
