@@ -25,6 +25,7 @@ import (
 	"github.com/lifeboat-mail/lifeboat/sync/backup"
 	"github.com/lifeboat-mail/lifeboat/sync/failover"
 	"github.com/lifeboat-mail/lifeboat/sync/health"
+	"github.com/lifeboat-mail/lifeboat/sync/idle"
 	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
 	"github.com/lifeboat-mail/lifeboat/sync/relay"
 	"github.com/lifeboat-mail/lifeboat/sync/smtpsend"
@@ -134,6 +135,13 @@ func Open(o Options) (*Engine, error) {
 		Notify: func(n failover.Notice) { e.changed() }})
 	go e.router.Run(e.ctx)
 	go health.NewMonitor(e.tracker, e.targets()).Run(e.ctx)
+	// Near-live backup of each inbox: IDLE wakes a backup of that account.
+	for _, a := range o.Config.Accounts {
+		a := a
+		go idle.Watch(e.ctx, idle.Options{Endpoint: imapEndpoint(a.IMAP),
+			Password: func() (string, error) { return e.password(a, false) },
+			Changed:  func() { e.BackupNow(a.Name) }})
+	}
 	return e, nil
 }
 

@@ -66,6 +66,13 @@ func TestDemoBackupOutageFailover(t *testing.T) {
 	}
 	waitFor(t, "bt up", 20*time.Second, func() bool { return e.Accounts()[0].State == health.Up })
 
+	// New mail in the inbox is backed up within seconds (IDLE).
+	e.demo.providers[0].imap.Deliver("INBOX", []byte("Subject: just in\r\nMessage-ID: <idle@x>\r\n\r\nhi\r\n"), time.Now())
+	waitFor(t, "the IDLE-driven backup", 20*time.Second, func() bool {
+		a := e.Accounts()[0]
+		return !a.Running && a.Archived == 60
+	})
+
 	// The primary goes dark: the probes mark it down and mail goes through gmail.
 	e.SimulateOutage(true)
 	waitFor(t, "bt down", 30*time.Second, func() bool { return e.Accounts()[0].State == health.Down })

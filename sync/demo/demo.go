@@ -56,7 +56,7 @@ func Start(opts Options) (*Provider, error) {
 	caps := opts.Caps
 	if caps == nil {
 		caps = imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapListStatus: {}, imap.CapUIDPlus: {},
-			imap.CapSpecialUse: {}, imap.CapLiteralPlus: {}, imap.CapNamespace: {}, imap.CapListExtended: {}, imap.CapMove: {}}
+			imap.CapSpecialUse: {}, imap.CapLiteralPlus: {}, imap.CapNamespace: {}, imap.CapListExtended: {}, imap.CapMove: {}, imap.CapIdle: {}}
 	}
 	mem := imapmemserver.New()
 	user := imapmemserver.NewUser(opts.Email, opts.Password)
