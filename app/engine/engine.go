@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -517,6 +518,34 @@ func (e *Engine) Search(q string, limit int) ([]index.Row, int, error) {
 
 // Read returns an archived message as a person reads it.
 func (e *Engine) Read(r index.Row) (*msgtext.Message, error) {
+	raw, err := e.original(r)
+	if err != nil {
+		return nil, err
+	}
+	return msgtext.Parse(raw), nil
+}
+
+// SaveAttachment writes one attachment of an archived message (its part
+// numbers as msgtext lists them) to a new file at path.
+func (e *Engine) SaveAttachment(r index.Row, part []int, path string) error {
+	raw, err := e.original(r)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("cannot save there: %w", err)
+	}
+	if err := msgtext.SaveAttachment(raw, part, f); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	return f.Close()
+}
+
+// original returns an archived message's bytes.
+func (e *Engine) original(r index.Row) ([]byte, error) {
 	ids, err := e.arch.Folders(r.Account)
 	if err != nil {
 		return nil, err
@@ -535,7 +564,7 @@ func (e *Engine) Read(r index.Row) (*msgtext.Message, error) {
 				if err := f.WriteOriginal(&b, ent); err != nil {
 					return nil, err
 				}
-				return msgtext.Parse(b.Bytes()), nil
+				return b.Bytes(), nil
 			}
 		}
 	}

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -137,5 +139,37 @@ func TestSettingsOrderAndRelay(t *testing.T) {
 	}
 	if err := e.SetRelay(false); err != nil || e.Settings().RelayOn {
 		t.Fatal("the relay did not stop")
+	}
+}
+
+func TestSaveAttachment(t *testing.T) {
+	e, err := StartDemo(t.TempDir(), Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	raw := "From: a@x\r\nTo: b@y\r\nSubject: with file\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n" +
+		"--B\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--B\r\nContent-Type: text/plain; name=notes.txt\r\n" +
+		"Content-Disposition: attachment; filename=notes.txt\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8gZmlsZQ==\r\n--B--\r\n"
+	e.demo.providers[0].imap.Deliver("INBOX", []byte(raw), time.Now())
+	e.BackupNow("bt")
+	waitFor(t, "backup", 20*time.Second, func() bool { a := e.Accounts()[0]; return !a.Running && a.LastResult != "" })
+	rows, _, err := e.Search("subject:\"with file\"", 5)
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("search: %v %v", rows, err)
+	}
+	m, err := e.Read(rows[0])
+	if err != nil || len(m.Attachments) != 1 {
+		t.Fatalf("read: %+v %v", m, err)
+	}
+	path := filepath.Join(t.TempDir(), "notes.txt")
+	if err := e.SaveAttachment(rows[0], m.Attachments[0].Part, path); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "hello file" {
+		t.Fatalf("saved %q", b)
+	}
+	if err := e.SaveAttachment(rows[0], m.Attachments[0].Part, path); err == nil {
+		t.Fatal("an existing file was overwritten")
 	}
 }

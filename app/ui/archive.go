@@ -2,10 +2,13 @@ package ui
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/lifeboat-mail/lifeboat/store/index"
@@ -24,6 +27,8 @@ type ArchiveView struct {
 	List    *widget.List
 	Reader  *widget.Label
 	Status  *widget.Label
+	// Attachments holds a Save button per attachment of the shown message.
+	Attachments *fyne.Container
 
 	folders  []string
 	rows     []index.Row
@@ -83,6 +88,7 @@ func (w *Window) newArchive() *ArchiveView {
 	}
 	v.Reader = widget.NewLabel("Choose a message.")
 	v.Reader.Wrapping = fyne.TextWrapWord
+	v.Attachments = container.NewHBox()
 	v.Status = widget.NewLabel("")
 	v.Search = widget.NewEntry()
 	v.Search.SetPlaceHolder("Search all mail: words, \"a phrase\", from:tom, subject:invoice, has:attachment, after:2026-01-01")
@@ -111,6 +117,7 @@ func (w *Window) newArchive() *ArchiveView {
 	v.List.OnSelected = func(i widget.ListItemID) {
 		r := v.rows[i]
 		v.Reader.SetText(ReaderText(r, nil))
+		v.Attachments.RemoveAll()
 		go func() {
 			m, err := w.eng.Read(r)
 			fyne.Do(func() {
@@ -118,6 +125,24 @@ func (w *Window) newArchive() *ArchiveView {
 					v.Reader.SetText(ReaderText(r, nil) + "\nThe message could not be read from the archive: " + err.Error())
 				} else {
 					v.Reader.SetText(ReaderText(r, m))
+					for _, a := range m.Attachments {
+						a := a
+						v.Attachments.Add(widget.NewButtonWithIcon("Save "+a.Filename, theme.DownloadIcon(), func() {
+							d := dialog.NewFileSave(func(wc fyne.URIWriteCloser, err error) {
+								if err != nil || wc == nil {
+									return
+								}
+								path := wc.URI().Path()
+								wc.Close()
+								os.Remove(path) // the engine writes the file itself, never over another
+								if err := w.eng.SaveAttachment(r, a.Part, path); err != nil {
+									dialog.ShowError(err, w.win)
+								}
+							}, w.win)
+							d.SetFileName(a.Filename)
+							d.Show()
+						}))
+					}
 				}
 				v.signal()
 			})
@@ -148,7 +173,7 @@ func (w *Window) newArchive() *ArchiveView {
 	})
 	left := container.NewBorder(v.Account, nil, nil, nil, v.Folders)
 	list := container.NewBorder(v.Search, v.Status, nil, nil, v.List)
-	right := container.NewVSplit(list, container.NewScroll(v.Reader))
+	right := container.NewVSplit(list, container.NewBorder(nil, v.Attachments, nil, nil, container.NewScroll(v.Reader)))
 	split := container.NewHSplit(left, right)
 	split.Offset = 0.22
 	v.root = split

@@ -43,6 +43,7 @@ type Engine interface {
 	Messages(account, folder string, offset, limit int) ([]index.Row, int, error)
 	Search(query string, limit int) ([]index.Row, int, error)
 	Read(r index.Row) (*msgtext.Message, error)
+	SaveAttachment(r index.Row, part []int, path string) error
 	Settings() engine.Settings
 	Apply(s engine.Settings) error
 	SetRelay(on bool) error

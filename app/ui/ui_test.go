@@ -93,6 +93,8 @@ func (f *fake) Apply(s engine.Settings) error {
 	return nil
 }
 
+func (f *fake) SaveAttachment(r index.Row, part []int, path string) error { return nil }
+
 func (f *fake) SetRelay(on bool) error { f.mu.Lock(); f.relay = on; f.mu.Unlock(); return nil }
 
 func newFake() *fake {
@@ -259,6 +261,9 @@ func TestArchiveBrowseAndSearch(t *testing.T) {
 	if !strings.Contains(v.Reader.Text, "Subject: Invoice 2026-118") || !strings.Contains(v.Reader.Text, "Please find the invoice attached.") ||
 		!strings.Contains(v.Reader.Text, "Attachment: invoice.pdf") || !strings.Contains(v.Reader.Text, "kept in the archive") {
 		t.Fatalf("reader: %q", v.Reader.Text)
+	}
+	if len(v.Attachments.Objects) != 1 || v.Attachments.Objects[0].(*widget.Button).Text != "Save invoice.pdf" {
+		t.Fatalf("attachment buttons: %v", v.Attachments.Objects)
 	}
 	// Typing a search shows the matches across the archive.
 	test.Type(v.Search, "invoice")
