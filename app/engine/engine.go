@@ -46,6 +46,9 @@ type Account struct {
 	Bytes       int64
 	Running     bool
 	Progress    []Progress // per folder, while a backup runs
+	// LastActivity is when the running backup last made progress (a sign
+	// that it is not stuck).
+	LastActivity time.Time
 }
 
 // Progress of one folder during a backup.
@@ -90,6 +93,7 @@ type Engine struct {
 
 	mu       sync.Mutex
 	running  map[string]bool
+	activity map[string]time.Time
 	progress map[string]map[string]*Progress
 	lastErr  map[string]string
 }
@@ -115,7 +119,7 @@ func Open(o Options) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{cfg: o.Config, secrets: o.Secrets, dataDir: o.DataDir, arch: arch, hooks: o.Hooks, demo: o.demo,
-		running: map[string]bool{}, progress: map[string]map[string]*Progress{}, lastErr: map[string]string{}}
+		running: map[string]bool{}, activity: map[string]time.Time{}, progress: map[string]map[string]*Progress{}, lastErr: map[string]string{}}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	if e.inc, err = incidents.Open(incidents.DefaultPath(o.DataDir)); err != nil {
 		return nil, err
@@ -286,6 +290,7 @@ func (e *Engine) Accounts() []Account {
 		}
 		e.mu.Lock()
 		v.Running = e.running[a.Name]
+		v.LastActivity = e.activity[a.Name]
 		if msg := e.lastErr[a.Name]; msg != "" && v.LastError == "" {
 			v.LastError = msg
 		}
@@ -359,6 +364,7 @@ func (e *Engine) observeBackup(account string, err error) {
 
 func (e *Engine) onProgress(ev backup.Event) {
 	e.mu.Lock()
+	e.activity[ev.Account] = time.Now()
 	m := e.progress[ev.Account]
 	if m == nil {
 		m = map[string]*Progress{}
@@ -389,6 +395,12 @@ func (e *Engine) updateIndex(accts []backup.Account) {
 	for _, a := range accts {
 		ix.Update(e.arch, a.Name)
 	}
+}
+
+// Runs returns an account's backup history, oldest first.
+func (e *Engine) Runs(account string) []archive.Run {
+	runs, _ := e.arch.Runs(account)
+	return runs
 }
 
 // Incidents returns the most recent incidents, newest last.

@@ -22,6 +22,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/lifeboat-mail/lifeboat/app/engine"
+	"github.com/lifeboat-mail/lifeboat/store/archive"
 	"github.com/lifeboat-mail/lifeboat/store/incidents"
 	"github.com/lifeboat-mail/lifeboat/store/index"
 	"github.com/lifeboat-mail/lifeboat/store/msgtext"
@@ -35,6 +36,7 @@ type Engine interface {
 	Accounts() []engine.Account
 	BackupNow(account string)
 	Incidents(n int) []incidents.Event
+	Runs(account string) []archive.Run
 	Outbox() []*outbox.Item
 	Retry(id string) error
 	Drop(id string) error
@@ -68,6 +70,7 @@ type Window struct {
 	OutboxList   *widget.List
 	Archive      *ArchiveView
 	Settings     *SettingsView
+	RunSummary   *widget.Label
 	Banner       *widget.Label
 }
 
@@ -188,6 +191,9 @@ func AccountSummary(a engine.Account) string {
 			total += p.TotalMessages
 		}
 		s += fmt.Sprintf(" · backing up: %d of %d new messages", done, total)
+		if !a.LastActivity.IsZero() {
+			s += fmt.Sprintf(", last activity %s ago", time.Since(a.LastActivity).Round(time.Second))
+		}
 	case a.LastResult != "":
 		s += fmt.Sprintf(" · last backup %s: %s, %d messages archived", ago(a.LastBackup), a.LastResult, a.Archived)
 	default:
@@ -239,11 +245,60 @@ func (w *Window) accountsView() fyne.CanvasObject {
 			}
 		})
 	w.BackupAll = widget.NewButtonWithIcon("Back up all accounts", theme.DownloadIcon(), func() { w.eng.BackupNow("") })
+	w.RunSummary = widget.NewLabel("Choose an account to see its last backup, folder by folder.")
+	w.RunSummary.Wrapping = fyne.TextWrapWord
+	selected := -1
+	showRuns := func() {
+		if selected >= 0 && selected < len(accts) {
+			w.RunSummary.SetText(RunSummary(accts[selected].Name, w.eng.Runs(accts[selected].Name)))
+		}
+	}
+	w.AccountsList.OnSelected = func(i widget.ListItemID) { selected = i; showRuns() }
 	w.refresh = append(w.refresh, func() {
 		accts = w.eng.Accounts()
 		w.AccountsList.Refresh()
+		showRuns()
 	})
-	return container.NewBorder(nil, container.NewHBox(layout.NewSpacer(), w.BackupAll), nil, nil, w.AccountsList)
+	split := container.NewVSplit(w.AccountsList, container.NewScroll(w.RunSummary))
+	split.Offset = 0.45
+	return container.NewBorder(nil, container.NewHBox(layout.NewSpacer(), w.BackupAll), nil, nil, split)
+}
+
+// RunSummary is the end-of-run summary of an account's last backup (per
+// folder: on the server, in the archive, new, deleted on the server) and a
+// short history of runs.
+func RunSummary(account string, runs []archive.Run) string {
+	if len(runs) == 0 {
+		return account + ": not backed up yet."
+	}
+	last := runs[len(runs)-1]
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: last backup %s, %s in %s\n", account, last.Start.Local().Format("Mon 2 Jan 15:04"), last.Result,
+		last.End.Sub(last.Start).Round(time.Second/10))
+	if last.Error != "" {
+		fmt.Fprintf(&b, "  problem: %s\n", last.Error)
+	}
+	for _, wr := range last.Warnings {
+		fmt.Fprintf(&b, "  WARNING: %s\n", wr)
+	}
+	for _, f := range last.Folders {
+		fmt.Fprintf(&b, "  %-24s %5d on the server, %5d in the archive", f.Path, f.OnServer, f.Archived)
+		if f.New > 0 {
+			fmt.Fprintf(&b, ", %d new", f.New)
+		}
+		if f.Gone > 0 {
+			fmt.Fprintf(&b, ", %d deleted on the server (kept here)", f.Gone)
+		}
+		b.WriteString("\n")
+	}
+	if len(runs) > 1 {
+		b.WriteString("\nEarlier runs:\n")
+		for i := len(runs) - 2; i >= 0 && i >= len(runs)-6; i-- {
+			r := runs[i]
+			fmt.Fprintf(&b, "  %s  %s\n", r.Start.Local().Format("Mon 2 Jan 15:04"), r.Result)
+		}
+	}
+	return b.String()
 }
 
 // IncidentText is the text of one incident row.

@@ -12,6 +12,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/lifeboat-mail/lifeboat/app/engine"
+	"github.com/lifeboat-mail/lifeboat/store/archive"
 	"github.com/lifeboat-mail/lifeboat/store/incidents"
 	"github.com/lifeboat-mail/lifeboat/store/index"
 	"github.com/lifeboat-mail/lifeboat/store/msgtext"
@@ -41,13 +42,22 @@ func (f *fake) Accounts() []engine.Account {
 }
 func (f *fake) BackupNow(a string)                { f.mu.Lock(); f.backups = append(f.backups, a); f.mu.Unlock() }
 func (f *fake) Incidents(n int) []incidents.Event { return f.events }
-func (f *fake) Outbox() []*outbox.Item            { return f.outbox }
-func (f *fake) Retry(id string) error             { f.retried = append(f.retried, id); return nil }
-func (f *fake) Drop(id string) error              { return nil }
-func (f *fake) Folders(string) []string           { return []string{"INBOX", "Sent"} }
-func (f *fake) Demo() bool                        { return true }
-func (f *fake) SimulateOutage(on bool) error      { f.outage = on; return nil }
-func (f *fake) OutageSimulated() bool             { return f.outage }
+func (f *fake) Runs(a string) []archive.Run {
+	if a != "bt" {
+		return nil
+	}
+	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.Local)
+	return []archive.Run{{Start: t0, End: t0.Add(time.Second), Result: "ok"},
+		{Start: t0.Add(time.Hour), End: t0.Add(time.Hour + 2*time.Second), Result: "warnings", Warnings: []string{"MASS DELETION: 60 of 100"},
+			Folders: []archive.FolderRun{{Path: "INBOX", OnServer: 40, Archived: 100, Gone: 60}}}}
+}
+func (f *fake) Outbox() []*outbox.Item       { return f.outbox }
+func (f *fake) Retry(id string) error        { f.retried = append(f.retried, id); return nil }
+func (f *fake) Drop(id string) error         { return nil }
+func (f *fake) Folders(string) []string      { return []string{"INBOX", "Sent"} }
+func (f *fake) Demo() bool                   { return true }
+func (f *fake) SimulateOutage(on bool) error { f.outage = on; return nil }
+func (f *fake) OutageSimulated() bool        { return f.outage }
 func (f *fake) Send(ctx context.Context, d engine.Draft) (failover.Outcome, error) {
 	f.mu.Lock()
 	f.drafts = append(f.drafts, d)
@@ -165,6 +175,11 @@ func TestAccountsShowStateAndBackUp(t *testing.T) {
 	test.Tap(w.BackupAll)
 	if len(f.backups) != 1 || f.backups[0] != "" {
 		t.Fatalf("backups asked: %v", f.backups)
+	}
+	// Selecting an account shows its end-of-run summary and history.
+	w.AccountsList.Select(0)
+	if s := w.RunSummary.Text; !strings.Contains(s, "MASS DELETION") || !strings.Contains(s, "60 deleted on the server (kept here)") || !strings.Contains(s, "Earlier runs") {
+		t.Fatalf("run summary: %q", s)
 	}
 	// A change of health reaches the row (word beside the light).
 	f.mu.Lock()
