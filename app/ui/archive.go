@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
@@ -29,6 +30,8 @@ type ArchiveView struct {
 	Status  *widget.Label
 	// Attachments holds a Save button per attachment of the shown message.
 	Attachments *fyne.Container
+	// Chips add the common filters to the search.
+	Chips *fyne.Container
 
 	folders  []string
 	rows     []index.Row
@@ -37,6 +40,7 @@ type ArchiveView struct {
 	folder   string
 	query    string
 	pageSize int
+	selected int
 	loading  bool
 	done     chan struct{} // signalled after each background load (tests)
 }
@@ -81,7 +85,7 @@ func ReaderText(r index.Row, m *msgtext.Message) string {
 }
 
 func (w *Window) newArchive() *ArchiveView {
-	v := &ArchiveView{pageSize: 500, done: make(chan struct{}, 10)}
+	v := &ArchiveView{pageSize: 500, selected: -1, done: make(chan struct{}, 10)}
 	var names []string
 	for _, a := range w.eng.Accounts() {
 		names = append(names, a.Name)
@@ -97,6 +101,36 @@ func (w *Window) newArchive() *ArchiveView {
 		v.rows, v.total = nil, 0
 		v.load(w, 0)
 	}
+	addFilter := func(f func() string) func() {
+		return func() {
+			term := f()
+			if term == "" {
+				return
+			}
+			q := strings.TrimSpace(v.Search.Text + " " + term)
+			v.Search.SetText(q)
+			v.Search.OnSubmitted(q)
+		}
+	}
+	v.Chips = container.NewHBox(
+		widget.NewButton("Has attachment", addFilter(func() string { return "has:attachment" })),
+		widget.NewButton("Last 30 days", addFilter(func() string { return "after:" + time.Now().AddDate(0, 0, -30).Format("2006-01-02") })),
+		widget.NewButton("This folder", addFilter(func() string {
+			if v.folder == "" {
+				return ""
+			}
+			if strings.ContainsAny(v.folder, " \"") {
+				return fmt.Sprintf("folder:%q", v.folder)
+			}
+			return "folder:" + v.folder
+		})),
+		widget.NewButton("Clear", func() {
+			v.Search.SetText("")
+			v.query, v.rows, v.total = "", nil, 0
+			v.List.Refresh()
+			v.Status.SetText("")
+		}),
+	)
 	v.Folders = widget.NewList(
 		func() int { return len(v.folders) },
 		func() fyne.CanvasObject { return widget.NewLabel("folder") },
@@ -115,6 +149,7 @@ func (w *Window) newArchive() *ArchiveView {
 			o.(*widget.Label).SetText(RowText(v.rows[i]))
 		})
 	v.List.OnSelected = func(i widget.ListItemID) {
+		v.selected = i
 		r := v.rows[i]
 		v.Reader.SetText(ReaderText(r, nil))
 		v.Attachments.RemoveAll()
@@ -172,12 +207,44 @@ func (w *Window) newArchive() *ArchiveView {
 		}
 	})
 	left := container.NewBorder(v.Account, nil, nil, nil, v.Folders)
-	list := container.NewBorder(v.Search, v.Status, nil, nil, v.List)
+	list := container.NewBorder(container.NewVBox(v.Search, v.Chips), v.Status, nil, nil, v.List)
 	right := container.NewVSplit(list, container.NewBorder(nil, v.Attachments, nil, nil, container.NewScroll(v.Reader)))
 	split := container.NewHSplit(left, right)
 	split.Offset = 0.22
 	v.root = split
 	return v
+}
+
+// HandleKey moves through the message list from the keyboard: Up/Down a
+// message, Page Up/Down a screenful, Home/End the ends. It reports whether
+// it used the key.
+func (v *ArchiveView) HandleKey(ev *fyne.KeyEvent) bool {
+	n := len(v.rows)
+	if n == 0 {
+		return false
+	}
+	const page = 20
+	cur := v.selected
+	switch ev.Name {
+	case fyne.KeyDown:
+		cur++
+	case fyne.KeyUp:
+		cur--
+	case fyne.KeyPageDown:
+		cur += page
+	case fyne.KeyPageUp:
+		cur -= page
+	case fyne.KeyHome:
+		cur = 0
+	case fyne.KeyEnd:
+		cur = n - 1
+	default:
+		return false
+	}
+	cur = max(0, min(cur, n-1))
+	v.List.Select(cur)
+	v.List.ScrollTo(cur)
+	return true
 }
 
 func (v *ArchiveView) signal() {
@@ -214,6 +281,7 @@ func (v *ArchiveView) load(w *Window, offset int) {
 			if offset == 0 {
 				v.rows = rows
 				v.List.UnselectAll() // a new list: the old selection means nothing
+				v.selected = -1
 				v.Reader.SetText("Choose a message.")
 			} else {
 				v.rows = append(v.rows, rows...)

@@ -88,6 +88,14 @@ func New(eng Engine, win fyne.Window) *Window {
 		container.NewTabItemWithIcon("Outbox", theme.MailSendIcon(), w.outboxView()),
 		container.NewTabItemWithIcon("Settings", theme.SettingsIcon(), w.Settings.root),
 	)
+	if win != nil {
+		// Keys not taken by a focused widget move through the message list.
+		win.Canvas().SetOnTypedKey(func(ev *fyne.KeyEvent) {
+			if sel := w.Tabs.Selected(); sel != nil && sel.Text == "Archive" {
+				w.Archive.HandleKey(ev)
+			}
+		})
+	}
 	return w
 }
 

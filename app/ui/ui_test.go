@@ -280,12 +280,25 @@ func TestArchiveBrowseAndSearch(t *testing.T) {
 	if len(v.Attachments.Objects) != 1 || v.Attachments.Objects[0].(*widget.Button).Text != "Save invoice.pdf" {
 		t.Fatalf("attachment buttons: %v", v.Attachments.Objects)
 	}
+	// The keyboard moves through the list.
+	if !v.HandleKey(&fyne.KeyEvent{Name: fyne.KeyEnd}) || v.selected != 0 {
+		t.Fatalf("End in a one-message list: selected %d", v.selected)
+	}
+	if v.HandleKey(&fyne.KeyEvent{Name: fyne.KeyA}) {
+		t.Fatal("a letter was taken as navigation")
+	}
 	// Typing a search shows the matches across the archive.
 	test.Type(v.Search, "invoice")
 	v.Search.OnSubmitted(v.Search.Text)
 	waitArchive(t, v)
 	if v.total != 1 || !strings.Contains(v.Status.Text, `1 messages match "invoice"`) {
 		t.Fatalf("search status: %q", v.Status.Text)
+	}
+	// A filter chip adds its term to the search.
+	findButton(v.Chips, "Has attachment").OnTapped()
+	waitArchive(t, v)
+	if v.Search.Text != "invoice has:attachment" {
+		t.Fatalf("search after the chip: %q", v.Search.Text)
 	}
 	v.Search.SetText("nothing-like-this")
 	v.Search.OnSubmitted(v.Search.Text)
