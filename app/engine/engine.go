@@ -49,6 +49,8 @@ type Account struct {
 	// LastActivity is when the running backup last made progress (a sign
 	// that it is not stuck).
 	LastActivity time.Time
+	// Checks is the strip of recent checks per protocol ("imap", "smtp").
+	Checks map[string][]health.Check
 }
 
 // Progress of one folder during a backup.
@@ -183,7 +185,7 @@ func (e *Engine) changed() {
 }
 
 func (e *Engine) notify(title, body string) {
-	if e.hooks.Notify != nil {
+	if e.hooks.Notify != nil && e.conf().Notifications != "none" {
 		e.hooks.Notify(title, body)
 	}
 }
@@ -200,7 +202,7 @@ func (e *Engine) onHealthEvent(ev incidents.Event) {
 		e.notify(ev.Account+" is down", body)
 	case to == health.NeedsYou:
 		e.notify(ev.Account+" needs your attention", ev.Cause)
-	case to == health.Up && (from == health.Down || from == health.NeedsYou):
+	case to == health.Up && (from == health.Down || from == health.NeedsYou) && e.conf().Notifications != "problems":
 		e.notify(ev.Account+" is working again", fmt.Sprintf("%s is operational again since %s", ev.Account, ev.Time.Local().Format("15:04")))
 	}
 	e.changed()
@@ -280,6 +282,10 @@ func (e *Engine) Accounts() []Account {
 		v := Account{Name: a.Name, Email: a.Email, CanSend: a.SMTP != nil}
 		if st, ok := e.tracker.Status(a.Name); ok {
 			v.State, v.Since, v.Cause = st.State, st.Since, st.Cause
+			v.Checks = map[string][]health.Check{}
+			for _, p := range st.Protocols {
+				v.Checks[string(p.Protocol)] = p.Recent
+			}
 		}
 		if runs, _ := e.arch.Runs(a.Name); len(runs) > 0 {
 			r := runs[len(runs)-1]

@@ -22,6 +22,7 @@ type Settings struct {
 	RelayOn       bool
 	RelayUser     string
 	RelayPassword string
+	Notifications string // all, problems, none
 }
 
 const relayKey = "relay"
@@ -32,7 +33,7 @@ func (e *Engine) Settings() Settings {
 	defer e.mu.Unlock()
 	s := Settings{ArchiveDir: e.cfg.ArchiveDir, BackupEvery: e.cfg.BackupEvery.Duration,
 		Order: append([]string(nil), e.cfg.Failover.Order...), FromPolicy: e.cfg.Failover.FromPolicy,
-		RelayListen: e.cfg.Failover.RelayListen, RelayOn: e.relay != nil, RelayUser: "lifeboat"}
+		RelayListen: e.cfg.Failover.RelayListen, RelayOn: e.relay != nil, RelayUser: "lifeboat", Notifications: e.cfg.Notifications}
 	if e.relay != nil {
 		s.RelayListen = e.relay.Addr
 		s.RelayPassword = e.relayPassword
@@ -48,6 +49,9 @@ func (e *Engine) Apply(s Settings) error {
 	cfg := *e.cfg
 	cfg.Failover.Order = append([]string(nil), s.Order...)
 	cfg.Failover.FromPolicy = s.FromPolicy
+	if s.Notifications != "" {
+		cfg.Notifications = s.Notifications
+	}
 	if s.BackupEvery > 0 {
 		cfg.BackupEvery = config.Duration{Duration: s.BackupEvery}
 	}

@@ -26,8 +26,11 @@ type Setup struct {
 // AccountSettings is an account as the setup screen edits it.
 type AccountSettings struct {
 	Name, Email string
-	IMAP        discover.Server
-	SMTP        *discover.Server
+	// ArchiveDir, on the first account, sets where the archive goes
+	// (default ~/Mail/Lifeboat).
+	ArchiveDir string
+	IMAP       discover.Server
+	SMTP       *discover.Server
 }
 
 // Discover finds settings for an address (see sync/discover).
@@ -76,7 +79,11 @@ func (s *Setup) Test(ctx context.Context, a AccountSettings, password string) er
 func (s *Setup) Save(a AccountSettings, password string) error {
 	cfg, err := config.Load(s.ConfigPath)
 	if errors.Is(err, fs.ErrNotExist) {
-		cfg, err = &config.Config{Path: s.ConfigPath, ArchiveDir: config.DefaultArchiveDir(),
+		dir := a.ArchiveDir
+		if dir == "" {
+			dir = config.DefaultArchiveDir()
+		}
+		cfg, err = &config.Config{Path: s.ConfigPath, ArchiveDir: dir,
 			MassDeletePercent: config.DefaultMassDeletePercent, MassDeleteMin: config.DefaultMassDeleteMin}, nil
 	}
 	if err != nil {

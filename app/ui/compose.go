@@ -3,10 +3,13 @@ package ui
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -21,7 +24,10 @@ type ComposeView struct {
 	To, Cc, Subject *widget.Entry
 	Body            *widget.Entry
 	SendButton      *widget.Button
+	Attach          *widget.Button
+	AttachList      *widget.Label
 	Result          *widget.Label
+	attachments     []string
 	sent            chan struct{} // signalled after each send (tests)
 }
 
@@ -45,7 +51,8 @@ func (w *Window) newCompose() *ComposeView {
 	c.Result = widget.NewLabel("Lifeboat sends through your first account that works, and tells you which one it used and why.")
 	c.Result.Wrapping = fyne.TextWrapWord
 	c.SendButton = widget.NewButtonWithIcon("Send", theme.MailSendIcon(), func() {
-		d := engine.Draft{From: c.From.Selected, To: c.To.Text, Cc: c.Cc.Text, Subject: c.Subject.Text, Body: c.Body.Text}
+		d := engine.Draft{From: c.From.Selected, To: c.To.Text, Cc: c.Cc.Text, Subject: c.Subject.Text, Body: c.Body.Text,
+			Attachments: append([]string(nil), c.attachments...)}
 		c.SendButton.Disable()
 		c.Result.SetText("Sending…")
 		go func() { // never on the UI goroutine: this talks to servers
@@ -63,6 +70,8 @@ func (w *Window) newCompose() *ComposeView {
 					c.Cc.SetText("")
 					c.Subject.SetText("")
 					c.Body.SetText("")
+					c.attachments = nil
+					c.AttachList.SetText("")
 				default:
 					c.Result.SetText("Not sent yet, kept safe in the Outbox: " + out.Why)
 				}
@@ -75,12 +84,33 @@ func (w *Window) newCompose() *ComposeView {
 		}()
 	})
 	c.SendButton.Importance = widget.HighImportance
+	c.AttachList = widget.NewLabel("")
+	c.AttachList.Truncation = fyne.TextTruncateEllipsis
+	c.Attach = widget.NewButtonWithIcon("Attach…", theme.ContentAddIcon(), func() {
+		dialog.ShowFileOpen(func(rc fyne.URIReadCloser, err error) {
+			if err != nil || rc == nil {
+				return
+			}
+			rc.Close()
+			c.AddAttachment(rc.URI().Path())
+		}, w.win)
+	})
 	form := widget.NewForm(
 		widget.NewFormItem("From", c.From),
 		widget.NewFormItem("To", c.To),
 		widget.NewFormItem("Cc", c.Cc),
 		widget.NewFormItem("Subject", c.Subject),
 	)
-	c.root = container.NewBorder(form, container.NewVBox(c.Result, container.NewHBox(c.SendButton)), nil, nil, c.Body)
+	c.root = container.NewBorder(form, container.NewVBox(c.Result, container.NewBorder(nil, nil, container.NewHBox(c.SendButton, c.Attach), nil, c.AttachList)), nil, nil, c.Body)
 	return c
+}
+
+// AddAttachment adds a file to the message being written.
+func (c *ComposeView) AddAttachment(path string) {
+	c.attachments = append(c.attachments, path)
+	var names []string
+	for _, p := range c.attachments {
+		names = append(names, filepath.Base(p))
+	}
+	c.AttachList.SetText("Attached: " + strings.Join(names, ", "))
 }

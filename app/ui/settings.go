@@ -20,6 +20,7 @@ type SettingsView struct {
 	Order      *widget.List
 	Up, Down   *widget.Button
 	FromPolicy *widget.RadioGroup
+	Notify     *widget.Select
 	Save       *widget.Button
 	Relay      *widget.Check
 	RelayInfo  *widget.Label
@@ -70,11 +71,14 @@ func (w *Window) newSettings() *SettingsView {
 	v.Down = widget.NewButtonWithIcon("Down", theme.MoveDownIcon(), move(1))
 	v.FromPolicy = widget.NewRadioGroup([]string{"rewrite", "keep"}, nil)
 	v.FromPolicy.SetSelected(s.FromPolicy)
+	v.Notify = widget.NewSelect([]string{"all", "problems", "none"}, nil)
+	v.Notify.SetSelected(s.Notifications)
 	v.Status = widget.NewLabel("")
 	v.Status.Wrapping = fyne.TextWrapWord
 	v.Save = widget.NewButtonWithIcon("Save settings", theme.DocumentSaveIcon(), func() {
 		s := w.eng.Settings()
 		s.Order, s.FromPolicy, s.BackupEvery = append([]string(nil), v.order...), v.FromPolicy.Selected, everyChoices[v.Every.Selected]
+		s.Notifications = v.Notify.Selected
 		if err := w.eng.Apply(s); err != nil {
 			v.Status.SetText("Not saved: " + err.Error())
 			return
@@ -102,6 +106,8 @@ func (w *Window) newSettings() *SettingsView {
 		widget.NewFormItem("Back up every", v.Every),
 		widget.NewFormItem("Send through", orderBox),
 		widget.NewFormItem("From when failing over", container.NewVBox(v.FromPolicy, fromHelp)),
+		widget.NewFormItem("Desktop notifications", container.NewVBox(v.Notify,
+			widget.NewLabel("all: outages, logins refused, recoveries, mass deletions, failed backups; problems: no recoveries; none"))),
 	)
 	v.root = container.NewVScroll(container.NewVBox(archive, form, container.NewHBox(v.Save), v.Status,
 		widget.NewSeparator(), v.Relay, v.RelayInfo))

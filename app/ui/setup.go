@@ -12,6 +12,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/lifeboat-mail/lifeboat/app/engine"
+	"github.com/lifeboat-mail/lifeboat/store/config"
 	"github.com/lifeboat-mail/lifeboat/sync/discover"
 )
 
@@ -27,6 +28,7 @@ type SetupService interface {
 type SetupView struct {
 	root                       fyne.CanvasObject
 	Email, Password, Username  *widget.Entry
+	ArchiveDir                 *widget.Entry
 	IMAPHost, IMAPPort         *widget.Entry
 	SMTPHost, SMTPPort         *widget.Entry
 	IMAPSecurity, SMTPSecurity *widget.Select
@@ -46,6 +48,8 @@ func NewSetup(svc SetupService, onSaved func(), onDemo func()) *SetupView {
 	v.Email.SetPlaceHolder("jane@btinternet.com")
 	v.Password = widget.NewPasswordEntry()
 	v.Username = widget.NewEntry()
+	v.ArchiveDir = widget.NewEntry()
+	v.ArchiveDir.SetText(config.DefaultArchiveDir())
 	v.IMAPHost, v.IMAPPort = widget.NewEntry(), widget.NewEntry()
 	v.SMTPHost, v.SMTPPort = widget.NewEntry(), widget.NewEntry()
 	v.IMAPHost.SetPlaceHolder("imap.example.com")
@@ -140,6 +144,7 @@ func NewSetup(svc SetupService, onSaved func(), onDemo func()) *SetupView {
 		widget.NewFormItem("User name", v.Username),
 		widget.NewFormItem("Incoming (IMAP)", container.NewGridWithColumns(3, v.IMAPHost, v.IMAPPort, v.IMAPSecurity)),
 		widget.NewFormItem("Outgoing (SMTP)", container.NewGridWithColumns(3, v.SMTPHost, v.SMTPPort, v.SMTPSecurity)),
+		widget.NewFormItem("Archive folder", v.ArchiveDir),
 	)
 	v.root = container.NewVBox(welcome, form, v.Advice, v.Status, container.NewHBox(v.Test, v.Save, v.Demo))
 	return v
@@ -164,7 +169,7 @@ func (v *SetupView) fill(email string, s *discover.Settings) {
 }
 
 func (v *SetupView) settings() (engine.AccountSettings, error) {
-	a := engine.AccountSettings{Email: v.Email.Text}
+	a := engine.AccountSettings{Email: v.Email.Text, ArchiveDir: v.ArchiveDir.Text}
 	ip, err := strconv.Atoi(v.IMAPPort.Text)
 	if err != nil || v.IMAPHost.Text == "" {
 		return a, fmt.Errorf("fill in the incoming (IMAP) server and port, or press Find settings")

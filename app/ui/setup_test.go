@@ -81,7 +81,7 @@ func TestFirstRunFlow(t *testing.T) {
 	}
 	test.Tap(v.Save)
 	wait(t, v)
-	if !saved || len(f.saved) != 1 || f.saved[0].SMTP == nil || f.saved[0].Email != "jane@btinternet.com" {
+	if !saved || len(f.saved) != 1 || f.saved[0].SMTP == nil || f.saved[0].Email != "jane@btinternet.com" || f.saved[0].ArchiveDir == "" {
 		t.Fatalf("saved %v %+v", saved, f.saved)
 	}
 	test.Tap(v.Demo)

@@ -71,6 +71,7 @@ type Window struct {
 	Archive      *ArchiveView
 	Settings     *SettingsView
 	RunSummary   *widget.Label
+	Checks       *widget.Label
 	Banner       *widget.Label
 }
 
@@ -258,7 +259,12 @@ func (w *Window) accountsView() fyne.CanvasObject {
 	selected := -1
 	showRuns := func() {
 		if selected >= 0 && selected < len(accts) {
-			w.RunSummary.SetText(RunSummary(accts[selected].Name, w.eng.Runs(accts[selected].Name)))
+			a := accts[selected]
+			if a.Running {
+				w.RunSummary.SetText(ProgressText(a))
+				return
+			}
+			w.RunSummary.SetText(RunSummary(a.Name, w.eng.Runs(a.Name)))
 		}
 	}
 	w.AccountsList.OnSelected = func(i widget.ListItemID) { selected = i; showRuns() }
@@ -270,6 +276,27 @@ func (w *Window) accountsView() fyne.CanvasObject {
 	split := container.NewVSplit(w.AccountsList, container.NewScroll(w.RunSummary))
 	split.Offset = 0.45
 	return container.NewBorder(nil, container.NewHBox(layout.NewSpacer(), w.BackupAll), nil, nil, split)
+}
+
+// ProgressText shows a running backup folder by folder, each with a bar,
+// messages and bytes.
+func ProgressText(a engine.Account) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: backing up", a.Name)
+	if !a.LastActivity.IsZero() {
+		fmt.Fprintf(&b, " (last activity %s ago)", time.Since(a.LastActivity).Round(time.Second))
+	}
+	b.WriteString("\n")
+	for _, p := range a.Progress {
+		frac := 1.0
+		if p.TotalMessages > 0 {
+			frac = float64(p.Messages) / float64(p.TotalMessages)
+		}
+		n := int(frac * 20)
+		fmt.Fprintf(&b, "  %-24s %s%s %d/%d messages, %s of %s\n", p.Folder, strings.Repeat("▓", n), strings.Repeat("░", 20-n),
+			p.Messages, p.TotalMessages, humanBytes(p.Bytes), humanBytes(p.TotalBytes))
+	}
+	return b.String()
 }
 
 // RunSummary is the end-of-run summary of an account's last backup (per
@@ -309,6 +336,32 @@ func RunSummary(account string, runs []archive.Run) string {
 	return b.String()
 }
 
+// ChecksText is the strip of recent checks per account and protocol: the
+// latency of each, or a cross for a failure (✓/✗ beside the numbers, so
+// colour is never the only signal).
+func ChecksText(accts []engine.Account) string {
+	var b strings.Builder
+	for _, a := range accts {
+		fmt.Fprintf(&b, "%s — %s\n", a.Name, a.State.Words())
+		for _, proto := range []string{"imap", "smtp"} {
+			checks := a.Checks[proto]
+			if len(checks) == 0 {
+				continue
+			}
+			fmt.Fprintf(&b, "  %s:", strings.ToUpper(proto))
+			for _, c := range checks[max(0, len(checks)-8):] {
+				if c.OK {
+					fmt.Fprintf(&b, " ✓%s", c.Latency.Round(time.Millisecond))
+				} else {
+					fmt.Fprintf(&b, " ✗%s", c.Phase)
+				}
+			}
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
+}
+
 // IncidentText is the text of one incident row.
 func IncidentText(ev incidents.Event) string {
 	from, _ := health.ParseState(ev.From)
@@ -339,7 +392,13 @@ func (w *Window) healthView() fyne.CanvasObject {
 		reverse()
 		w.Incidents.Refresh()
 	})
-	return container.NewBorder(widget.NewLabel("Changes of provider health, newest first (checks run every minute; a real login every 10 minutes)."), nil, nil, nil, w.Incidents)
+	w.Checks = widget.NewLabel("")
+	w.Checks.Wrapping = fyne.TextWrapWord
+	showChecks := func() { w.Checks.SetText(ChecksText(w.eng.Accounts())) }
+	showChecks()
+	w.refresh = append(w.refresh, showChecks)
+	top := container.NewVBox(w.Checks, widget.NewLabel("Changes of provider health, newest first (checks run every minute; a real login every 10 minutes)."))
+	return container.NewBorder(top, nil, nil, nil, w.Incidents)
 }
 
 // OutboxText is the text of one outbox row.

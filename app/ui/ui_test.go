@@ -89,7 +89,7 @@ func (f *fake) Settings() engine.Settings {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	s := engine.Settings{ArchiveDir: "/home/jane/Mail/Lifeboat", BackupEvery: 30 * time.Minute, Order: append([]string(nil), f.order...),
-		FromPolicy: "rewrite", RelayListen: "127.0.0.1:1587", RelayOn: f.relay, RelayUser: "lifeboat"}
+		FromPolicy: "rewrite", RelayListen: "127.0.0.1:1587", RelayOn: f.relay, RelayUser: "lifeboat", Notifications: "all"}
 	if f.relay {
 		s.RelayPassword = "generated-pw"
 	}
@@ -211,13 +211,18 @@ func TestComposeSends(t *testing.T) {
 	test.Type(c.To, "tom@example.org")
 	test.Type(c.Subject, "Saturday")
 	test.Type(c.Body, "See you then.")
+	c.AddAttachment("/home/jane/map.pdf")
+	if !strings.Contains(c.AttachList.Text, "map.pdf") {
+		t.Fatalf("attachments: %q", c.AttachList.Text)
+	}
 	test.Tap(c.SendButton)
 	select {
 	case <-c.sent:
 	case <-time.After(5 * time.Second):
 		t.Fatal("send did not finish")
 	}
-	if len(f.drafts) != 1 || f.drafts[0].To != "tom@example.org" || f.drafts[0].From != "jane@bt.demo" || f.drafts[0].Body != "See you then." {
+	if len(f.drafts) != 1 || f.drafts[0].To != "tom@example.org" || f.drafts[0].From != "jane@bt.demo" || f.drafts[0].Body != "See you then." ||
+		len(f.drafts[0].Attachments) != 1 {
 		t.Fatalf("draft: %+v", f.drafts)
 	}
 	if !strings.Contains(c.Result.Text, "Sent through gmail") || !strings.Contains(c.Result.Text, "bt: known to be down") {
@@ -308,6 +313,23 @@ func TestArchiveBrowseAndSearch(t *testing.T) {
 	}
 }
 
+func TestProgressText(t *testing.T) {
+	got := ProgressText(engine.Account{Name: "bt", Running: true, Progress: []engine.Progress{
+		{Folder: "INBOX", Messages: 5, TotalMessages: 10, Bytes: 2048, TotalBytes: 4096}}})
+	if !strings.Contains(got, "INBOX") || !strings.Contains(got, "▓▓▓▓▓▓▓▓▓▓░░░░░░░░░░ 5/10 messages, 2 KB of 4 KB") {
+		t.Fatalf("%q", got)
+	}
+}
+
+func TestChecksStrip(t *testing.T) {
+	got := ChecksText([]engine.Account{{Name: "bt", State: health.Down, Checks: map[string][]health.Check{
+		"smtp": {{OK: true, Latency: 42 * time.Millisecond}, {OK: false, Phase: health.PhaseTCP}},
+	}}})
+	if !strings.Contains(got, "bt — Outage") || !strings.Contains(got, "SMTP: ✓42ms ✗tcp") {
+		t.Fatalf("%q", got)
+	}
+}
+
 func TestIncidentText(t *testing.T) {
 	ev := incidents.Event{Time: time.Date(2026, 11, 22, 10, 2, 0, 0, time.Local), Account: "bt", From: "up", To: "down", Cause: "cannot connect"}
 	if got := IncidentText(ev); !strings.Contains(got, "bt: Operational → Outage — cannot connect") {
@@ -324,8 +346,9 @@ func TestSettingsOrderAndRelay(t *testing.T) {
 	v.Order.Select(1)
 	test.Tap(v.Up)
 	v.Every.SetSelected("1 hour")
+	v.Notify.SetSelected("problems")
 	test.Tap(v.Save)
-	if len(f.applied) != 1 || strings.Join(f.applied[0].Order, ",") != "gmail,bt" || f.applied[0].BackupEvery != time.Hour {
+	if len(f.applied) != 1 || strings.Join(f.applied[0].Order, ",") != "gmail,bt" || f.applied[0].BackupEvery != time.Hour || f.applied[0].Notifications != "problems" {
 		t.Fatalf("applied: %+v", f.applied)
 	}
 	if !strings.Contains(v.Status.Text, "gmail first") {

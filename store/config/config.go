@@ -83,7 +83,10 @@ type Config struct {
 	MassDeleteMin     int       `toml:"mass_delete_min"`
 	// BackupEvery is how often the desktop app backs up (default 30m).
 	BackupEvery Duration `toml:"backup_every,omitempty"`
-	Failover    Failover `toml:"failover,omitempty"`
+	// Notifications: "all" (default), "problems" (no recovery notices) or
+	// "none".
+	Notifications string   `toml:"notifications,omitempty"`
+	Failover      Failover `toml:"failover,omitempty"`
 }
 
 // DefaultPath is $LIFEBOAT_CONFIG when set, else config.toml in the
@@ -213,6 +216,9 @@ func (c *Config) accountDefaults() {
 	if c.BackupEvery.Duration == 0 {
 		c.BackupEvery.Duration = 30 * time.Minute
 	}
+	if c.Notifications == "" {
+		c.Notifications = "all"
+	}
 }
 
 // normaliseServer trims the host, unwraps [::1] and lower-cases security
@@ -254,6 +260,11 @@ func (c *Config) Validate() error { return c.validate(lineIndex{}) }
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 func (c *Config) validate(ix lineIndex) error {
+	switch c.Notifications {
+	case "", "all", "problems", "none":
+	default:
+		return errAt(c.Path, ix.line(-1, "notifications"), "notifications = %q is not valid; use \"all\", \"problems\" or \"none\"", c.Notifications)
+	}
 	if c.MassDeletePercent < 0 || c.MassDeletePercent > 100 {
 		return errAt(c.Path, ix.line(-1, "mass_delete_percent"), "mass_delete_percent = %g is out of range; use a percentage from 0 to 100 (default %d)", c.MassDeletePercent, DefaultMassDeletePercent)
 	}

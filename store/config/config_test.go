@@ -60,7 +60,8 @@ func TestParseGood(t *testing.T) {
 		}},
 		Failover: Failover{FromPolicy: FromRewrite, ProbeInterval: Duration{time.Minute}, LoginInterval: Duration{10 * time.Minute},
 			SlowLatency: Duration{5 * time.Second}, FailuresToDown: 3, SuccessesToUp: 2, RelayListen: DefaultRelayListen, RecipientLimit: DefaultRecipientLimit},
-		BackupEvery: Duration{30 * time.Minute},
+		BackupEvery:   Duration{30 * time.Minute},
+		Notifications: "all",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Parse:\n got %+v\nwant %+v", c, want)

@@ -25,7 +25,7 @@ func errAt(path string, line int, format string, args ...any) error {
 // knownKeys lists the keys each table accepts (kept in step with the struct
 // tags; a test checks).
 var knownKeys = map[string][]string{
-	"":             {"archive_dir", "account", "mass_delete_percent", "mass_delete_min", "failover", "backup_every"},
+	"":             {"archive_dir", "account", "mass_delete_percent", "mass_delete_min", "failover", "backup_every", "notifications"},
 	"account":      {"name", "email", "imap", "include", "exclude", "smtp", "send_as"},
 	"account.imap": {"host", "port", "security", "username", "tls_ca_file", "password_command"},
 	"account.smtp": {"host", "port", "security", "username", "tls_ca_file", "password_command"},
