@@ -96,8 +96,15 @@ type Engine struct {
 	mu       sync.Mutex
 	running  map[string]bool
 	activity map[string]time.Time
-	progress map[string]map[string]*Progress
-	lastErr  map[string]string
+	// Caches of what the views show, so that the UI goroutine never reads
+	// the disk: run histories, folder lists, incidents, outbox. They are
+	// loaded at Open and kept current by the engine's own work.
+	runs      map[string][]archive.Run
+	folders   map[string][]string
+	incs      []incidents.Event
+	outboxNow []*outbox.Item
+	progress  map[string]map[string]*Progress
+	lastErr   map[string]string
 }
 
 // Options open an engine.
@@ -121,7 +128,7 @@ func Open(o Options) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{cfg: o.Config, secrets: o.Secrets, dataDir: o.DataDir, arch: arch, hooks: o.Hooks, demo: o.demo,
-		running: map[string]bool{}, activity: map[string]time.Time{}, progress: map[string]map[string]*Progress{}, lastErr: map[string]string{}}
+		running: map[string]bool{}, activity: map[string]time.Time{}, runs: map[string][]archive.Run{}, folders: map[string][]string{}, progress: map[string]map[string]*Progress{}, lastErr: map[string]string{}}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	if e.inc, err = incidents.Open(incidents.DefaultPath(o.DataDir)); err != nil {
 		return nil, err
@@ -139,7 +146,12 @@ func Open(o Options) (*Engine, error) {
 	}
 	e.router = failover.New(failover.Options{Outbox: e.ob, Accounts: e.sendAccounts(), FromPolicy: f.FromPolicy,
 		Health: failover.TrackerHealth(e.tracker), Archive: arch, RecipientLimit: max(f.RecipientLimit, 0),
-		Notify: func(n failover.Notice) { e.changed() }})
+		Notify: func(n failover.Notice) { e.reloadOutbox(); e.changed() }})
+	e.incs, _ = e.inc.Recent(200)
+	for _, a := range o.Config.Accounts {
+		e.reload(a.Name)
+	}
+	e.reloadOutbox()
 	go e.router.Run(e.ctx)
 	go health.NewMonitor(e.tracker, e.targets()).Run(e.ctx)
 	// Near-live backup of each inbox: IDLE wakes a backup of that account.
@@ -191,6 +203,12 @@ func (e *Engine) notify(title, body string) {
 }
 
 func (e *Engine) onHealthEvent(ev incidents.Event) {
+	e.mu.Lock()
+	e.incs = append(e.incs, ev)
+	if len(e.incs) > 200 {
+		e.incs = e.incs[len(e.incs)-200:]
+	}
+	e.mu.Unlock()
 	to, _ := health.ParseState(ev.To)
 	from, _ := health.ParseState(ev.From)
 	switch {
@@ -287,7 +305,10 @@ func (e *Engine) Accounts() []Account {
 				v.Checks[string(p.Protocol)] = p.Recent
 			}
 		}
-		if runs, _ := e.arch.Runs(a.Name); len(runs) > 0 {
+		e.mu.Lock()
+		runs := e.runs[a.Name]
+		e.mu.Unlock()
+		if len(runs) > 0 {
 			r := runs[len(runs)-1]
 			v.LastBackup, v.LastResult, v.LastError = r.End, r.Result, r.Error
 			for _, fr := range r.Folders {
@@ -335,6 +356,12 @@ func (e *Engine) BackupNow(account string) {
 			if p := recover(); p != nil {
 				e.notify("Backup stopped", fmt.Sprintf("internal error: %v", p))
 			}
+		}()
+		defer func() {
+			for _, a := range accts {
+				e.reload(a.Name)
+			}
+			e.changed()
 		}()
 		results := backup.Backup(e.ctx, accts, backup.Options{Archive: e.arch, MassDeletePercent: cfg.MassDeletePercent,
 			MassDeleteMin: cfg.MassDeleteMin, Progress: e.onProgress, Observe: e.observeBackup})
@@ -405,20 +432,44 @@ func (e *Engine) updateIndex(accts []backup.Account) {
 
 // Runs returns an account's backup history, oldest first.
 func (e *Engine) Runs(account string) []archive.Run {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.runs[account]
+}
+
+// reload re-reads an account's run history and folder list (after a
+// backup, off the UI goroutine).
+func (e *Engine) reload(account string) {
 	runs, _ := e.arch.Runs(account)
-	return runs
+	ids, _ := e.arch.Folders(account)
+	var folders []string
+	for _, id := range ids {
+		folders = append(folders, id.Path())
+	}
+	e.mu.Lock()
+	e.runs[account], e.folders[account] = runs, folders
+	e.mu.Unlock()
+}
+
+func (e *Engine) reloadOutbox() {
+	items, _ := e.ob.List()
+	e.mu.Lock()
+	e.outboxNow = items
+	e.mu.Unlock()
 }
 
 // Incidents returns the most recent incidents, newest last.
 func (e *Engine) Incidents(n int) []incidents.Event {
-	evs, _ := e.inc.Recent(n)
-	return evs
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]incidents.Event(nil), e.incs[max(0, len(e.incs)-n):]...)
 }
 
 // Outbox lists the messages waiting to be sent.
 func (e *Engine) Outbox() []*outbox.Item {
-	items, _ := e.ob.List()
-	return items
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.outboxNow
 }
 
 // Retry asks for a message to be sent again now.
@@ -435,7 +486,7 @@ func (e *Engine) Drop(id string) error {
 	if err := e.ob.Append(id, outbox.Step{Step: outbox.StepDropped, Reason: "dropped by the user"}); err != nil {
 		return err
 	}
-	defer e.changed()
+	defer func() { e.reloadOutbox(); e.changed() }()
 	return e.ob.Finish(id)
 }
 
@@ -454,18 +505,15 @@ func (e *Engine) Send(ctx context.Context, d Draft) (failover.Outcome, error) {
 	if err != nil {
 		return failover.Outcome{}, fmt.Errorf("the message could not be saved in the outbox: %w", err)
 	}
-	defer e.changed()
+	defer func() { e.reloadOutbox(); e.changed() }()
 	return e.router.Deliver(ctx, env.ID)
 }
 
 // Folders lists an account's archived folders.
 func (e *Engine) Folders(account string) []string {
-	ids, _ := e.arch.Folders(account)
-	var out []string
-	for _, id := range ids {
-		out = append(out, id.Path())
-	}
-	return out
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.folders[account]
 }
 
 // Archive is the archive the engine writes.

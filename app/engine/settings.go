@@ -103,7 +103,7 @@ func (e *Engine) SetRelay(on bool) error {
 		addr = "127.0.0.1:0"
 	}
 	r, err := relay.Start(relay.Options{Addr: addr, AllowRemote: false, Username: "lifeboat", Password: pw, Outbox: e.ob,
-		Queued: func(string) { e.router.Wake(); e.changed() }})
+		Queued: func(string) { e.router.Wake(); e.reloadOutbox(); e.changed() }})
 	if err != nil {
 		return err
 	}

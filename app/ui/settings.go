@@ -27,6 +27,14 @@ type SettingsView struct {
 	Status     *widget.Label
 	order      []string
 	selected   int
+	done       chan struct{} // signalled after each background step (tests)
+}
+
+func (v *SettingsView) signal() {
+	select {
+	case v.done <- struct{}{}:
+	default:
+	}
 }
 
 var everyChoices = map[string]time.Duration{"15 minutes": 15 * time.Minute, "30 minutes": 30 * time.Minute, "1 hour": time.Hour, "3 hours": 3 * time.Hour}
@@ -42,7 +50,7 @@ func everyLabel(d time.Duration) string {
 
 func (w *Window) newSettings() *SettingsView {
 	s := w.eng.Settings()
-	v := &SettingsView{order: s.Order, selected: -1}
+	v := &SettingsView{order: s.Order, selected: -1, done: make(chan struct{}, 10)}
 	v.Every = widget.NewSelect([]string{"15 minutes", "30 minutes", "1 hour", "3 hours"}, nil)
 	v.Every.SetSelected(everyLabel(s.BackupEvery))
 	v.Order = widget.NewList(func() int { return len(v.order) },
@@ -79,20 +87,36 @@ func (w *Window) newSettings() *SettingsView {
 		s := w.eng.Settings()
 		s.Order, s.FromPolicy, s.BackupEvery = append([]string(nil), v.order...), v.FromPolicy.Selected, everyChoices[v.Every.Selected]
 		s.Notifications = v.Notify.Selected
-		if err := w.eng.Apply(s); err != nil {
-			v.Status.SetText("Not saved: " + err.Error())
-			return
-		}
-		v.Status.SetText("Saved. New mail goes through " + v.order[0] + " first.")
+		first := v.order[0]
+		v.Status.SetText("Saving…")
+		go func() { // writes the configuration file: off the UI goroutine
+			err := w.eng.Apply(s)
+			fyne.Do(func() {
+				if err != nil {
+					v.Status.SetText("Not saved: " + err.Error())
+				} else {
+					v.Status.SetText("Saved. New mail goes through " + first + " first.")
+				}
+				v.signal()
+			})
+		}()
 	})
 	v.RelayInfo = widget.NewLabel("")
 	v.RelayInfo.Wrapping = fyne.TextWrapWord
 	v.Relay = widget.NewCheck("Local relay for mail programs (Thunderbird, Outlook, Apple Mail)", func(on bool) {
-		if err := w.eng.SetRelay(on); err != nil {
-			v.RelayInfo.SetText("The relay could not start: " + err.Error())
-			return
-		}
-		v.showRelay(w.eng.Settings())
+		v.RelayInfo.SetText("…")
+		go func() { // opens a socket and may wait on the keyring
+			err := w.eng.SetRelay(on)
+			s := w.eng.Settings()
+			fyne.Do(func() {
+				if err != nil {
+					v.RelayInfo.SetText("The relay could not start: " + err.Error())
+				} else {
+					v.showRelay(s)
+				}
+				v.signal()
+			})
+		}()
 	})
 	v.showRelay(s)
 	fromHelp := widget.NewLabel("rewrite: through another account, From becomes that account's address (your name kept) and Reply-To stays yours — " +

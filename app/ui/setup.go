@@ -117,16 +117,23 @@ func NewSetup(svc SetupService, onSaved func(), onDemo func()) *SetupView {
 			v.Status.SetText(err.Error())
 			return
 		}
-		if err := svc.Save(a, v.Password.Text); err != nil {
-			v.Status.SetText("Not saved: " + err.Error())
-			signal()
-			return
-		}
-		v.Status.SetText("Saved. Your password is in the system keyring.")
-		signal()
-		if onSaved != nil {
-			onSaved()
-		}
+		pw := v.Password.Text
+		v.Status.SetText("Saving…")
+		go func() { // the keyring and the configuration file: off the UI goroutine
+			err := svc.Save(a, pw)
+			fyne.Do(func() {
+				if err != nil {
+					v.Status.SetText("Not saved: " + err.Error())
+					signal()
+					return
+				}
+				v.Status.SetText("Saved. Your password is in the system keyring.")
+				signal()
+				if onSaved != nil {
+					onSaved()
+				}
+			})
+		}()
 	})
 	v.Save.Importance = widget.HighImportance
 	v.Demo = widget.NewButton("Try the demo first", func() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,8 +54,8 @@ func wait(t *testing.T, v *SetupView) {
 func TestFirstRunFlow(t *testing.T) {
 	test.NewTempApp(t)
 	f := &fakeSetup{pwOK: "app-password"}
-	saved, demo := false, false
-	v := NewSetup(f, func() { saved = true }, func() { demo = true })
+	var saved, demo atomic.Bool
+	v := NewSetup(f, func() { saved.Store(true) }, func() { demo.Store(true) })
 	test.NewTempWindow(t, v.Root())
 
 	test.Type(v.Email, "jane@btinternet.com")
@@ -81,11 +82,11 @@ func TestFirstRunFlow(t *testing.T) {
 	}
 	test.Tap(v.Save)
 	wait(t, v)
-	if !saved || len(f.saved) != 1 || f.saved[0].SMTP == nil || f.saved[0].Email != "jane@btinternet.com" || f.saved[0].ArchiveDir == "" {
-		t.Fatalf("saved %v %+v", saved, f.saved)
+	if !saved.Load() || len(f.saved) != 1 || f.saved[0].SMTP == nil || f.saved[0].Email != "jane@btinternet.com" || f.saved[0].ArchiveDir == "" {
+		t.Fatalf("saved %v %+v", saved.Load(), f.saved)
 	}
 	test.Tap(v.Demo)
-	if !demo {
+	if !demo.Load() {
 		t.Fatal("the demo button did nothing")
 	}
 }

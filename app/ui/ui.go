@@ -433,10 +433,16 @@ func (w *Window) outboxView() fyne.CanvasObject {
 			if selected < 0 || selected >= len(items) {
 				return
 			}
-			if err := f(items[selected].ID); err != nil {
-				dialog.ShowError(err, w.win)
-			}
-			w.Refresh()
+			id := items[selected].ID
+			go func() { // writes the outbox ledger: off the UI goroutine
+				err := f(id)
+				fyne.Do(func() {
+					if err != nil {
+						dialog.ShowError(err, w.win)
+					}
+					w.Refresh()
+				})
+			}()
 		}
 	}
 	retry := widget.NewButtonWithIcon("Send again now", theme.MailSendIcon(), act(w.eng.Retry))

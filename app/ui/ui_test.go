@@ -51,8 +51,13 @@ func (f *fake) Runs(a string) []archive.Run {
 		{Start: t0.Add(time.Hour), End: t0.Add(time.Hour + 2*time.Second), Result: "warnings", Warnings: []string{"MASS DELETION: 60 of 100"},
 			Folders: []archive.FolderRun{{Path: "INBOX", OnServer: 40, Archived: 100, Gone: 60}}}}
 }
-func (f *fake) Outbox() []*outbox.Item       { return f.outbox }
-func (f *fake) Retry(id string) error        { f.retried = append(f.retried, id); return nil }
+func (f *fake) Outbox() []*outbox.Item { return f.outbox }
+func (f *fake) Retry(id string) error {
+	f.mu.Lock()
+	f.retried = append(f.retried, id)
+	f.mu.Unlock()
+	return nil
+}
 func (f *fake) Drop(id string) error         { return nil }
 func (f *fake) Folders(string) []string      { return []string{"INBOX", "Sent"} }
 func (f *fake) Demo() bool                   { return true }
@@ -248,6 +253,11 @@ func TestOutboxRetry(t *testing.T) {
 		t.Fatal("no retry button")
 	}
 	test.Tap(retry)
+	for i := 0; i < 100 && func() bool { f.mu.Lock(); defer f.mu.Unlock(); return len(f.retried) == 0 }(); i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if len(f.retried) != 1 || f.retried[0] != "m1" {
 		t.Fatalf("retried: %v", f.retried)
 	}
@@ -348,6 +358,7 @@ func TestSettingsOrderAndRelay(t *testing.T) {
 	v.Every.SetSelected("1 hour")
 	v.Notify.SetSelected("problems")
 	test.Tap(v.Save)
+	waitSettings(t, v)
 	if len(f.applied) != 1 || strings.Join(f.applied[0].Order, ",") != "gmail,bt" || f.applied[0].BackupEvery != time.Hour || f.applied[0].Notifications != "problems" {
 		t.Fatalf("applied: %+v", f.applied)
 	}
@@ -355,7 +366,17 @@ func TestSettingsOrderAndRelay(t *testing.T) {
 		t.Fatalf("status: %q", v.Status.Text)
 	}
 	test.Tap(v.Relay)
+	waitSettings(t, v)
 	if !f.relay || !strings.Contains(v.RelayInfo.Text, "password: generated-pw") || !strings.Contains(v.RelayInfo.Text, "127.0.0.1:1587") {
 		t.Fatalf("relay info: %q", v.RelayInfo.Text)
+	}
+}
+
+func waitSettings(t *testing.T, v *SettingsView) {
+	t.Helper()
+	select {
+	case <-v.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the settings step did not finish")
 	}
 }
