@@ -350,7 +350,9 @@ func ChecksText(accts []engine.Account) string {
 			}
 			fmt.Fprintf(&b, "  %s:", strings.ToUpper(proto))
 			for _, c := range checks[max(0, len(checks)-8):] {
-				if c.OK {
+				if c.OK && c.Latency < time.Millisecond {
+					b.WriteString(" ✓<1ms")
+				} else if c.OK {
 					fmt.Fprintf(&b, " ✓%s", c.Latency.Round(time.Millisecond))
 				} else {
 					fmt.Fprintf(&b, " ✗%s", c.Phase)
