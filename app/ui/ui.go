@@ -108,6 +108,11 @@ func (w *Window) AddWelcome(setup *SetupView) {
 	w.Tabs.Refresh()
 }
 
+// AddAccountTab adds a view for adding another account (a secondary).
+func (w *Window) AddAccountTab(setup *SetupView) {
+	w.Tabs.Append(container.NewTabItemWithIcon("Add account", theme.ContentAddIcon(), container.NewVScroll(container.NewPadded(setup.Root()))))
+}
+
 // ShowAccounts selects the Accounts view.
 func (w *Window) ShowAccounts() {
 	for i, it := range w.Tabs.Items {
@@ -199,7 +204,11 @@ func AccountSummary(a engine.Account) string {
 			done += p.Messages
 			total += p.TotalMessages
 		}
-		s += fmt.Sprintf(" · backing up: %d of %d new messages", done, total)
+		if total == 0 {
+			s += " · backing up: checking folders…"
+		} else {
+			s += fmt.Sprintf(" · backing up: %d of %d new messages", done, total)
+		}
 		if !a.LastActivity.IsZero() {
 			s += fmt.Sprintf(", last activity %s ago", time.Since(a.LastActivity).Round(time.Second))
 		}
@@ -220,18 +229,17 @@ func (w *Window) accountsView() fyne.CanvasObject {
 			lightBox := container.NewGridWrap(fyne.NewSize(14, 14), light)
 			label := widget.NewLabel("account")
 			label.Truncation = fyne.TextTruncateEllipsis
-			bar := widget.NewProgressBar()
-			bar.Hide()
 			btn := widget.NewButtonWithIcon("Back up now", theme.DownloadIcon(), nil)
-			return container.NewBorder(nil, bar, container.NewCenter(lightBox), btn, label)
+			// Rows keep one fixed height (fast lists); folder-by-folder
+			// progress shows in the panel below when the account is chosen.
+			return container.NewBorder(nil, nil, container.NewCenter(lightBox), btn, label)
 		},
 		func(i widget.ListItemID, o fyne.CanvasObject) {
 			a := accts[i]
 			b := o.(*fyne.Container)
 			label := b.Objects[0].(*widget.Label)
-			bar := b.Objects[1].(*widget.ProgressBar)
-			light := b.Objects[2].(*fyne.Container).Objects[0].(*fyne.Container).Objects[0].(*canvas.Circle)
-			btn := b.Objects[3].(*widget.Button)
+			light := b.Objects[1].(*fyne.Container).Objects[0].(*fyne.Container).Objects[0].(*canvas.Circle)
+			btn := b.Objects[2].(*widget.Button)
 			label.SetText(AccountSummary(a))
 			light.FillColor = stateColor(a.State)
 			light.Refresh()
@@ -239,18 +247,8 @@ func (w *Window) accountsView() fyne.CanvasObject {
 			btn.OnTapped = func() { w.eng.BackupNow(name) }
 			if a.Running {
 				btn.Disable()
-				var done, total int
-				for _, p := range a.Progress {
-					done += p.Messages
-					total += p.TotalMessages
-				}
-				if total > 0 {
-					bar.SetValue(float64(done) / float64(total))
-				}
-				bar.Show()
 			} else {
 				btn.Enable()
-				bar.Hide()
 			}
 		})
 	w.BackupAll = widget.NewButtonWithIcon("Back up all accounts", theme.DownloadIcon(), func() { w.eng.BackupNow("") })

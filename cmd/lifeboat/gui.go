@@ -138,6 +138,28 @@ func runGUI(args []string) int {
 	fail := func(err error) {
 		dialog.ShowError(err, win)
 	}
+	// reopen switches to the accounts in the configuration file (after one
+	// was added), closing the engine that ran before.
+	var addTab func()
+	reopen := func() {
+		cfg, err := config.Load(path)
+		if err != nil {
+			fail(err)
+			return
+		}
+		mine, err := engine.Open(engine.Options{Config: cfg, Secrets: secrets.Keyring(), DataDir: config.DataDir(), Hooks: hooks})
+		if err != nil {
+			fail(err)
+			return
+		}
+		before := eng
+		start(mine)
+		addTab()
+		before.Close()
+	}
+	addTab = func() {
+		w.AddAccountTab(ui.NewSetup(&engine.Setup{ConfigPath: path, Secrets: secrets.Keyring()}, reopen, nil))
+	}
 	cfg, err := config.Load(path)
 	switch {
 	case *demo || *tour != "":
@@ -154,6 +176,7 @@ func runGUI(args []string) int {
 			return 1
 		}
 		start(e)
+		addTab()
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		fmt.Fprintln(os.Stderr, "lifeboat:", err)
 		return 1
@@ -166,23 +189,7 @@ func runGUI(args []string) int {
 			return 1
 		}
 		start(e)
-		setup := ui.NewSetup(&engine.Setup{ConfigPath: path, Secrets: secrets.Keyring()},
-			func() {
-				cfg, err := config.Load(path)
-				if err != nil {
-					fail(err)
-					return
-				}
-				mine, err := engine.Open(engine.Options{Config: cfg, Secrets: secrets.Keyring(), DataDir: config.DataDir(), Hooks: hooks})
-				if err != nil {
-					fail(err)
-					return
-				}
-				demoEng := eng
-				start(mine)
-				demoEng.Close()
-			},
-			func() { w.ShowAccounts() })
+		setup := ui.NewSetup(&engine.Setup{ConfigPath: path, Secrets: secrets.Keyring()}, reopen, func() { w.ShowAccounts() })
 		w.AddWelcome(setup)
 	}
 	win.Resize(fyne.NewSize(1100, 720))
