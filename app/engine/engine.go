@@ -101,6 +101,7 @@ type Engine struct {
 	// loaded at Open and kept current by the engine's own work.
 	runs      map[string][]archive.Run
 	folders   map[string][]string
+	sizes     map[string]int64
 	incs      []incidents.Event
 	outboxNow []*outbox.Item
 	progress  map[string]map[string]*Progress
@@ -128,7 +129,7 @@ func Open(o Options) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{cfg: o.Config, secrets: o.Secrets, dataDir: o.DataDir, arch: arch, hooks: o.Hooks, demo: o.demo,
-		running: map[string]bool{}, activity: map[string]time.Time{}, runs: map[string][]archive.Run{}, folders: map[string][]string{}, progress: map[string]map[string]*Progress{}, lastErr: map[string]string{}}
+		running: map[string]bool{}, activity: map[string]time.Time{}, runs: map[string][]archive.Run{}, folders: map[string][]string{}, sizes: map[string]int64{}, progress: map[string]map[string]*Progress{}, lastErr: map[string]string{}}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	if e.inc, err = incidents.Open(incidents.DefaultPath(o.DataDir)); err != nil {
 		return nil, err
@@ -307,6 +308,7 @@ func (e *Engine) Accounts() []Account {
 		}
 		e.mu.Lock()
 		runs := e.runs[a.Name]
+		v.Bytes = e.sizes[a.Name]
 		e.mu.Unlock()
 		if len(runs) > 0 {
 			r := runs[len(runs)-1]
@@ -443,11 +445,15 @@ func (e *Engine) reload(account string) {
 	runs, _ := e.arch.Runs(account)
 	ids, _ := e.arch.Folders(account)
 	var folders []string
+	var size int64
 	for _, id := range ids {
 		folders = append(folders, id.Path())
+		if st, err := os.Stat(e.arch.MboxPath(id)); err == nil {
+			size += st.Size()
+		}
 	}
 	e.mu.Lock()
-	e.runs[account], e.folders[account] = runs, folders
+	e.runs[account], e.folders[account], e.sizes[account] = runs, folders, size
 	e.mu.Unlock()
 }
 

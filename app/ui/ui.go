@@ -213,7 +213,7 @@ func AccountSummary(a engine.Account) string {
 			s += fmt.Sprintf(", last activity %s ago", time.Since(a.LastActivity).Round(time.Second))
 		}
 	case a.LastResult != "":
-		s += fmt.Sprintf(" · last backup %s: %s, %d messages archived", ago(a.LastBackup), a.LastResult, a.Archived)
+		s += fmt.Sprintf(" · last backup %s: %s, %d messages archived (%s)", ago(a.LastBackup), a.LastResult, a.Archived, humanBytes(a.Bytes))
 	default:
 		s += " · not backed up yet"
 	}

@@ -114,7 +114,7 @@ func (f *fake) SetRelay(on bool) error { f.mu.Lock(); f.relay = on; f.mu.Unlock(
 
 func newFake() *fake {
 	return &fake{order: []string{"bt", "gmail"}, accounts: []engine.Account{
-		{Name: "bt", Email: "jane@bt.demo", State: health.Up, CanSend: true, LastResult: "ok", Archived: 59, LastBackup: time.Now()},
+		{Name: "bt", Email: "jane@bt.demo", State: health.Up, CanSend: true, LastResult: "ok", Archived: 59, Bytes: 30 << 10, LastBackup: time.Now()},
 		{Name: "gmail", Email: "jane@gmail.demo", State: health.Unknown, CanSend: true},
 	}}
 }
@@ -174,7 +174,7 @@ func findButton(o fyne.CanvasObject, text string) *widget.Button {
 
 func TestAccountsShowStateAndBackUp(t *testing.T) {
 	f, w := setup(t)
-	if got := rowLabel(t, w.AccountsList, 0); !strings.Contains(got, "bt — Operational") || !strings.Contains(got, "59 messages archived") {
+	if got := rowLabel(t, w.AccountsList, 0); !strings.Contains(got, "bt — Operational") || !strings.Contains(got, "59 messages archived (30 KB)") {
 		t.Fatalf("row 0: %q", got)
 	}
 	test.Tap(w.BackupAll)
