@@ -15,7 +15,6 @@ import (
 	"github.com/lifeboat-mail/lifeboat/store/incidents"
 	"github.com/lifeboat-mail/lifeboat/sync/failover"
 	"github.com/lifeboat-mail/lifeboat/sync/health"
-	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
 )
 
 func incidentsPath() string { return incidents.DefaultPath(config.DataDir()) }
@@ -77,36 +76,12 @@ func (c *command) health(cfg *config.Config) failover.Health {
 }
 
 func (c *command) targets(cfg *config.Config) []health.Target {
-	var out []health.Target
-	for _, a := range cfg.Accounts {
-		a := a
-		imapEP := endpoint(a.IMAP)
-		t := health.Target{Account: a.Name, IMAP: &imapEP}
-		if a.SMTP != nil {
-			t.SMTP = &health.SMTPEndpoint{Host: a.SMTP.Host, Port: a.SMTP.Port, Security: imapconn.Security(a.SMTP.Security),
-				Username: a.SMTP.Username, CAFile: a.SMTP.TLSCAFile}
+	return health.TargetsFor(cfg.Accounts, func(a config.Account, smtp bool) (string, error) {
+		if smtp {
+			return c.smtpPassword(a)()
 		}
-		t.Credentials = func(ctx context.Context, p health.Protocol) (*health.Login, error) {
-			if p == health.SMTP && a.SMTP != nil {
-				pw, err := c.smtpPassword(a)()
-				if err != nil {
-					return nil, err
-				}
-				email := a.Email
-				if email == "" {
-					email = a.SMTP.Username
-				}
-				return &health.Login{Username: a.SMTP.Username, Password: pw, Address: email}, nil
-			}
-			pw, err := c.imapPassword(a)
-			if err != nil {
-				return nil, err
-			}
-			return &health.Login{Username: a.IMAP.Username, Password: pw}, nil
-		}
-		out = append(out, t)
-	}
-	return out
+		return c.imapPassword(a)
+	})
 }
 
 // startMonitor runs the outage probes in the background until the

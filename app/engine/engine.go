@@ -270,28 +270,7 @@ func (e *Engine) sendAccounts() []failover.Account {
 }
 
 func (e *Engine) targets() []health.Target {
-	var out []health.Target
-	for _, a := range e.conf().Accounts {
-		a := a
-		ep := imapEndpoint(a.IMAP)
-		t := health.Target{Account: a.Name, IMAP: &ep}
-		if a.SMTP != nil {
-			t.SMTP = &health.SMTPEndpoint{Host: a.SMTP.Host, Port: a.SMTP.Port, Security: imapconn.Security(a.SMTP.Security),
-				Username: a.SMTP.Username, CAFile: a.SMTP.TLSCAFile}
-		}
-		t.Credentials = func(ctx context.Context, p health.Protocol) (*health.Login, error) {
-			pw, err := e.password(a, p == health.SMTP)
-			if err != nil {
-				return nil, err
-			}
-			if p == health.SMTP && a.SMTP != nil {
-				return &health.Login{Username: a.SMTP.Username, Password: pw, Address: a.Email}, nil
-			}
-			return &health.Login{Username: a.IMAP.Username, Password: pw}, nil
-		}
-		out = append(out, t)
-	}
-	return out
+	return health.TargetsFor(e.conf().Accounts, e.password)
 }
 
 // Accounts returns every account with its health and last backup.
