@@ -23,6 +23,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/lifeboat-mail/lifeboat/sync/internal/proc"
 	"net"
 	"os"
 	"os/exec"
@@ -120,7 +121,7 @@ type binaries struct {
 
 var findBinaries = sync.OnceValues(func() (binaries, error) {
 	var b binaries
-	if !supported {
+	if !proc.Supported {
 		return b, errors.New("dovecottest: needs a Unix system")
 	}
 	var err error
@@ -398,7 +399,7 @@ func searchable(dir string) bool {
 // checkNotRunning refuses to start a second instance on the same Dir.
 func checkNotRunning(pidFile string) error {
 	pid, err := readPID(pidFile)
-	if err != nil || !pidExists(pid) {
+	if err != nil || !proc.Exists(pid) {
 		return nil
 	}
 	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
@@ -637,20 +638,20 @@ func (s *Server) stop() error {
 			// Never signal a process the harness did not start.
 			errs = append(errs, fmt.Errorf("%s names pid %d, but this instance's master is %d", masterPIDFile, filePID, pid))
 		}
-		if err := signalPID(pid, syscall.SIGTERM); err != nil {
+		if err := proc.Signal(pid, syscall.SIGTERM); err != nil {
 			errs = append(errs, err)
 		}
 		// The master alone would wait up to a few seconds for logged-in
 		// imap processes and then exit leaving them (and log, auth,
 		// anvil...) running. Every Dovecot process exits cleanly on
 		// SIGTERM, so tell them all at once.
-		signalGroup(pid, syscall.SIGTERM)
+		proc.SignalGroup(pid, syscall.SIGTERM)
 	}
 	select {
 	case <-s.exited:
 	case <-time.After(stopTimeout):
 		errs = append(errs, fmt.Errorf("dovecot (pid %d) ignored SIGTERM for %v; killed", pid, stopTimeout))
-		signalGroup(pid, syscall.SIGKILL)
+		proc.SignalGroup(pid, syscall.SIGKILL)
 		select {
 		case <-s.exited:
 		case <-time.After(killTimeout):
@@ -658,10 +659,10 @@ func (s *Server) stop() error {
 		}
 	}
 	// The master is reaped; wait for the rest of the group.
-	if !waitGroupGone(pid, killTimeout) {
+	if !proc.WaitGroupGone(pid, killTimeout) {
 		errs = append(errs, fmt.Errorf("processes of group %d ignored SIGTERM for %v; killed", pid, killTimeout))
-		signalGroup(pid, syscall.SIGKILL)
-		if !waitGroupGone(pid, killTimeout) {
+		proc.SignalGroup(pid, syscall.SIGKILL)
+		if !proc.WaitGroupGone(pid, killTimeout) {
 			errs = append(errs, fmt.Errorf("processes of group %d survived SIGKILL", pid))
 		}
 	}
@@ -671,20 +672,9 @@ func (s *Server) stop() error {
 	return nil
 }
 
-func waitGroupGone(pgid int, timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for groupExists(pgid) {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	return true
-}
-
 // kill ends a failed start.
 func (s *Server) kill() {
-	signalGroup(s.pid, syscall.SIGKILL)
+	proc.SignalGroup(s.pid, syscall.SIGKILL)
 	select {
 	case <-s.exited:
 	case <-time.After(killTimeout):

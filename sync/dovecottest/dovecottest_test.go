@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/lifeboat-mail/lifeboat/sync/internal/proc"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -490,7 +491,7 @@ func TestStopLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("Stop took %v", time.Since(t0))
-	if pidExists(pid) {
+	if proc.Exists(pid) {
 		t.Errorf("master pid %d still exists after Stop", pid)
 	}
 	if left := instanceProcesses(t, s); len(left) > 0 {

@@ -42,6 +42,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/lifeboat-mail/lifeboat/sync/internal/proc"
 	"io"
 	"net"
 	"os"
@@ -204,7 +205,7 @@ type env struct {
 
 var findEnv = sync.OnceValues(func() (env, error) {
 	var e env
-	if !supported {
+	if !proc.Supported {
 		return e, errors.New("mailstack: needs a Unix system")
 	}
 	if err := dovecottest.Available(); err != nil {
@@ -622,8 +623,8 @@ func (p *Provider) startPostfix() error {
 		case <-exited:
 			run.stopWatchdog()
 			// Daemons master had already started leave with it.
-			signalGroup(pid, syscall.SIGKILL)
-			waitGroupGone(pid, killTimeout)
+			proc.SignalGroup(pid, syscall.SIGKILL)
+			proc.WaitGroupGone(pid, killTimeout)
 			// A bind failure kills master before its logging works (and
 			// it writes nothing to a stderr that is not a tty): look for
 			// the usual cause ourselves.
@@ -660,13 +661,13 @@ func (p *Provider) startPostfix() error {
 
 func killAndWait(pid int, exited chan struct{}) {
 	if pid > 0 {
-		signalGroup(pid, syscall.SIGKILL)
+		proc.SignalGroup(pid, syscall.SIGKILL)
 	}
 	select {
 	case <-exited:
 	case <-time.After(killTimeout):
 	}
-	waitGroupGone(pid, killTimeout)
+	proc.WaitGroupGone(pid, killTimeout)
 }
 
 // probe succeeds once all three listeners send an SMTP greeting.
@@ -747,14 +748,14 @@ func (p *Provider) stopPostfix() error {
 			errs = append(errs, fmt.Errorf("master.pid names %d, but this instance's master is %d", filePID, pid))
 		}
 		// master passes SIGTERM on to its whole process group.
-		if err := signalPID(pid, syscall.SIGTERM); err != nil {
+		if err := proc.Signal(pid, syscall.SIGTERM); err != nil {
 			errs = append(errs, err)
 		}
 		select {
 		case <-exited:
 		case <-time.After(stopTimeout):
 			errs = append(errs, fmt.Errorf("postfix master (pid %d) ignored SIGTERM for %v; killed", pid, stopTimeout))
-			signalGroup(pid, syscall.SIGKILL)
+			proc.SignalGroup(pid, syscall.SIGKILL)
 			select {
 			case <-exited:
 			case <-time.After(killTimeout):
@@ -763,11 +764,11 @@ func (p *Provider) stopPostfix() error {
 		}
 	}
 	// Daemons busy when master left finish on their own SIGTERM.
-	signalGroup(pid, syscall.SIGTERM)
-	if !waitGroupGone(pid, killTimeout) {
+	proc.SignalGroup(pid, syscall.SIGTERM)
+	if !proc.WaitGroupGone(pid, killTimeout) {
 		errs = append(errs, fmt.Errorf("postfix processes of group %d ignored SIGTERM for %v; killed", pid, killTimeout))
-		signalGroup(pid, syscall.SIGKILL)
-		if !waitGroupGone(pid, killTimeout) {
+		proc.SignalGroup(pid, syscall.SIGKILL)
+		if !proc.WaitGroupGone(pid, killTimeout) {
 			errs = append(errs, fmt.Errorf("postfix processes of group %d survived SIGKILL", pid))
 		}
 	}
@@ -775,17 +776,6 @@ func (p *Provider) stopPostfix() error {
 		return fmt.Errorf("mailstack: stop postfix: %w", errors.Join(errs...))
 	}
 	return nil
-}
-
-func waitGroupGone(pgid int, timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for groupExists(pgid) {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	return true
 }
 
 // StopSMTP stops the provider's Postfix only (all three SMTP ports then
@@ -902,19 +892,19 @@ func (p *Provider) reload() error {
 		return nil // read at the next StartSMTP
 	}
 	var old []int
-	for _, pid := range childrenOf(p.master.pid) {
-		if procComm(pid) != "smtpd" {
+	for _, pid := range proc.ChildrenOf(p.master.pid) {
+		if proc.Comm(pid) != "smtpd" {
 			old = append(old, pid)
 		}
 	}
-	if err := signalPID(p.master.pid, syscall.SIGHUP); err != nil {
+	if err := proc.Signal(p.master.pid, syscall.SIGHUP); err != nil {
 		return fmt.Errorf("mailstack: reload: %w", err)
 	}
 	deadline := time.Now().Add(stopTimeout)
 	for {
 		left := 0
 		for _, c := range old {
-			if procAlive(c) {
+			if proc.Alive(c) {
 				left++
 			}
 		}

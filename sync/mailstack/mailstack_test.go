@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/lifeboat-mail/lifeboat/sync/internal/proc"
 	"net"
 	"os"
 	"os/exec"
@@ -345,7 +346,7 @@ func TestStopSMTPAndStartSMTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("StopSMTP took %v", time.Since(t0))
-	if b.PostfixPID() != 0 || groupExists(oldPID) {
+	if b.PostfixPID() != 0 || proc.GroupExists(oldPID) {
 		t.Errorf("Postfix still running after StopSMTP (pid %d)", oldPID)
 	}
 	for _, addr := range []string{b.SubmissionAddr, b.SubmissionsAddr, b.SMTPAddr} {
@@ -395,24 +396,24 @@ func TestStopSMTPAndStartSMTP(t *testing.T) {
 // of master, or MAIL_CONFIG pointing at its configuration) and Dovecot's.
 func instanceProcesses(t *testing.T, p *Provider, postfixPID, dovecotPID int) []string {
 	t.Helper()
-	procs, ok := readProcs()
+	procs, ok := proc.List()
 	if !ok {
 		t.Skip("no /proc")
 	}
 	var found []string
 	for _, st := range procs {
-		if st.dead() {
+		if st.Dead() {
 			continue
 		}
-		dir := filepath.Join("/proc", strconv.Itoa(st.pid))
+		dir := filepath.Join("/proc", strconv.Itoa(st.PID))
 		env, _ := os.ReadFile(filepath.Join(dir, "environ"))
 		cmdline, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
 		cmd := strings.TrimSpace(string(bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '})))
-		if st.pgrp == postfixPID || st.pgrp == dovecotPID ||
+		if st.PGrp == postfixPID || st.PGrp == dovecotPID ||
 			bytes.Contains(env, []byte("MAIL_CONFIG="+p.ConfigDir+"\x00")) ||
 			strings.Contains(cmd, p.RuntimeDir) ||
 			strings.HasSuffix(cmd, "kill -TERM "+strconv.Itoa(postfixPID)) { // the watchdog
-			found = append(found, fmt.Sprintf("%d[%s %s]", st.pid, st.state, cmd))
+			found = append(found, fmt.Sprintf("%d[%s %s]", st.PID, st.State, cmd))
 		}
 	}
 	return found
