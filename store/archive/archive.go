@@ -1,33 +1,53 @@
 // Package archive keeps Lifeboat's archive on disk: one mboxrd file per IMAP
-// folder and, beside it, an append-only metadata log that is the source of
-// truth for what the mbox holds.
+// folder and, apart from the mail, an append-only metadata log per folder
+// that is the source of truth for what the mbox holds.
 //
 // Layout under the archive root:
 //
-//	<account>/<folder path>.mbox          messages (see package mboxrd)
-//	<account>/.meta/<folder path>.log     JSON lines: one record per event
-//	<account>/.runs.log                   one line per backup run
-//	<account>/.lock                       held while a backup writes
-//	<account>/.quarantine/...             bytes moved aside by recovery
+//	<account>/<folder path>.mbox                     mail, and nothing else
+//	<account>/%Lifeboat/<name>.mbox                  folders Lifeboat keeps itself (copies of sent mail)
+//	.lifeboat/<account>/meta/<folder path>.log       JSON lines: one record per event
+//	.lifeboat/<account>/runs.log                     one line per backup run
+//	.lifeboat/<account>/lock                         held by every writer of the account
+//	.lifeboat/<account>/quarantine/...               bytes moved aside by recovery and repair
+//	.lifeboat/<account>/pending/...                  copies waiting for the lock (see AddLocal)
+//	.lifeboat/index.sqlite                           the derived index (package index)
 //
-// Folder names are UTF-8; each component is escaped reversibly (%XX) where
-// a file system could not hold it. Files are 0600, directories 0700.
+// So an account directory is a clean mbox tree that mutt, Thunderbird or
+// Dovecot can read (a copy of it: Dovecot writes into the files it serves).
+// Folder names are UTF-8, relative to the server's personal namespace; each
+// component is escaped reversibly (%XX) where a file system could not hold
+// it. Files are 0600, directories 0700. Archives of the earlier layout
+// (.meta, .runs.log, .lock and .quarantine inside the account directory)
+// are moved into place by Open, one rename at a time, so a crash at any
+// point leaves a state the next Open finishes.
 //
 // Invariants, enforced here:
 //
-//  1. Append-only. Nothing in this package shortens or rewrites bytes that a
-//     log record refers to. Messages deleted on the server are recorded as
-//     such ("g" records) and stay in the mbox.
+//  1. Append-only. An mbox is opened O_APPEND, so every write lands at its
+//     current end, and Commit checks that the file is as long as this
+//     process made it before it logs anything. Nothing shortens or rewrites
+//     bytes that a log record refers to; the one operation that shortens an
+//     mbox cuts bytes no record refers to (a torn tail, the remains of a
+//     damaged record), after copying them to a fsynced quarantine file.
+//     Messages deleted on the server are recorded as such ("g" records) and
+//     stay.
 //  2. A message exists in the archive only once its log record exists, and
 //     its log record is written only after its bytes are fsynced
 //     (Folder.Commit). A crash can therefore leave bytes past the last
 //     logged message, never a log record without its bytes.
-//  3. On open, bytes past the last logged message (a torn tail) are copied
-//     to a quarantine file, fsynced, and only then cut from the mbox; a torn
-//     last log line is quarantined the same way. Nothing is silently deleted.
+//  3. The mbox files are enough. Bytes no log record describes (the tail a
+//     crash left, a stale or lost log, an mbox a user put into the tree) are
+//     adopted: parsed into records (package mboxrd's Scan) and logged as
+//     recovered messages, which a backup then matches to the server's
+//     messages by content hash. Only a record a crash cut short is moved to
+//     quarantine; a torn last log line likewise. Nothing is silently deleted.
 //  4. The log is replayed in order; the state it describes (locations,
-//     flags, deletions, UIDVALIDITY, checkpoints) is derived, never stored
-//     elsewhere. The SQLite index is derived from it too.
+//     flags, deletions, damage, UIDVALIDITY, checkpoints) is derived, never
+//     stored elsewhere. The SQLite index is derived from it too.
+//  5. One writer per account across processes: every writer holds the
+//     account's lock (LockAccount), which the kernel releases when a
+//     process dies.
 package archive
 
 import (
@@ -50,12 +70,8 @@ import (
 )
 
 const (
-	dirMode       = 0o700
-	fileMode      = 0o600
-	metaDir       = ".meta"
-	quarantineDir = ".quarantine"
-	mboxExt       = ".mbox"
-	logExt        = ".log"
+	dirMode  = 0o700
+	fileMode = 0o600
 )
 
 // Archive is an archive root directory.
@@ -63,7 +79,8 @@ type Archive struct {
 	Root string
 }
 
-// Open returns the archive at root, creating the directory if needed.
+// Open returns the archive at root, creating the directory if needed and
+// moving an archive of the earlier layout into the current one.
 func Open(root string) (*Archive, error) {
 	if root == "" {
 		return nil, errors.New("archive: no archive directory given")
@@ -75,15 +92,25 @@ func Open(root string) (*Archive, error) {
 	if err := os.MkdirAll(abs, dirMode); err != nil {
 		return nil, fmt.Errorf("cannot create the archive directory: %w", err)
 	}
-	return &Archive{Root: abs}, nil
+	a := &Archive{Root: abs}
+	if err := mkdirAllSync(a.stateRoot()); err != nil {
+		return nil, fmt.Errorf("cannot create %s: %w", a.stateRoot(), err)
+	}
+	if err := a.migrate(); err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 // FolderID names a folder of an account: its name as the server lists it
-// (UTF-8) and the server's hierarchy delimiter (0 when flat).
+// (UTF-8) relative to the server's personal namespace, and the server's
+// hierarchy delimiter (0 when flat). Local folders are Lifeboat's own
+// (LocalDir); no server folder is ever one.
 type FolderID struct {
 	Account string
 	Name    string
 	Delim   rune
+	Local   bool
 }
 
 func (id FolderID) components() []string {
@@ -93,28 +120,31 @@ func (id FolderID) components() []string {
 	return strings.Split(id.Name, string(id.Delim))
 }
 
-// Path is the folder's path inside the account, with '/' between levels.
-func (id FolderID) Path() string { return strings.Join(id.components(), "/") }
+// Path is the folder's path inside the account, with '/' between levels;
+// a local folder's starts with LocalDir (and a server folder named like
+// LocalDir is written "%25Lifeboat", so that no two folders share a path).
+func (id FolderID) Path() string {
+	comps := id.components()
+	if id.Local {
+		return LocalDir + "/" + strings.Join(comps, "/")
+	}
+	if comps[0] == LocalDir {
+		comps = append([]string{"%25" + LocalDir[1:]}, comps[1:]...)
+	}
+	return strings.Join(comps, "/")
+}
 
 func (id FolderID) String() string { return id.Account + "/" + id.Path() }
 
-func (a *Archive) accountDir(account string) string {
-	return filepath.Join(a.Root, escapeComponent(account))
-}
-
-// MboxPath is where a folder's messages are.
-func (a *Archive) MboxPath(id FolderID) string {
-	return filepath.Join(a.accountDir(id.Account), relPath(id.components())+mboxExt)
-}
-
-// LogPath is where a folder's metadata log is.
-func (a *Archive) LogPath(id FolderID) string {
-	return filepath.Join(a.accountDir(id.Account), metaDir, relPath(id.components())+logExt)
+// HasFolder reports whether the archive holds a folder (its log, or an mbox
+// file at its place).
+func (a *Archive) HasFolder(id FolderID) bool {
+	return exists1(a.LogPath(id)) || exists1(a.MboxPath(id))
 }
 
 // Accounts lists the accounts that have an archive.
 func (a *Archive) Accounts() ([]string, error) {
-	des, err := os.ReadDir(a.Root)
+	des, err := os.ReadDir(a.stateRoot())
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +153,7 @@ func (a *Archive) Accounts() ([]string, error) {
 		if !de.IsDir() {
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(a.Root, de.Name(), metaDir)); err != nil {
+		if _, err := os.Stat(filepath.Join(a.stateRoot(), de.Name(), metaDir)); err != nil {
 			continue
 		}
 		if name, err := unescapeComponent(de.Name()); err == nil {
@@ -133,10 +163,30 @@ func (a *Archive) Accounts() ([]string, error) {
 	return out, nil
 }
 
-// Folders lists the archived folders of an account, sorted by path.
+// Folders lists the archived folders of an account, sorted by path. Files
+// in the metadata directory that are not folder logs are left out; Inventory
+// reports them.
 func (a *Archive) Folders(account string) ([]FolderID, error) {
-	root := filepath.Join(a.accountDir(account), metaDir)
-	var out []FolderID
+	inv, err := a.Inventory(account)
+	return inv.Folders, err
+}
+
+// Inventory is what an account's part of the archive holds.
+type Inventory struct {
+	Folders []FolderID
+	// Unlogged lists mbox files no log describes yet (the next backup of
+	// the account adopts them).
+	Unlogged []string
+	// Foreign lists files that are neither (in the account's directory: not
+	// an mbox file; in its metadata directory: not a folder log), with why.
+	Foreign []string
+}
+
+// Inventory walks an account's mbox tree and metadata directory.
+func (a *Archive) Inventory(account string) (Inventory, error) {
+	var inv Inventory
+	logs := map[string]bool{}
+	root := filepath.Join(a.stateDir(account), metaDir)
 	err := filepath.WalkDir(root, func(path string, de fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
@@ -144,91 +194,176 @@ func (a *Archive) Folders(account string) ([]FolderID, error) {
 			}
 			return err
 		}
-		if de.IsDir() || !strings.HasSuffix(path, logExt) {
+		if de.IsDir() {
 			return nil
 		}
-		id, err := readHeader(path)
-		if err != nil {
-			return err
+		rel, _ := filepath.Rel(root, path)
+		if !strings.HasSuffix(path, logExt) {
+			inv.Foreign = append(inv.Foreign, path+": not a folder log")
+			return nil
 		}
-		id.Account = account
-		out = append(out, id)
+		h, err := readHeader(path)
+		if err != nil {
+			inv.Foreign = append(inv.Foreign, err.Error())
+			return nil
+		}
+		id, err := folderOf(account, strings.TrimSuffix(rel, logExt), h.delim())
+		if err != nil {
+			inv.Foreign = append(inv.Foreign, path+": "+err.Error())
+			return nil
+		}
+		logs[strings.TrimSuffix(rel, logExt)] = true
+		inv.Folders = append(inv.Folders, id)
 		return nil
 	})
-	sort.Slice(out, func(i, j int) bool { return out[i].Path() < out[j].Path() })
-	return out, err
+	if err != nil {
+		return inv, err
+	}
+	sort.Slice(inv.Folders, func(i, j int) bool { return inv.Folders[i].Path() < inv.Folders[j].Path() })
+	mroot := a.accountDir(account)
+	err = filepath.WalkDir(mroot, func(path string, de fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if de.IsDir() {
+			return nil
+		}
+		rel, _ := filepath.Rel(mroot, path)
+		if !strings.HasSuffix(rel, mboxExt) {
+			inv.Foreign = append(inv.Foreign, path+": not an mbox file")
+			return nil
+		}
+		if !logs[strings.TrimSuffix(rel, mboxExt)] {
+			inv.Unlogged = append(inv.Unlogged, path)
+		}
+		return nil
+	})
+	return inv, err
 }
 
-// readHeader reads the folder's identity from the first log record.
-func readHeader(path string) (FolderID, error) {
+type header struct{ r record }
+
+func (h header) delim() rune {
+	if h.r.Delim == "" {
+		return 0
+	}
+	return []rune(h.r.Delim)[0]
+}
+
+// readHeader reads the first record of a folder's log.
+func readHeader(path string) (header, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return FolderID{}, err
+		return header{}, err
 	}
 	defer f.Close()
 	line, err := bufio.NewReader(f).ReadBytes('\n')
 	if err != nil {
-		return FolderID{}, fmt.Errorf("%s: no header record: %w", path, err)
+		return header{}, fmt.Errorf("%s: no header record: %w", path, err)
 	}
 	var r record
 	if err := json.Unmarshal(line, &r); err != nil || r.T != recHeader {
-		return FolderID{}, fmt.Errorf("%s: first line is not a folder header", path)
+		return header{}, fmt.Errorf("%s: first line is not a folder header", path)
 	}
-	id := FolderID{Name: r.Name}
-	if r.Delim != "" {
-		id.Delim = []rune(r.Delim)[0]
-	}
-	return id, nil
+	return header{r}, nil
 }
 
 // Record types of the metadata log.
 const (
 	recHeader   = "h" // folder identity; always the first line
-	recMessage  = "m" // a message appended to the mbox
+	recMessage  = "m" // a message appended to the mbox (or adopted from it: rec)
 	recFlags    = "f" // the server's flags for a message changed
 	recGone     = "g" // the message is no longer on the server
-	recRemap    = "r" // an archived message found again under a new UIDVALIDITY
+	recRemap    = "r" // an archived message found again on the server (new UIDVALIDITY, or adopted)
 	recValidity = "v" // the folder's UIDVALIDITY changed
-	recState    = "s" // checkpoint at the end of a sync of this folder
+	recState    = "s" // checkpoint at the end of a sync of this folder (all zero: none)
+	recIntent   = "p" // bytes about to be made durable by a commit (off, len)
+	recAdopt    = "a" // bytes no record described were adopted (count, why, end)
+	recDamaged  = "d" // a logged message's bytes are damaged or lost (why; cut: the mbox was cut there)
 )
 
 // record is one line of the metadata log.
 type record struct {
-	T        string   `json:"t"`
-	UV       uint32   `json:"uv,omitempty"`
-	UID      uint32   `json:"uid,omitempty"`
-	Off      *int64   `json:"off,omitempty"`
-	Len      int64    `json:"len,omitempty"`
-	SHA      string   `json:"sha,omitempty"`
-	Date     string   `json:"date,omitempty"`
-	Size     int64    `json:"size,omitempty"`
-	Flags    []string `json:"flags,omitempty"`
-	SetFlags bool     `json:"setflags,omitempty"` // recFlags: Flags is the whole new set (may be empty)
-	MID      string   `json:"mid,omitempty"`
-	EOL      string   `json:"eol,omitempty"`
-	NoNL     bool     `json:"nonl,omitempty"`
-	At       int64    `json:"at,omitempty"`
-	Name     string   `json:"name,omitempty"`
-	Delim    string   `json:"delim,omitempty"`
-	UIDNext  uint32   `json:"uidnext,omitempty"`
-	ModSeq   uint64   `json:"modseq,omitempty"`
-	Count    uint32   `json:"count,omitempty"`
-	Old      uint32   `json:"old,omitempty"`
+	T        string    `json:"t"`
+	UV       uint32    `json:"uv,omitempty"`
+	UID      uint32    `json:"uid,omitempty"`
+	Off      *int64    `json:"off,omitempty"`
+	Len      int64     `json:"len,omitempty"`
+	SHA      string    `json:"sha,omitempty"`
+	Date     string    `json:"date,omitempty"`
+	Size     int64     `json:"size,omitempty"`
+	Flags    []string  `json:"flags,omitempty"`
+	SetFlags bool      `json:"setflags,omitempty"` // recFlags: Flags is the whole new set (may be empty)
+	MID      string    `json:"mid,omitempty"`
+	EOL      string    `json:"eol,omitempty"`
+	NoNL     bool      `json:"nonl,omitempty"`
+	Trail    *int      `json:"trail,omitempty"` // adopted framing (mboxrd.Meta.Adopted)
+	Rec      bool      `json:"rec,omitempty"`   // recovered: adopted from the mbox, identity from its bytes
+	Alts     []altRead `json:"alts,omitempty"`  // other readings of an adopted record's bytes
+	Why      string    `json:"why,omitempty"`
+	Cut      *int64    `json:"cut,omitempty"`
+	End      int64     `json:"end,omitempty"`
+	At       int64     `json:"at,omitempty"`
+	Name     string    `json:"name,omitempty"`
+	Delim    string    `json:"delim,omitempty"`
+	Local    bool      `json:"local,omitempty"`
+	UIDNext  uint32    `json:"uidnext,omitempty"`
+	ModSeq   uint64    `json:"modseq,omitempty"`
+	Count    uint32    `json:"count,omitempty"`
+	Old      uint32    `json:"old,omitempty"`
+}
+
+// altRead is another reading of an adopted record: the hash its bytes have
+// when framed this way.
+type altRead struct {
+	SHA   string `json:"sha"`
+	EOL   string `json:"eol,omitempty"`
+	Trail int    `json:"trail"`
+}
+
+func eolName(e mboxrd.EOL) string {
+	if e == mboxrd.EOLRaw {
+		return "raw"
+	}
+	return ""
+}
+
+func eolOf(s string) mboxrd.EOL {
+	if s == "raw" {
+		return mboxrd.EOLRaw
+	}
+	return mboxrd.EOLCRLF
 }
 
 // Entry is an archived message as the log describes it.
 type Entry struct {
 	Offset, Length int64 // the mboxrd record in the mbox file
 	SHA            [32]byte
-	Date           time.Time // INTERNALDATE on the server
+	Date           time.Time // INTERNALDATE on the server (for a recovered message: the separator's date)
 	Size           int64     // RFC822.SIZE on the server
 	MessageID      string
 	Meta           mboxrd.Meta
 	Flags          []string
-	UIDValidity    uint32 // where the message is on the server now (after remaps)
-	UID            uint32
+	UIDValidity    uint32 // where the message is on the server now (after remaps); 0 for none
+	UID            uint32 // 0: not known on the server (a local folder's, or recovered and not found yet)
 	Added          time.Time
 	Gone           time.Time // when it was noticed gone from the server; zero if not
+	// Recovered: adopted from the mbox file without a log record of its
+	// own (Lifeboat's records were lost, or another program wrote it).
+	Recovered bool
+	// Damaged says why the record is no longer trusted (repair marked it);
+	// such entries are not among Entries.
+	Damaged string
+
+	alts []reading
+}
+
+type reading struct {
+	sha  [32]byte
+	meta mboxrd.Meta
 }
 
 // State is a folder's checkpoint: what the server said at the end of the
@@ -241,10 +376,19 @@ type State struct {
 	At            time.Time
 }
 
+// Adoption is one time bytes no log described were adopted as messages.
+type Adoption struct {
+	At    time.Time
+	Count int
+	Why   string
+}
+
 type loc struct{ uv, uid uint32 }
 
+type span struct{ off, n int64 }
+
 // Folder is one archived folder, opened for reading and appending. It is not
-// safe for concurrent use; the backup engine holds the account lock.
+// safe for concurrent use; writers hold the account lock.
 type Folder struct {
 	ID    FolderID
 	State State // last checkpoint (zero if never completed)
@@ -253,16 +397,24 @@ type Folder struct {
 	// Quarantined describes what recovery moved aside when the folder was
 	// opened; empty when the files were consistent.
 	Quarantined []Quarantine
+	// Adopted counts the messages adopted from the mbox when it was opened
+	// (bytes no log record described); AdoptedWhy says why they had none.
+	Adopted    int
+	AdoptedWhy string
+	// Adoptions is the folder's history of adoptions, from its log.
+	Adoptions []Adoption
 
 	a        *Archive
 	entries  []*Entry
+	damaged  []*Entry
 	byLoc    map[loc]*Entry
 	byOff    map[int64]*Entry
 	byHash   map[[32]byte][]*Entry
 	mbox     *os.File
 	w        *bufio.Writer
-	end      int64 // end of the last logged record
+	end      int64 // end of the bytes the log accounts for
 	pos      int64 // end of the last written record
+	intent   *span // the last commit's announced bytes
 	logf     *os.File
 	logEnd   int64
 	pending  []record
@@ -275,14 +427,37 @@ type Quarantine struct {
 	From  string // file they were cut from
 	To    string // quarantine file that holds them now
 	Bytes int64
+	Why   string
 }
 
 func (q Quarantine) String() string {
-	return fmt.Sprintf("%d bytes past the last logged message of %s moved to %s", q.Bytes, q.From, q.To)
+	why := q.Why
+	if why == "" {
+		why = "past the last logged message"
+	}
+	return fmt.Sprintf("%d bytes %s of %s moved to %s", q.Bytes, why, q.From, q.To)
 }
 
+// ErrDamaged is wrapped by every *DamagedError.
+var ErrDamaged = errors.New("damaged")
+
+// DamagedError means a folder's files contradict each other in a way only
+// Repair may resolve; nothing was changed.
+type DamagedError struct {
+	Folder  FolderID
+	Problem string
+}
+
+func (e *DamagedError) Error() string {
+	return fmt.Sprintf("%s is damaged: %s; nothing was changed — run `lifeboat repair --account %s --folder %q`",
+		e.Folder.Path(), e.Problem, e.Folder.Account, e.Folder.Path())
+}
+
+func (e *DamagedError) Unwrap() error { return ErrDamaged }
+
 // OpenFolder opens a folder for appending, creating its files when new and
-// recovering from a crash when needed (see the package invariants).
+// recovering from a crash or adopting unlogged mbox bytes when needed (see
+// the package invariants). The caller holds the account lock.
 func (a *Archive) OpenFolder(id FolderID) (*Folder, error) {
 	f := newFolder(a, id)
 	if err := f.openWritable(); err != nil {
@@ -302,7 +477,7 @@ func (a *Archive) ReadFolder(id FolderID) (*Folder, error) {
 		return nil, err
 	}
 	defer lf.Close()
-	if _, _, err := f.replay(lf); err != nil {
+	if _, _, err := f.replay(lf, nil); err != nil {
 		return nil, err
 	}
 	return f, nil
@@ -317,29 +492,55 @@ func newFolder(a *Archive, id FolderID) *Folder {
 	}
 }
 
+func exists(path string) (bool, error) {
+	_, err := os.Lstat(path)
+	if err == nil {
+		return true, nil
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return false, err
+}
+
 func (f *Folder) openWritable() error {
 	mboxPath, logPath := f.a.MboxPath(f.ID), f.a.LogPath(f.ID)
+	haveLog, err := exists(logPath)
+	if err != nil {
+		return err
+	}
+	haveMbox, err := exists(mboxPath)
+	if err != nil {
+		return err
+	}
+	if haveLog && !haveMbox {
+		return &DamagedError{f.ID, fmt.Sprintf("its mbox file %s is missing (the log %s describes it)", mboxPath, logPath)}
+	}
+	if !haveLog && haveMbox {
+		if err := checkIsMbox(mboxPath); err != nil {
+			return err
+		}
+	}
 	for _, dir := range []string{filepath.Dir(mboxPath), filepath.Dir(logPath)} {
 		if err := mkdirAllSync(dir); err != nil {
 			return err
 		}
 	}
-	var err error
-	created := false
-	f.logf, err = os.OpenFile(logPath, os.O_RDWR, 0)
-	if errors.Is(err, fs.ErrNotExist) {
-		created = true
+	if haveLog {
+		f.logf, err = os.OpenFile(logPath, os.O_RDWR, 0)
+	} else {
 		f.logf, err = os.OpenFile(logPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, fileMode)
 	}
 	if err != nil {
 		return err
 	}
-	f.mbox, err = os.OpenFile(mboxPath, os.O_RDWR|os.O_CREATE, fileMode)
+	// O_APPEND: every write lands at the end of the file (invariant 1).
+	f.mbox, err = os.OpenFile(mboxPath, os.O_RDWR|os.O_APPEND|os.O_CREATE, fileMode)
 	if err != nil {
 		return err
 	}
-	if created {
-		h := record{T: recHeader, Name: f.ID.Name, At: time.Now().Unix()}
+	if !haveLog {
+		h := record{T: recHeader, Name: f.ID.Name, Local: f.ID.Local, At: time.Now().Unix()}
 		if f.ID.Delim != 0 {
 			h.Delim = string(f.ID.Delim)
 		}
@@ -347,46 +548,63 @@ func (f *Folder) openWritable() error {
 		if err := f.Commit(); err != nil {
 			return err
 		}
-		return fsutil.SyncDir(filepath.Dir(mboxPath))
+		if err := fsutil.SyncDir(filepath.Dir(logPath)); err != nil {
+			return err
+		}
+		if !haveMbox {
+			return fsutil.SyncDir(filepath.Dir(mboxPath))
+		}
+		return f.adopt(0, "Lifeboat's records of this folder were missing")
 	}
-	good, size, err := f.replay(f.logf)
+	good, size, err := f.replay(f.logf, nil)
 	if err != nil {
 		return err
 	}
 	if good < size { // a torn last line: quarantine it, then cut it
-		if err := f.quarantine(f.logf, logPath, good, size, "log"); err != nil {
+		if err := f.quarantine(f.logf, logPath, good, size, "log", "of a torn last log line"); err != nil {
 			return err
 		}
 	}
 	f.logEnd = good
+	if _, err := f.logf.Seek(f.logEnd, io.SeekStart); err != nil {
+		return err
+	}
 	st, err := f.mbox.Stat()
 	if err != nil {
 		return err
 	}
 	switch {
-	case st.Size() > f.end:
-		if err := f.quarantine(f.mbox, mboxPath, f.end, st.Size(), "mbox"); err != nil {
-			return err
-		}
 	case st.Size() < f.end:
-		return fmt.Errorf("%s is damaged: it has %d bytes but its log (%s) records messages up to byte %d; "+
-			"nothing was changed — run `lifeboat verify` to see which messages are affected", mboxPath, st.Size(), logPath, f.end)
+		return &DamagedError{f.ID, fmt.Sprintf("%s has %d bytes but its log records messages up to byte %d", mboxPath, st.Size(), f.end)}
+	case st.Size() > f.end:
+		f.pos = f.end
+		return f.adopt(f.end, "bytes past the last logged message (an interrupted write, or a log older than the mbox)")
 	}
 	f.pos = f.end
-	if _, err := f.mbox.Seek(f.end, io.SeekStart); err != nil {
-		return err
-	}
-	if _, err := f.logf.Seek(f.logEnd, io.SeekStart); err != nil {
-		return err
-	}
 	return nil
 }
 
 // quarantine copies file[from:to] to a new quarantine file, fsyncs it, and
 // only then truncates file to from.
-func (f *Folder) quarantine(file *os.File, path string, from, to int64, kind string) error {
-	qpath := filepath.Join(f.a.accountDir(f.ID.Account), quarantineDir,
-		relPath(f.ID.components())+"."+kind+"."+time.Now().UTC().Format("20060102T150405.000000000")+".tail")
+func (f *Folder) quarantine(file *os.File, path string, from, to int64, kind, why string) error {
+	qpath := filepath.Join(f.a.stateDir(f.ID.Account), quarantineDir,
+		f.ID.relPath()+"."+kind+"."+time.Now().UTC().Format("20060102T150405.000000000")+".tail")
+	if err := f.a.saveQuarantine(qpath, io.NewSectionReader(file, from, to-from)); err != nil {
+		return fmt.Errorf("cannot quarantine %d bytes %s of %s: %w (nothing was cut)", to-from, why, path, err)
+	}
+	if err := file.Truncate(from); err != nil {
+		return err
+	}
+	if err := file.Sync(); err != nil {
+		return err
+	}
+	f.Quarantined = append(f.Quarantined, Quarantine{From: path, To: qpath, Bytes: to - from, Why: why})
+	return nil
+}
+
+// saveQuarantine writes r to a new file at qpath and makes it durable; on
+// failure nothing is left behind.
+func (a *Archive) saveQuarantine(qpath string, r io.Reader) error {
 	if err := mkdirAllSync(filepath.Dir(qpath)); err != nil {
 		return err
 	}
@@ -394,7 +612,7 @@ func (f *Folder) quarantine(file *os.File, path string, from, to int64, kind str
 	if err != nil {
 		return err
 	}
-	_, err = io.Copy(q, io.NewSectionReader(file, from, to-from))
+	_, err = io.Copy(q, r)
 	if err == nil {
 		err = q.Sync()
 	}
@@ -405,48 +623,102 @@ func (f *Folder) quarantine(file *os.File, path string, from, to int64, kind str
 		err = fsutil.SyncDir(filepath.Dir(qpath))
 	}
 	if err != nil {
-		return fmt.Errorf("cannot quarantine the torn tail of %s: %w (nothing was cut)", path, err)
+		os.Remove(qpath)
 	}
-	if err := file.Truncate(from); err != nil {
-		return err
-	}
-	if err := file.Sync(); err != nil {
-		return err
-	}
-	f.Quarantined = append(f.Quarantined, Quarantine{From: path, To: qpath, Bytes: to - from})
-	return nil
+	return err
+}
+
+// badLine is a log line that could not be applied.
+type badLine struct {
+	no       int
+	off      int64
+	text     []byte
+	problem  string
+	lastLine bool
 }
 
 // replay applies every complete log line; it returns the byte length of the
-// complete lines and the file size. A damaged line that is not the last is an
-// error (the log is not ours to repair).
-func (f *Folder) replay(r io.Reader) (good, size int64, err error) {
+// complete lines and the file size. A damaged line that is not the last is
+// a *DamagedError, unless bad is set: then damaged lines are collected there
+// and skipped (for verify and repair).
+func (f *Folder) replay(r io.Reader, bad *[]badLine) (good, size int64, err error) {
 	br := bufio.NewReaderSize(r, 256*1024)
 	lineNo := 0
 	for {
 		line, err := br.ReadBytes('\n')
+		start := size
 		size += int64(len(line))
 		if err == io.EOF {
-			if len(line) > 0 {
-				return good, size, nil // torn last line
-			}
-			return good, size, nil
+			return good, size, nil // nothing more, or a torn last line
 		}
 		if err != nil {
 			return good, size, err
 		}
 		lineNo++
 		var rec record
+		problem := ""
 		if jerr := json.Unmarshal(line, &rec); jerr != nil {
-			if _, perr := br.Peek(1); perr == io.EOF {
+			if _, perr := br.Peek(1); perr == io.EOF && bad == nil {
 				return good, size, nil // a torn last line that happens to end in LF
 			}
-			return good, size, fmt.Errorf("%s:%d: damaged log record (%v); the archive was not changed", f.a.LogPath(f.ID), lineNo, jerr)
+			problem = fmt.Sprintf("damaged log record (%v)", jerr)
+		} else if lineNo == 1 && rec.T != recHeader {
+			problem = "the first line is not a folder header"
+		} else if aerr := f.apply(&rec); aerr != nil {
+			problem = aerr.Error()
 		}
-		if err := f.apply(&rec); err != nil {
-			return good, size, fmt.Errorf("%s:%d: %v", f.a.LogPath(f.ID), lineNo, err)
+		if problem != "" {
+			if bad == nil {
+				return good, size, &DamagedError{f.ID, fmt.Sprintf("%s:%d: %s", f.a.LogPath(f.ID), lineNo, problem)}
+			}
+			_, perr := br.Peek(1)
+			*bad = append(*bad, badLine{no: lineNo, off: start, text: line, problem: problem, lastLine: perr == io.EOF})
+			continue
 		}
 		good = size
+	}
+}
+
+func parseSHA(s string) ([32]byte, error) {
+	var sum [32]byte
+	if n, err := hex.Decode(sum[:], []byte(s)); err != nil || n != len(sum) {
+		return sum, fmt.Errorf("bad hash %q", s)
+	}
+	return sum, nil
+}
+
+// entryAt finds the entry a record refers to: by offset when it gives one,
+// else by (UIDVALIDITY, UID).
+func (f *Folder) entryAt(r *record) *Entry {
+	if r.Off != nil {
+		return f.byOff[*r.Off]
+	}
+	return f.byLoc[loc{r.UV, r.UID}]
+}
+
+func (f *Folder) index(e *Entry) {
+	f.byOff[e.Offset] = e
+	if e.UID != 0 {
+		f.byLoc[loc{e.UIDValidity, e.UID}] = e
+	}
+	f.byHash[e.SHA] = append(f.byHash[e.SHA], e)
+	for _, r := range e.alts {
+		f.byHash[r.sha] = append(f.byHash[r.sha], e)
+	}
+}
+
+func (f *Folder) unhash(e *Entry, sha [32]byte) {
+	list := f.byHash[sha]
+	for i, x := range list {
+		if x == e {
+			list = append(list[:i:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(f.byHash, sha)
+	} else {
+		f.byHash[sha] = list
 	}
 }
 
@@ -458,9 +730,10 @@ func (f *Folder) apply(r *record) error {
 			return errors.New("message record without offset")
 		}
 		e := &Entry{Offset: *r.Off, Length: r.Len, Size: r.Size, MessageID: r.MID, Flags: r.Flags,
-			UIDValidity: r.UV, UID: r.UID, Added: time.Unix(r.At, 0)}
-		if _, err := hex.Decode(e.SHA[:], []byte(r.SHA)); err != nil {
-			return fmt.Errorf("bad hash: %v", err)
+			UIDValidity: r.UV, UID: r.UID, Added: time.Unix(r.At, 0), Recovered: r.Rec}
+		var err error
+		if e.SHA, err = parseSHA(r.SHA); err != nil {
+			return err
 		}
 		if r.Date != "" {
 			d, err := time.Parse(time.RFC3339, r.Date)
@@ -469,26 +742,33 @@ func (f *Folder) apply(r *record) error {
 			}
 			e.Date = d
 		}
-		if r.EOL == "raw" {
-			e.Meta.EOL = mboxrd.EOLRaw
-		}
+		e.Meta.EOL = eolOf(r.EOL)
 		e.Meta.NoFinalNewline = r.NoNL
-		f.entries = append(f.entries, e)
-		f.byOff[e.Offset] = e
-		f.byLoc[loc{e.UIDValidity, e.UID}] = e
-		f.byHash[e.SHA] = append(f.byHash[e.SHA], e)
-		if end := e.Offset + e.Length; end > f.end {
-			f.end = end
+		if r.Trail != nil {
+			e.Meta.Adopted, e.Meta.Trail = true, *r.Trail
 		}
+		for _, alt := range r.Alts {
+			sum, err := parseSHA(alt.SHA)
+			if err != nil {
+				return err
+			}
+			e.alts = append(e.alts, reading{sum, mboxrd.Meta{Adopted: true, EOL: eolOf(alt.EOL), Trail: alt.Trail}})
+		}
+		if old := f.byOff[e.Offset]; old != nil {
+			return fmt.Errorf("a second message record at byte %d", e.Offset)
+		}
+		f.entries = append(f.entries, e)
+		f.index(e)
+		f.end = max(f.end, e.Offset+e.Length)
 		if f.UIDValidity == 0 {
 			f.UIDValidity = r.UV
 		}
 	case recFlags:
-		if e := f.byLoc[loc{r.UV, r.UID}]; e != nil {
+		if e := f.entryAt(r); e != nil {
 			e.Flags = r.Flags
 		}
 	case recGone:
-		if e := f.byLoc[loc{r.UV, r.UID}]; e != nil {
+		if e := f.entryAt(r); e != nil {
 			e.Gone = time.Unix(r.At, 0)
 		}
 	case recRemap:
@@ -496,32 +776,119 @@ func (f *Folder) apply(r *record) error {
 			return errors.New("remap of an unknown message")
 		}
 		e := f.byOff[*r.Off]
+		if r.SHA != "" { // found by another reading of an adopted record
+			sum, err := parseSHA(r.SHA)
+			if err != nil {
+				return err
+			}
+			f.settle(e, sum)
+		}
+		if e.UID != 0 && f.byLoc[loc{e.UIDValidity, e.UID}] == e {
+			delete(f.byLoc, loc{e.UIDValidity, e.UID})
+		}
 		e.UIDValidity, e.UID, e.Gone = r.UV, r.UID, time.Time{}
 		f.byLoc[loc{r.UV, r.UID}] = e
 	case recValidity:
 		f.UIDValidity = r.UV
 	case recState:
-		f.State = State{UIDValidity: r.UV, UIDNext: r.UIDNext, HighestModSeq: r.ModSeq, Messages: r.Count, At: time.Unix(r.At, 0)}
+		f.State = State{UIDValidity: r.UV, UIDNext: r.UIDNext, HighestModSeq: r.ModSeq, Messages: r.Count}
+		if r.At != 0 {
+			f.State.At = time.Unix(r.At, 0)
+		}
+	case recIntent:
+		if r.Off == nil {
+			return errors.New("intent record without offset")
+		}
+		f.intent = &span{*r.Off, r.Len}
+	case recAdopt:
+		f.Adoptions = append(f.Adoptions, Adoption{At: time.Unix(r.At, 0), Count: int(r.Count), Why: r.Why})
+		f.end = max(f.end, r.End)
+	case recDamaged:
+		if r.Off == nil {
+			return errors.New("damage record without offset")
+		}
+		if e := f.byOff[*r.Off]; e != nil {
+			f.drop(e, r.Why)
+		}
+		if r.Cut != nil {
+			f.end = *r.Cut
+		}
 	default:
 		// Unknown record types from a newer Lifeboat are skipped, not fatal.
 	}
 	return nil
 }
 
-// Entries returns the archived messages in archive order.
+// settle makes the reading with this hash an adopted entry's only one.
+func (f *Folder) settle(e *Entry, sha [32]byte) {
+	if sha == e.SHA {
+		return
+	}
+	for _, r := range e.alts {
+		if r.sha == sha {
+			f.unhash(e, e.SHA)
+			e.SHA, e.Meta = r.sha, r.meta
+		}
+	}
+	for _, r := range e.alts {
+		if r.sha != e.SHA {
+			f.unhash(e, r.sha)
+		}
+	}
+	e.alts = nil
+}
+
+// drop takes a damaged entry out of the folder's messages.
+func (f *Folder) drop(e *Entry, why string) {
+	e.Damaged = why
+	for i, x := range f.entries {
+		if x == e {
+			f.entries = append(f.entries[:i:i], f.entries[i+1:]...)
+			break
+		}
+	}
+	f.damaged = append(f.damaged, e)
+	delete(f.byOff, e.Offset)
+	if f.byLoc[loc{e.UIDValidity, e.UID}] == e {
+		delete(f.byLoc, loc{e.UIDValidity, e.UID})
+	}
+	f.unhash(e, e.SHA)
+	for _, r := range e.alts {
+		f.unhash(e, r.sha)
+	}
+}
+
+// Unmatched counts the recovered messages not found on the server yet (and
+// not known to be gone from it).
+func (f *Folder) Unmatched() int {
+	n := 0
+	for _, e := range f.entries {
+		if e.Recovered && e.UID == 0 && e.Gone.IsZero() {
+			n++
+		}
+	}
+	return n
+}
+
+// Entries returns the archived messages in archive order (without those
+// marked damaged).
 func (f *Folder) Entries() []*Entry { return f.entries }
+
+// Damaged returns the entries repair marked damaged, in the order marked.
+func (f *Folder) Damaged() []*Entry { return f.damaged }
 
 // Lookup returns the archived message at (UIDVALIDITY, UID), or nil.
 func (f *Folder) Lookup(uidValidity, uid uint32) *Entry { return f.byLoc[loc{uidValidity, uid}] }
 
-// ByHash returns the archived messages with this identity.
+// ByHash returns the archived messages with this identity (for a recovered
+// message, under any reading of its bytes).
 func (f *Folder) ByHash(sha [32]byte) []*Entry { return f.byHash[sha] }
 
 // Current returns the messages believed to be on the server now, by UID.
 func (f *Folder) Current() map[uint32]*Entry {
 	out := make(map[uint32]*Entry)
 	for _, e := range f.entries {
-		if e.UIDValidity == f.UIDValidity && e.Gone.IsZero() {
+		if e.UID != 0 && e.UIDValidity == f.UIDValidity && e.Gone.IsZero() {
 			out[e.UID] = e
 		}
 	}
@@ -541,7 +908,8 @@ type Message struct {
 }
 
 // Append writes a message to the mbox (buffered; durable at Commit) and
-// queues its log record. The caller must have set UIDVALIDITY first.
+// queues its log record. The caller must have set UIDVALIDITY first (a
+// local folder has none: its messages have UID 0).
 func (f *Folder) Append(m *Message) (*Entry, error) {
 	if f.readOnly {
 		return nil, errors.New("archive: folder opened read-only")
@@ -563,31 +931,30 @@ func (f *Folder) Append(m *Message) (*Entry, error) {
 	if err != nil {
 		return nil, f.fail(err)
 	}
+	uv := f.UIDValidity
+	if f.ID.Local || m.UID == 0 {
+		uv = 0
+	}
 	e := &Entry{Offset: start, Length: int64(len(sep)) + n, SHA: m.SHA, Date: m.Date, Size: m.Size,
-		MessageID: m.MessageID, Meta: meta, Flags: m.Flags, UIDValidity: f.UIDValidity, UID: m.UID, Added: time.Now()}
+		MessageID: m.MessageID, Meta: meta, Flags: m.Flags, UIDValidity: uv, UID: m.UID, Added: time.Now()}
 	f.pos += e.Length
 	off := e.Offset
 	rec := record{T: recMessage, UV: e.UIDValidity, UID: e.UID, Off: &off, Len: e.Length,
 		SHA: hex.EncodeToString(e.SHA[:]), Size: e.Size, Flags: e.Flags, MID: e.MessageID,
-		NoNL: meta.NoFinalNewline, At: e.Added.Unix()}
+		NoNL: meta.NoFinalNewline, EOL: eolName(meta.EOL), At: e.Added.Unix()}
 	if !m.Date.IsZero() {
 		rec.Date = m.Date.Format(time.RFC3339)
 	}
-	if meta.EOL == mboxrd.EOLRaw {
-		rec.EOL = "raw"
-	}
 	f.pending = append(f.pending, rec)
 	f.entries = append(f.entries, e)
-	f.byOff[e.Offset] = e
-	f.byLoc[loc{e.UIDValidity, e.UID}] = e
-	f.byHash[e.SHA] = append(f.byHash[e.SHA], e)
+	f.index(e)
 	return e, nil
 }
 
 // fail marks the folder broken after a write error: nothing pending is
 // logged, so the partial record and any messages not yet committed are not
-// part of the archive; the next open quarantines their bytes and the next
-// backup fetches those messages again.
+// part of the archive; the next open adopts or quarantines their bytes and
+// the next backup fetches those messages again.
 func (f *Folder) fail(err error) error {
 	f.broken = fmt.Errorf("writing %s: %w", f.a.MboxPath(f.ID), err)
 	f.pending = nil
@@ -605,13 +972,20 @@ func (f *Folder) SetUIDValidity(uv uint32) {
 	f.UIDValidity = uv
 }
 
-// Remap records that an archived message is on the server again at uid
-// under the current UIDVALIDITY (after a UIDVALIDITY reset).
-func (f *Folder) Remap(e *Entry, uid uint32, flags []string) {
+// Remap records that an archived message is on the server (again) at uid
+// under the current UIDVALIDITY: after a UIDVALIDITY reset, or a recovered
+// message found. sha is the server message's hash; for a recovered entry it
+// tells which reading of its bytes was right.
+func (f *Folder) Remap(e *Entry, uid uint32, flags []string, sha [32]byte) {
 	off := e.Offset
-	f.pending = append(f.pending, record{T: recRemap, UV: f.UIDValidity, UID: uid, Off: &off, At: time.Now().Unix()})
-	e.UIDValidity, e.UID, e.Gone = f.UIDValidity, uid, time.Time{}
-	f.byLoc[loc{e.UIDValidity, uid}] = e
+	r := record{T: recRemap, UV: f.UIDValidity, UID: uid, Off: &off, At: time.Now().Unix()}
+	if sha != e.SHA {
+		r.SHA = hex.EncodeToString(sha[:])
+	}
+	f.pending = append(f.pending, r)
+	if err := f.apply(&r); err != nil {
+		panic(err) // e is this folder's: cannot happen
+	}
 	if !equalFlags(e.Flags, flags) {
 		f.SetFlags(e, flags)
 	}
@@ -619,13 +993,15 @@ func (f *Folder) Remap(e *Entry, uid uint32, flags []string) {
 
 // SetFlags records the server's new flags for an archived message.
 func (f *Folder) SetFlags(e *Entry, flags []string) {
-	f.pending = append(f.pending, record{T: recFlags, UV: e.UIDValidity, UID: e.UID, Flags: flags, SetFlags: true, At: time.Now().Unix()})
+	off := e.Offset
+	f.pending = append(f.pending, record{T: recFlags, UV: e.UIDValidity, UID: e.UID, Off: &off, Flags: flags, SetFlags: true, At: time.Now().Unix()})
 	e.Flags = flags
 }
 
 // MarkGone records that a message is no longer on the server. Its bytes stay.
 func (f *Folder) MarkGone(e *Entry, at time.Time) {
-	f.pending = append(f.pending, record{T: recGone, UV: e.UIDValidity, UID: e.UID, At: at.Unix()})
+	off := e.Offset
+	f.pending = append(f.pending, record{T: recGone, UV: e.UIDValidity, UID: e.UID, Off: &off, At: at.Unix()})
 	e.Gone = at
 }
 
@@ -635,11 +1011,14 @@ func (f *Folder) Checkpoint(s State) {
 	f.State = s
 }
 
-// Pending reports how many messages were written since the last Commit.
+// Pending reports how many records were queued since the last Commit.
 func (f *Folder) Pending() int { return len(f.pending) }
 
-// Commit makes everything appended so far durable: the mbox bytes are
-// flushed and fsynced first, then the log records are written and fsynced.
+// Commit makes everything appended so far durable: it announces the bytes
+// it is about to make durable (an intent record, so that an interrupted
+// commit's records can be told complete or torn), flushes and fsyncs the
+// mbox, checks that the mbox is exactly as long as this process made it,
+// and only then writes and fsyncs the log records.
 func (f *Folder) Commit() error {
 	if f.readOnly {
 		return nil
@@ -648,21 +1027,43 @@ func (f *Folder) Commit() error {
 		return f.broken
 	}
 	if f.w != nil && f.pos > f.end {
+		off := f.end
+		if err := f.writeLog([]record{{T: recIntent, Off: &off, Len: f.pos - f.end}}, false); err != nil {
+			return err
+		}
 		if err := f.w.Flush(); err != nil {
 			return f.fail(err)
 		}
 		if err := f.mbox.Sync(); err != nil {
 			return f.fail(fmt.Errorf("fsync: %w", err))
 		}
+		st, err := f.mbox.Stat()
+		if err != nil {
+			return f.fail(err)
+		}
+		if st.Size() != f.pos {
+			return f.fail(fmt.Errorf("the file is %d bytes long, this process wrote it up to byte %d: another program wrote to it; nothing was logged", st.Size(), f.pos))
+		}
 	}
 	if len(f.pending) == 0 {
+		f.end = max(f.end, f.pos)
 		return nil
 	}
+	if err := f.writeLog(f.pending, true); err != nil {
+		return err
+	}
+	f.end = max(f.end, f.pos)
+	f.pending = f.pending[:0]
+	return nil
+}
+
+// writeLog appends records to the log, fsynced when sync is set.
+func (f *Folder) writeLog(recs []record, sync bool) error {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	for i := range f.pending {
-		if err := enc.Encode(&f.pending[i]); err != nil {
+	for i := range recs {
+		if err := enc.Encode(&recs[i]); err != nil {
 			return err
 		}
 	}
@@ -671,13 +1072,13 @@ func (f *Folder) Commit() error {
 		f.broken = fmt.Errorf("writing %s: %w", f.a.LogPath(f.ID), err)
 		return f.broken
 	}
-	if err := f.logf.Sync(); err != nil {
-		f.broken = fmt.Errorf("fsync %s: %w", f.a.LogPath(f.ID), err)
-		return f.broken
+	if sync {
+		if err := f.logf.Sync(); err != nil {
+			f.broken = fmt.Errorf("fsync %s: %w", f.a.LogPath(f.ID), err)
+			return f.broken
+		}
 	}
 	f.logEnd += int64(buf.Len())
-	f.end = f.pos
-	f.pending = f.pending[:0]
 	return nil
 }
 

@@ -170,8 +170,8 @@ func TestShortMboxIsRefused(t *testing.T) {
 	f.Close()
 	os.Truncate(a.MboxPath(inbox), 10)
 	_, err := a.OpenFolder(inbox)
-	if err == nil || !strings.Contains(err.Error(), "lifeboat verify") {
-		t.Fatalf("want a refusal pointing at verify, got %v", err)
+	if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "lifeboat repair") {
+		t.Fatalf("want a refusal pointing at repair, got %v", err)
 	}
 	if st, _ := os.Stat(a.MboxPath(inbox)); st.Size() != 10 {
 		t.Fatal("a refused open must not change the file")
@@ -209,7 +209,7 @@ func TestRemapAfterUIDValidityReset(t *testing.T) {
 	if len(e) != 1 {
 		t.Fatalf("ByHash: %v", e)
 	}
-	g.Remap(e[0], 40, []string{`\Answered`})
+	g.Remap(e[0], 40, []string{`\Answered`}, e[0].SHA)
 	g.Close()
 	h, _ := a.ReadFolder(inbox)
 	if h.UIDValidity != 2 || h.Lookup(2, 40) == nil || len(h.Entries()) != 1 {

@@ -1,35 +1,56 @@
 package archive
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
+	"time"
 )
 
 // ErrLocked means another Lifeboat process is writing this account.
-var ErrLocked = errors.New("another Lifeboat is backing up this account right now")
+var ErrLocked = errors.New("another Lifeboat is writing this account's archive right now")
 
 // LockAccount takes the account's write lock, so that two processes never
-// append to the same folders. It returns the function that releases it. The
-// lock is released by the kernel if the process dies.
+// write the same folders (invariant 5). It does not wait. It returns the
+// function that releases it; the kernel releases it if the process dies.
 func (a *Archive) LockAccount(account string) (unlock func(), err error) {
-	dir := a.accountDir(account)
+	dir := a.stateDir(account)
 	if err := mkdirAllSync(dir); err != nil {
 		return nil, err
 	}
-	path := filepath.Join(dir, ".lock")
+	return lockPath(filepath.Join(dir, lockName))
+}
+
+// LockAccountWait is LockAccount, trying again until the lock is free, ctx
+// ends or wait has passed (then the error wraps ErrLocked).
+func (a *Archive) LockAccountWait(ctx context.Context, account string, wait time.Duration) (unlock func(), err error) {
+	deadline := time.Now().Add(wait)
+	for delay := 5 * time.Millisecond; ; delay = min(2*delay, 200*time.Millisecond) {
+		unlock, err := a.LockAccount(account)
+		if !errors.Is(err, ErrLocked) || !time.Now().Before(deadline) {
+			return unlock, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(min(delay, time.Until(deadline))):
+		}
+	}
+}
+
+func lockPath(path string) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, fileMode)
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := lockFile(f); err != nil {
 		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+		if errors.Is(err, errWouldBlock) {
 			return nil, fmt.Errorf("%w (%s)", ErrLocked, path)
 		}
-		return nil, err
+		return nil, fmt.Errorf("locking %s: %w", path, err)
 	}
 	return func() { f.Close() }, nil
 }

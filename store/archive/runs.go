@@ -10,10 +10,6 @@ import (
 	"time"
 )
 
-// runsLog is the per-account run history; a folder can never have this
-// path, since a leading '.' of a folder name is escaped.
-const runsLog = ".runs.log"
-
 // Run results.
 const (
 	ResultOK          = "ok"
@@ -42,17 +38,23 @@ type FolderRun struct {
 	Gone        int    `json:"gone,omitempty"`
 	FlagChanges int    `json:"flag_changes,omitempty"`
 	Remapped    int    `json:"remapped,omitempty"`
-	Unchanged   bool   `json:"unchanged,omitempty"`
-	Warning     string `json:"warning,omitempty"`
+	// Adopted counts messages adopted from the mbox file this run (bytes no
+	// log record described); Recovered those of the folder's recovered
+	// messages that were found on the server this run.
+	Adopted   int    `json:"adopted,omitempty"`
+	Recovered int    `json:"recovered,omitempty"`
+	Damaged   string `json:"damaged,omitempty"` // the folder was skipped: why
+	Unchanged bool   `json:"unchanged,omitempty"`
+	Warning   string `json:"warning,omitempty"`
 }
 
 // AppendRun adds a run to the account's history (fsynced).
 func (a *Archive) AppendRun(account string, r Run) error {
-	dir := a.accountDir(account)
+	dir := a.stateDir(account)
 	if err := mkdirAllSync(dir); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(filepath.Join(dir, runsLog), os.O_WRONLY|os.O_APPEND|os.O_CREATE, fileMode)
+	f, err := os.OpenFile(filepath.Join(dir, runsLog), os.O_RDWR|os.O_APPEND|os.O_CREATE, fileMode)
 	if err != nil {
 		return err
 	}
@@ -61,7 +63,16 @@ func (a *Archive) AppendRun(account string, r Run) error {
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
+	b = append(b, '\n')
+	// After a failed write (a full disk) the file may end mid-line: start
+	// on a line of our own, so only the torn line is lost.
+	if st, err := f.Stat(); err == nil && st.Size() > 0 {
+		var last [1]byte
+		if _, err := f.ReadAt(last[:], st.Size()-1); err != nil || last[0] != '\n' {
+			b = append([]byte{'\n'}, b...)
+		}
+	}
+	if _, err := f.Write(b); err != nil {
 		return err
 	}
 	return f.Sync()
@@ -70,7 +81,7 @@ func (a *Archive) AppendRun(account string, r Run) error {
 // Runs returns the account's run history, oldest first (damaged lines are
 // skipped: the history is informative, the folder logs are the truth).
 func (a *Archive) Runs(account string) ([]Run, error) {
-	f, err := os.Open(filepath.Join(a.accountDir(account), runsLog))
+	f, err := os.Open(filepath.Join(a.stateDir(account), runsLog))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 
 	"github.com/lifeboat-mail/lifeboat/store/mboxrd"
@@ -24,10 +25,7 @@ func (f *Folder) WriteOriginal(w io.Writer, e *Entry) error {
 }
 
 func writeOriginal(w io.Writer, mb io.ReaderAt, e *Entry) error {
-	trail := int64(1)
-	if e.Meta.NoFinalNewline {
-		trail = 2
-	}
+	trail := int64(e.Meta.TrailLen())
 	br := bufio.NewReaderSize(io.NewSectionReader(mb, e.Offset, e.Length), 64*1024)
 	sep, err := br.ReadSlice('\n')
 	if err != nil || !bytes.HasPrefix(sep, []byte("From ")) {
@@ -49,10 +47,25 @@ func writeOriginal(w io.Writer, mb io.ReaderAt, e *Entry) error {
 		return err
 	}
 	tail := make([]byte, trail)
-	if _, err := io.ReadFull(br, tail); err != nil || !bytes.Equal(tail, []byte("\n\n")[:trail]) {
+	if _, err := io.ReadFull(br, tail); err != nil || !framingTail(tail, e.Meta) {
 		return fmt.Errorf("record at byte %d does not end with the blank line of mbox framing", e.Offset)
 	}
 	return nil
+}
+
+// framingTail reports whether the bytes after a message are the framing
+// its Meta says: Lifeboat's own "\n" or "\n\n"; line ends for an adopted
+// record.
+func framingTail(tail []byte, m mboxrd.Meta) bool {
+	if !m.Adopted {
+		return bytes.Equal(tail, []byte("\n\n")[:len(tail)])
+	}
+	for _, c := range tail {
+		if c != '\n' && c != '\r' {
+			return false
+		}
+	}
+	return true
 }
 
 // Damage is one problem found by Verify.
@@ -66,6 +79,9 @@ type Damage struct {
 }
 
 func (d Damage) String() string {
+	if d.Offset < 0 {
+		return fmt.Sprintf("%s: %s", d.Folder, d.Problem)
+	}
 	where := fmt.Sprintf("%s: message at byte %d", d.Folder, d.Offset)
 	if d.UID != 0 {
 		where += fmt.Sprintf(" (UID %d/%d", d.UIDValidity, d.UID)
@@ -78,13 +94,22 @@ func (d Damage) String() string {
 }
 
 // VerifyFolder re-reads every archived message of a folder and checks its
-// hash against the log. progress, if set, is called after each message.
+// hash against the log. progress, if set, is called after each message. It
+// reads what it can: damaged log lines, a missing mbox and unlogged bytes
+// are reported as damage, and every message that can be checked is.
 func (a *Archive) VerifyFolder(id FolderID, progress func(done, total int)) (checked int, damage []Damage, err error) {
-	f, err := a.ReadFolder(id)
+	f, bad, err := a.readLenient(id)
 	if err != nil {
 		return 0, nil, err
 	}
+	for _, b := range bad {
+		damage = append(damage, Damage{Folder: id, Offset: -1, Problem: fmt.Sprintf("%s line %d: %s", a.LogPath(id), b.no, b.problem)})
+	}
 	mb, err := os.Open(a.MboxPath(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, append(damage, Damage{Folder: id, Offset: -1, Problem: fmt.Sprintf(
+			"the mbox file %s is missing: %d archived messages are not there", a.MboxPath(id), len(f.entries))}), nil
+	}
 	if err != nil {
 		return 0, nil, err
 	}
@@ -94,16 +119,7 @@ func (a *Archive) VerifyFolder(id FolderID, progress func(done, total int)) (che
 		return 0, nil, err
 	}
 	for i, e := range f.entries {
-		h := mboxrd.NewHasher()
-		problem := ""
-		if e.Offset+e.Length > st.Size() {
-			problem = fmt.Sprintf("the mbox ends at byte %d, before this message's end (%d)", st.Size(), e.Offset+e.Length)
-		} else if err := writeOriginal(h, mb, e); err != nil {
-			problem = err.Error()
-		} else if sum := h.Sum(); sum != e.SHA {
-			problem = fmt.Sprintf("content changed: SHA-256 %s, log says %s", hex.EncodeToString(sum[:8]), hex.EncodeToString(e.SHA[:8]))
-		}
-		if problem != "" {
+		if problem := checkEntry(mb, st.Size(), e); problem != "" {
 			damage = append(damage, Damage{Folder: id, UIDValidity: e.UIDValidity, UID: e.UID, MessageID: e.MessageID, Offset: e.Offset, Problem: problem})
 		}
 		checked++
@@ -113,9 +129,42 @@ func (a *Archive) VerifyFolder(id FolderID, progress func(done, total int)) (che
 	}
 	if st.Size() > f.end {
 		damage = append(damage, Damage{Folder: id, Offset: f.end, Problem: fmt.Sprintf(
-			"%d bytes after the last logged message (an interrupted write; the next backup moves them to quarantine)", st.Size()-f.end)})
+			"%d bytes after the last logged message (an interrupted write, or mail another program added; the next backup adopts them)", st.Size()-f.end)})
 	}
 	return checked, damage, nil
+}
+
+// checkEntry re-reads one message and says what is wrong with it ("" when
+// nothing is).
+func checkEntry(mb io.ReaderAt, size int64, e *Entry) string {
+	if e.Offset+e.Length > size {
+		return fmt.Sprintf("the mbox ends at byte %d, before this message's end (%d)", size, e.Offset+e.Length)
+	}
+	h := mboxrd.NewHasher()
+	if err := writeOriginal(h, mb, e); err != nil {
+		return err.Error()
+	}
+	if sum := h.Sum(); sum != e.SHA {
+		return fmt.Sprintf("content changed: SHA-256 %s, log says %s", hex.EncodeToString(sum[:8]), hex.EncodeToString(e.SHA[:8]))
+	}
+	return ""
+}
+
+// readLenient loads a folder's log, skipping (and returning) the lines that
+// cannot be applied.
+func (a *Archive) readLenient(id FolderID) (*Folder, []badLine, error) {
+	f := newFolder(a, id)
+	f.readOnly = true
+	lf, err := os.Open(a.LogPath(id))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer lf.Close()
+	var bad []badLine
+	if _, _, err := f.replay(lf, &bad); err != nil {
+		return nil, nil, err
+	}
+	return f, bad, nil
 }
 
 // ErrNoArchive means the archive has nothing for what was asked.

@@ -1,10 +1,12 @@
-// Package fsutil holds the one file-system durability helper the store
+// Package fsutil holds the file-system durability helpers the store
 // packages share.
 package fsutil
 
 import (
 	"errors"
+	"io"
 	"os"
+	"path/filepath"
 )
 
 // SyncDir fsyncs a directory, so that a file created, renamed or removed in
@@ -20,4 +22,42 @@ func SyncDir(dir string) error {
 		return err
 	}
 	return nil
+}
+
+// WriteFileSync makes path hold data durably and atomically: a temporary
+// file beside it is written and fsynced, renamed over path, and the
+// directory fsynced. A crash leaves either the old file or the new one
+// (and at worst a temporary file, named ".tmp-*").
+func WriteFileSync(path string, data []byte, perm os.FileMode) error {
+	return WriteFromSync(path, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	}, perm)
+}
+
+// WriteFromSync is WriteFileSync with the content written by fill.
+func WriteFromSync(path string, fill func(io.Writer) error, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	err = tmp.Chmod(perm)
+	if err == nil {
+		err = fill(tmp)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return SyncDir(dir)
 }

@@ -130,9 +130,10 @@ type Row struct {
 	HasAttachment                bool
 }
 
-// DefaultPath is where an archive's index lives: inside the archive root.
+// DefaultPath is where an archive's index lives: with Lifeboat's own state
+// in the archive root.
 func DefaultPath(a *archive.Archive) string {
-	return filepath.Join(a.Root, ".index.sqlite")
+	return a.StatePath("index.sqlite")
 }
 
 // Open opens the index at path, creating it when missing. It holds message

@@ -277,9 +277,11 @@ func TestUpdate(t *testing.T) {
 		t.Fatalf("%d rows after removal, want 3", len(rows))
 	}
 
-	// So does an account.
-	if err := os.RemoveAll(filepath.Join(a.Root, "bt")); err != nil {
-		t.Fatal(err)
+	// So does an account (its mail and Lifeboat's state of it).
+	for _, dir := range []string{filepath.Join(a.Root, "bt"), filepath.Dir(filepath.Dir(a.LogPath(inbox)))} {
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if _, err := ix.Update(a, ""); err != nil {
 		t.Fatal(err)

@@ -51,6 +51,24 @@ const (
 type Meta struct {
 	EOL            EOL
 	NoFinalNewline bool // a line break was added after the message
+	// Adopted marks a record this package did not frame, or whose framing
+	// facts were lost (see Scan): Trail is then the exact number of bytes
+	// after the message (0, 1 or 2) and NoFinalNewline is not used.
+	Adopted bool
+	Trail   int
+}
+
+// TrailLen is the number of bytes of a record after the message: the
+// blank line that ends every record, plus the line break the encoder added
+// to a message that had none.
+func (m Meta) TrailLen() int {
+	switch {
+	case m.Adopted:
+		return m.Trail
+	case m.NoFinalNewline:
+		return 2
+	}
+	return 1
 }
 
 // Sender is the envelope sender written in every separator line: IMAP does
@@ -394,15 +412,25 @@ func Body(record []byte, meta Meta) ([]byte, error) {
 		return nil, fmt.Errorf("%w: separator line not ended", ErrBadRecord)
 	}
 	body := record[nl+1:]
-	trail := 1
-	if meta.NoFinalNewline {
-		trail = 2
+	trail := meta.TrailLen()
+	if len(body) < trail || !isLineEnds(body[len(body)-trail:]) {
+		return nil, fmt.Errorf("%w: missing the blank line that ends a record", ErrBadRecord)
 	}
-	// Every record ends with a line break and a blank line.
-	if !bytes.HasSuffix(body, []byte("\n\n")) {
+	if !meta.Adopted && !bytes.HasSuffix(body, []byte("\n\n")) {
+		// Every record of ours ends with a line break and a blank line.
 		return nil, fmt.Errorf("%w: missing the blank line that ends a record", ErrBadRecord)
 	}
 	return body[:len(body)-trail], nil
+}
+
+// isLineEnds reports whether b holds only CR and LF bytes.
+func isLineEnds(b []byte) bool {
+	for _, c := range b {
+		if c != '\n' && c != '\r' {
+			return false
+		}
+	}
+	return true
 }
 
 // Decode gives back the original message from a whole record.

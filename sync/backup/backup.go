@@ -159,6 +159,9 @@ type engine struct {
 	run     *archive.Run
 	emit    func(Event)
 	bodyBuf body
+	// nsPrefix is the server's personal namespace prefix ("INBOX." on
+	// Cyrus), not part of archive folder names.
+	nsPrefix string
 }
 
 func runAccount(ctx context.Context, acct Account, opts *Options) (res Result) {
@@ -209,7 +212,18 @@ func runAccount(ctx context.Context, acct Account, opts *Options) (res Result) {
 		return Result{Account: acct.Name, Err: err}
 	}
 	defer unlock()
-	e.bodyBuf.spoolDir = opts.Archive.Root
+	notes, err := opts.Archive.Prepare(acct.Name)
+	for _, n := range notes {
+		e.warn("", n)
+	}
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	if e.bodyBuf.spoolDir, err = opts.Archive.TempDir(acct.Name); err != nil {
+		res.Err = err
+		return res
+	}
 	if acct.Password != nil {
 		if e.pw, err = acct.Password(); err != nil {
 			res.Err = err
@@ -217,10 +231,24 @@ func runAccount(ctx context.Context, acct Account, opts *Options) (res Result) {
 		}
 	}
 	res.Err = e.backup(ctx)
+	// Copies of sent mail that waited while this run held the lock.
+	if _, notes, err := opts.Archive.DrainPending(acct.Name); err != nil || len(notes) > 0 {
+		for _, n := range notes {
+			e.warn("", n)
+		}
+		if err != nil {
+			e.warn("", fmt.Sprintf("copies of sent mail could not be added to the archive yet (%v); they wait and are tried again", err))
+		}
+	}
 	return res
 }
 
 func (e *engine) warn(folder, text string) {
+	for _, w := range e.run.Warnings {
+		if w == text {
+			return
+		}
+	}
 	e.run.Warnings = append(e.run.Warnings, text)
 	e.emit(Event{Kind: Warning, Folder: folder, Text: text})
 }
@@ -317,19 +345,24 @@ func (e *engine) backup(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return context.Canceled
 		}
+		// Figures add up over the attempts: what an attempt committed
+		// before it failed is part of this run.
 		var summary archive.FolderRun
 		err := e.retry(ctx, fi.list.Mailbox, func() (bool, error) {
 			if err := e.connect(ctx); err != nil {
 				return false, err
 			}
-			var err error
-			summary, err = e.folder(ctx, fi)
-			return summary.New > 0 || summary.Remapped > 0, err
+			before := summary.New + summary.Remapped + summary.Recovered
+			err := e.folder(ctx, fi, &summary)
+			return summary.New+summary.Remapped+summary.Recovered > before, err
 		})
 		var imapErr *imap.Error
 		if errors.As(err, &imapErr) && imapErr.Code == imap.ResponseCodeNonExistent {
 			e.warn(fi.list.Mailbox, fmt.Sprintf("%s: disappeared from the server during the run (its archive is kept)", fi.list.Mailbox))
 			continue
+		}
+		if errors.Is(err, errSkipped) {
+			err = nil
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", fi.list.Mailbox, err)
@@ -346,7 +379,23 @@ func (e *engine) backup(ctx context.Context) error {
 
 var statusItems = imap.StatusOptions{NumMessages: true, UIDNext: true, UIDValidity: true}
 
+// folderID is where the archive keeps a server folder: its name relative to
+// the personal namespace (RFC 2342), so that "INBOX.Lists.go" on a server
+// with the namespace "INBOX." and "Lists/go" on one without are the same
+// archive folder. INBOX is INBOX everywhere.
+func (e *engine) folderID(l *imap.ListData) archive.FolderID {
+	name := l.Mailbox
+	if p := e.nsPrefix; p != "" && len(name) > len(p) && strings.HasPrefix(name, p) && !strings.EqualFold(name, "INBOX") {
+		name = name[len(p):]
+	}
+	return archive.FolderID{Account: e.acct.Name, Name: name, Delim: l.Delim}
+}
+
 func (e *engine) list() ([]folderInfo, error) {
+	var ns *imapclient.NamespaceCommand
+	if e.caps.Has(imap.CapNamespace) || e.caps.Has(imap.CapIMAP4rev2) {
+		ns = e.c.Namespace()
+	}
 	opts := &imap.ListOptions{}
 	so := statusItems
 	so.HighestModSeq = e.caps.Has(imap.CapCondStore)
@@ -356,6 +405,16 @@ func (e *engine) list() ([]folderInfo, error) {
 	data, err := e.c.List("", "*", opts).Collect()
 	if err != nil {
 		return nil, err
+	}
+	e.nsPrefix = ""
+	if ns != nil {
+		nd, err := ns.Wait()
+		if err != nil {
+			return nil, err
+		}
+		if len(nd.Personal) > 0 {
+			e.nsPrefix = nd.Personal[0].Prefix
+		}
 	}
 	var out []folderInfo
 	for _, d := range data {
@@ -424,33 +483,55 @@ func flagStrings(fl []imap.Flag) []string {
 	return out
 }
 
-// folder backs up one folder; it may be called again after a failure and
-// then continues from what was committed.
-func (e *engine) folder(ctx context.Context, fi folderInfo) (sum archive.FolderRun, err error) {
-	id := archive.FolderID{Account: e.acct.Name, Name: fi.list.Mailbox, Delim: fi.list.Delim}
+// errSkipped: a folder was left out of the run (reported as a warning).
+var errSkipped = errors.New("folder skipped")
+
+// folder backs up one folder, adding what it did to sum; it may be called
+// again after a failure and then continues from what was committed. A
+// folder whose archive is damaged is reported and skipped (errSkipped), so
+// the other folders of the account are still backed up.
+func (e *engine) folder(ctx context.Context, fi folderInfo, sum *archive.FolderRun) (err error) {
+	id := e.folderID(fi.list)
 	sum.Path = id.Path()
-	f, err := e.opts.Archive.OpenFolder(id)
+	arch := e.opts.Archive
+	if full := (archive.FolderID{Account: id.Account, Name: fi.list.Mailbox, Delim: id.Delim}); full != id &&
+		arch.HasFolder(full) && !arch.HasFolder(id) {
+		// Archived by an earlier Lifeboat under its full name.
+		if err := arch.RenameFolder(full, id); err != nil {
+			return &permanent{err}
+		}
+	}
+	f, err := arch.OpenFolder(id)
+	var damaged *archive.DamagedError
+	var notMbox *archive.NotMboxError
+	if errors.As(err, &damaged) || errors.As(err, &notMbox) {
+		sum.Damaged = err.Error()
+		e.warn(sum.Path, err.Error()+"; the account's other folders are backed up")
+		return errSkipped
+	}
 	if err != nil {
-		return sum, &permanent{err}
+		return &permanent{err}
 	}
 	defer func() {
 		if cerr := f.Close(); cerr != nil && err == nil {
 			err = &permanent{cerr}
 		}
 	}()
-	for _, q := range f.Quarantined {
-		e.warn(sum.Path, q.String())
+	for _, n := range f.Notes() {
+		e.warn(sum.Path, n)
 	}
-	if unchanged(f.State, fi.status) {
+	sum.Adopted += f.Adopted
+	unmatched := f.Unmatched()
+	if unmatched == 0 && unchanged(f.State, fi.status) {
 		sum.Unchanged = true
 		sum.OnServer = f.State.Messages
 		sum.Archived = len(f.Entries())
-		return sum, nil
+		return nil
 	}
 	condstore := e.caps.Has(imap.CapCondStore)
 	sel, err := e.c.Select(fi.list.Mailbox, &imap.SelectOptions{ReadOnly: true, CondStore: condstore}).Wait()
 	if err != nil {
-		return sum, err
+		return err
 	}
 	prevUV := f.UIDValidity
 	reset := prevUV != 0 && sel.UIDValidity != prevUV
@@ -472,22 +553,23 @@ func (e *engine) folder(ctx context.Context, fi folderInfo) (sum archive.FolderR
 			buf, err := msg.Collect()
 			if err != nil {
 				cmd.Close()
-				return sum, err
+				return err
 			}
 			if buf.UID != 0 {
 				server[uint32(buf.UID)] = serverMsg{flags: flagStrings(buf.Flags), size: buf.RFC822Size}
 			}
 		}
 		if err := cmd.Close(); err != nil {
-			return sum, err
+			return err
 		}
 	}
 	now := time.Now()
+	gone := 0
 	for uid, ent := range current {
 		sm, ok := server[uid]
 		if !ok {
 			f.MarkGone(ent, now)
-			sum.Gone++
+			gone++
 		} else if !archive.EqualFlags(ent.Flags, sm.flags) {
 			f.SetFlags(ent, sm.flags)
 			sum.FlagChanges++
@@ -505,22 +587,38 @@ func (e *engine) folder(ctx context.Context, fi folderInfo) (sum archive.FolderR
 	e.emit(Event{Kind: FolderStart, Folder: sum.Path, TotalMessages: len(want), TotalBytes: wantBytes})
 
 	// Pass 2: the new messages.
-	complete, err := e.fetchNew(ctx, f, sum.Path, want, wantBytes, &sum)
+	recoveredBefore := sum.Recovered
+	complete, err := e.fetchNew(ctx, f, sum.Path, want, wantBytes, sum)
 	if err != nil {
-		return sum, err
+		sum.Gone += gone
+		return err
 	}
 	if reset {
 		for _, ent := range f.Entries() {
-			if ent.UIDValidity == prevUV && ent.Gone.IsZero() {
+			if ent.UIDValidity == prevUV && ent.UID != 0 && ent.Gone.IsZero() {
 				f.MarkGone(ent, now)
-				sum.Gone++
+				gone++
 			}
 		}
 	}
-	if prevCount > 0 && sum.Gone > e.opts.MassDeleteMin && float64(sum.Gone)*100 > e.opts.MassDeletePercent*float64(prevCount) {
+	sum.Gone += gone
+	if prevCount > 0 && gone > e.opts.MassDeleteMin && float64(gone)*100 > e.opts.MassDeletePercent*float64(prevCount) {
 		sum.Warning = fmt.Sprintf("MASS DELETION: %d of %d messages in %s disappeared from the server since the last backup; every one of them is still in the archive",
-			sum.Gone, prevCount, sum.Path)
+			gone, prevCount, sum.Path)
 		e.warn(sum.Path, sum.Warning)
+	}
+	if complete && unmatched > 0 {
+		// Recovered messages the server does not have (any more): kept,
+		// and marked so.
+		notThere := 0
+		for _, ent := range f.Entries() {
+			if ent.Recovered && ent.UID == 0 && ent.Gone.IsZero() {
+				f.MarkGone(ent, now)
+				notThere++
+			}
+		}
+		e.warn(sum.Path, fmt.Sprintf("%s: of the messages adopted from the mbox file, %d were found on the server and %d are not on it (kept in the archive, marked deleted on the server)",
+			sum.Path, sum.Recovered-recoveredBefore, notThere))
 	}
 	sum.OnServer = uint32(len(server))
 	sum.Archived = len(f.Entries())
@@ -529,9 +627,9 @@ func (e *engine) folder(ctx context.Context, fi folderInfo) (sum archive.FolderR
 		f.Checkpoint(archive.State{UIDValidity: uv, UIDNext: uidNext, HighestModSeq: sel.HighestModSeq, Messages: sel.NumMessages, At: now})
 	}
 	if err := f.Commit(); err != nil {
-		return sum, &permanent{err}
+		return &permanent{err}
 	}
-	return sum, nil
+	return nil
 }
 
 // fetchNew downloads the wanted UIDs in pipelined chunks. It returns false
@@ -583,8 +681,12 @@ func (e *engine) fetchNew(ctx context.Context, f *archive.Folder, path string, w
 			}
 			got[m.UID] = true
 			if old := e.findMoved(f, m); old != nil {
-				f.Remap(old, m.UID, m.Flags)
-				sum.Remapped++
+				if old.Recovered && old.UID == 0 {
+					sum.Recovered++
+				} else {
+					sum.Remapped++
+				}
+				f.Remap(old, m.UID, m.Flags, m.SHA)
 			} else {
 				if _, err := f.Append(m); err != nil {
 					cur.Close()
@@ -602,7 +704,7 @@ func (e *engine) fetchNew(ctx context.Context, f *archive.Folder, path string, w
 					return false, &permanent{err}
 				}
 			}
-			e.emit(Event{Kind: Progress, Folder: path, Messages: sum.New + sum.Remapped, TotalMessages: len(want),
+			e.emit(Event{Kind: Progress, Folder: path, Messages: len(got), TotalMessages: len(want),
 				Bytes: sum.NewBytes, TotalBytes: totalBytes})
 		}
 		if err := cur.Close(); err != nil {
@@ -626,8 +728,9 @@ func (e *engine) fetchNew(ctx context.Context, f *archive.Folder, path string, w
 	return true, nil
 }
 
-// findMoved returns an archived message with the same content that was
-// archived under an earlier UIDVALIDITY and not yet found again.
+// findMoved returns an archived message with the same content that is not
+// on the server under the current UIDVALIDITY: archived under an earlier
+// one, or recovered from the mbox file and not found yet.
 func (e *engine) findMoved(f *archive.Folder, m *archive.Message) *archive.Entry {
 	for _, old := range f.ByHash(m.SHA) {
 		if old.UIDValidity != f.UIDValidity {
@@ -666,7 +769,7 @@ func (e *engine) readMessage(msg *imapclient.FetchMessageData) (*archive.Message
 	}
 	m.SHA = e.bodyBuf.hasher.Sum()
 	m.EOL = e.bodyBuf.scan.EOL()
-	m.MessageID = messageID(e.bodyBuf.head)
+	m.MessageID = archive.MessageID(e.bodyBuf.head)
 	m.Body = e.bodyBuf.reader()
 	if m.Size == 0 {
 		m.Size = e.bodyBuf.size

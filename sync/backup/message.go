@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/lifeboat-mail/lifeboat/store/mboxrd"
 )
@@ -117,30 +116,4 @@ type sliceWriter []byte
 func (s *sliceWriter) Write(p []byte) (int, error) {
 	*s = append(*s, p...)
 	return len(p), nil
-}
-
-// messageID returns the Message-ID header of a message's head, unfolded and
-// trimmed, or "" when there is none.
-func messageID(head []byte) string {
-	if i := bytes.Index(head, []byte("\r\n\r\n")); i >= 0 {
-		head = head[:i+2]
-	} else if i := bytes.Index(head, []byte("\n\n")); i >= 0 {
-		head = head[:i+1]
-	}
-	lines := strings.Split(strings.ReplaceAll(string(head), "\r\n", "\n"), "\n")
-	for i, line := range lines {
-		if len(line) < 11 || !strings.EqualFold(line[:11], "message-id:") {
-			continue
-		}
-		v := line[11:]
-		for j := i + 1; j < len(lines) && len(lines[j]) > 0 && (lines[j][0] == ' ' || lines[j][0] == '\t'); j++ {
-			v += lines[j]
-		}
-		v = strings.TrimSpace(v)
-		if len(v) > 998 {
-			v = v[:998]
-		}
-		return v
-	}
-	return ""
 }

@@ -1,0 +1,118 @@
+package backup
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/lifeboat-mail/lifeboat/store/archive"
+	"github.com/lifeboat-mail/lifeboat/sync/demo"
+)
+
+func demoMessage(i int) []byte {
+	return []byte(fmt.Sprintf("From: s%d@example.test\r\nSubject: message %d\r\nMessage-ID: <m%d@example.test>\r\n\r\nbody %d\r\nFrom here on\r\n", i, i, i, i))
+}
+
+// Losing Lifeboat's own state (a copy of only the .mbox files, a NAS sync
+// that skips hidden files) must never cost a message: the mbox files are
+// adopted, nothing is written below their end, the server's messages are
+// matched to the adopted ones by hash (none stored twice) and the ones the
+// server deleted meanwhile stay, marked.
+func TestLostStateIsAdoptedNotOverwritten(t *testing.T) {
+	p := startDemo(t, demo.Options{Empty: true})
+	for i := 0; i < 1000; i++ {
+		if err := p.Deliver("INBOX", demoMessage(i), time.Date(2026, 1, 1, 0, 0, i, 0, time.UTC)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := newArchive(t)
+	if r := backupOnce(t, a, account(p)); r.Err != nil || len(r.Run.Warnings) != 0 {
+		t.Fatalf("first backup: %v %v", r.Err, r.Run.Warnings)
+	}
+	id := archive.FolderID{Account: "demo", Name: "INBOX", Delim: '/'}
+	before, _ := os.ReadFile(a.MboxPath(id))
+
+	var gone []imap.UID
+	for uid := imap.UID(1); uid <= 1000; uid++ {
+		if uid%5 < 3 { // 60 %
+			gone = append(gone, uid)
+		}
+	}
+	expunge(t, p, "INBOX", gone...)
+	if err := os.RemoveAll(filepath.Join(a.Root, ".lifeboat", "demo")); err != nil {
+		t.Fatal(err)
+	}
+
+	r := backupOnce(t, a, account(p))
+	if r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	after, _ := os.ReadFile(a.MboxPath(id))
+	if !bytes.Equal(after, before) {
+		t.Fatalf("the mbox changed: %d bytes before, %d after (prefix kept: %v)", len(before), len(after), bytes.HasPrefix(after, before))
+	}
+	warned := strings.Join(r.Run.Warnings, "\n")
+	for _, want := range []string{"1000 messages adopted", "records of this folder were missing", "400 were found on the server and 600 are not on it"} {
+		if !strings.Contains(warned, want) {
+			t.Errorf("the run does not say %q:\n%s", want, warned)
+		}
+	}
+	fr := folderRun(r, "INBOX")
+	if fr.Recovered != 400 || fr.New != 0 || fr.Archived != 1000 {
+		t.Fatalf("INBOX this run: %+v", fr)
+	}
+	f, err := a.ReadFolder(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Entries()) != 1000 || len(f.Current()) != 400 || len(f.Adoptions) != 1 {
+		t.Fatalf("%d archived, %d current, adoptions %v", len(f.Entries()), len(f.Current()), f.Adoptions)
+	}
+	goneN := 0
+	for _, e := range f.Entries() {
+		if !e.Recovered {
+			t.Fatalf("entry at %d not marked recovered", e.Offset)
+		}
+		if !e.Gone.IsZero() {
+			goneN++
+		}
+	}
+	if goneN != 600 {
+		t.Fatalf("%d marked deleted on the server, want 600", goneN)
+	}
+	if n, damage, err := a.VerifyFolder(id, nil); err != nil || n != 1000 || len(damage) != 0 {
+		t.Fatalf("verify: %d %v %v", n, damage, err)
+	}
+	// Every message still on the server is archived at its UID, byte for byte.
+	server := serverBytes(t, p, "INBOX")
+	cur := f.Current()
+	i := 0
+	for uid := imap.UID(1); uid <= 1000; uid++ {
+		if uid%5 < 3 {
+			continue
+		}
+		e := cur[uint32(uid)]
+		if e == nil {
+			t.Fatalf("UID %d not matched", uid)
+		}
+		var b bytes.Buffer
+		if err := f.WriteOriginal(&b, e); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(b.Bytes(), server[i]) {
+			t.Fatalf("UID %d: archived bytes differ from the server's", uid)
+		}
+		i++
+	}
+	// And the next run is a plain incremental one.
+	p.Deliver("INBOX", demoMessage(5000), time.Now())
+	r = backupOnce(t, a, account(p))
+	if r.Err != nil || len(r.Run.Warnings) != 0 || folderRun(r, "INBOX").New != 1 {
+		t.Fatalf("next run: %v %v %+v", r.Err, r.Run.Warnings, folderRun(r, "INBOX"))
+	}
+}
