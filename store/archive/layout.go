@@ -67,7 +67,7 @@ func (a *Archive) migrateAccount(account string) error {
 			old = append(old, name)
 		}
 	}
-	if len(old) == 0 {
+	if len(old) == 0 && !exists1(filepath.Join(state, movesName)) {
 		return nil
 	}
 	unlock, err := a.LockAccount(account)

@@ -18,6 +18,11 @@ import (
 	"github.com/lifeboat-mail/lifeboat/store/mboxrd"
 )
 
+// LocalFolder names a folder Lifeboat keeps itself in an account's archive.
+func LocalFolder(account, name string) FolderID {
+	return FolderID{Account: account, Name: name, Delim: '/', Local: true}
+}
+
 // pendingHead is the first line of a file in the pending directory; the
 // message's bytes follow it.
 type pendingHead struct {
@@ -130,7 +135,7 @@ func (a *Archive) drainPending(account string) (added int, notes []string, err e
 		}
 		f := folders[h.Folder]
 		if f == nil {
-			if f, err = a.OpenFolder(FolderID{Account: account, Name: h.Folder, Delim: '/', Local: true}); err != nil {
+			if f, err = a.OpenFolder(LocalFolder(account, h.Folder)); err != nil {
 				return added, notes, err
 			}
 			folders[h.Folder] = f

@@ -31,7 +31,6 @@ import (
 	"time"
 
 	"github.com/lifeboat-mail/lifeboat/store/archive"
-	"github.com/lifeboat-mail/lifeboat/store/mboxrd"
 	"github.com/lifeboat-mail/lifeboat/store/outbox"
 	"github.com/lifeboat-mail/lifeboat/sync/smtpsend"
 )
@@ -83,8 +82,8 @@ type Options struct {
 	Accounts   []Account // in failover order
 	FromPolicy string    // "rewrite" (default) or "keep"
 	Health     Health    // nil: every account is tried
-	// Archive receives a copy of every sent message in the folder
-	// "Sent via Lifeboat" of the account that sent it; nil: no copy.
+	// Archive receives a copy of every sent message in the local folder
+	// archive.SentFolder of the account that sent it; nil: no copy.
 	Archive *archive.Archive
 	Notify  func(Notice)
 	Now     func() time.Time
@@ -110,7 +109,6 @@ type Router struct {
 	mu     sync.Mutex
 	parked map[string]time.Time
 	wake   chan struct{}
-	archMu sync.Mutex // one writer for the archive copies
 }
 
 // New returns a router.
@@ -142,9 +140,6 @@ func New(o Options) *Router {
 // MaxAge is how long a message keeps being retried before the user is
 // asked whether to go on (it never expires silently).
 const MaxAge = 5 * 24 * time.Hour
-
-// SentFolder is the archive folder that keeps copies of sent mail.
-const SentFolder = "Sent via Lifeboat"
 
 // Outcome is what one delivery pass did.
 type Outcome struct {
@@ -309,7 +304,16 @@ func (r *Router) Deliver(ctx context.Context, id string) (Outcome, error) {
 	}
 	out := Outcome{ID: id, State: it.State()}
 	switch it.State() {
-	case outbox.Sent, outbox.Failed, outbox.Dropped:
+	case outbox.Sent:
+		// Sent, then interrupted before it was finished: the copy may be
+		// missing (adding it again keeps one).
+		if s := lastAccepted(it); s != nil {
+			if acct := r.account(s.Account); acct != nil {
+				r.archiveCopy(acct, id)
+			}
+		}
+		return out, r.o.Outbox.Finish(id)
+	case outbox.Failed, outbox.Dropped:
 		return out, r.o.Outbox.Finish(id)
 	case outbox.NeedsUser:
 		return out, nil
@@ -558,39 +562,37 @@ func (r *Router) attempt(ctx context.Context, it *outbox.Item, out Outcome) (Out
 	return out, r.step(it.ID, outbox.Step{Step: outbox.StepRetry, Reason: "every account failed", NotBefore: nb})
 }
 
-// archiveCopy keeps a copy of a sent message in the sending account's
-// "Sent via Lifeboat" archive folder. A failure is reported, not fatal: the
-// message went out.
+// archiveCopy keeps a copy of a sent message in the sending account's local
+// folder archive.SentFolder. The archive writes it durably at once and adds
+// it to the folder under the account's lock; while a backup holds that
+// lock, the copy waits and the backup adds it. A failure is reported, not
+// fatal: the message went out.
 func (r *Router) archiveCopy(acct *Account, id string) {
 	if r.o.Archive == nil {
 		return
 	}
-	if err := r.copyToArchive(acct.Name, id); err != nil {
+	raw, err := r.readMessage(id)
+	if err == nil {
+		var queued bool
+		queued, err = r.o.Archive.AddLocal(context.Background(), acct.Name, archive.SentFolder, raw, r.o.Now(), []string{`\Seen`}, 2*time.Second)
+		if queued && err == nil {
+			r.notify(id, acct.Name, "sent; its copy for the archive waits until the backup running now ends")
+		}
+	}
+	if err != nil {
 		r.notify(id, acct.Name, "sent, but the copy for the archive failed: %v", err)
 	}
 }
 
-func (r *Router) copyToArchive(account, id string) error {
-	r.archMu.Lock()
-	defer r.archMu.Unlock()
-	raw, err := r.readMessage(id)
-	if err != nil {
-		return err
+// lastAccepted is the ledger step that recorded the message as sent.
+func lastAccepted(it *outbox.Item) *outbox.Step {
+	for i := len(it.Steps) - 1; i >= 0; i-- {
+		s := &it.Steps[i]
+		if s.Step == outbox.StepAccepted || (s.Step == outbox.StepResolved && s.Outcome == "accepted") {
+			return s
+		}
 	}
-	f, err := r.o.Archive.OpenFolder(archive.FolderID{Account: account, Name: SentFolder})
-	if err != nil {
-		return err
-	}
-	if f.UIDValidity == 0 {
-		f.SetUIDValidity(1)
-	}
-	h := splitHeader(raw)
-	_, err = f.Append(&archive.Message{UID: uint32(len(f.Entries()) + 1), Date: r.o.Now(), Size: int64(len(raw)),
-		Flags: []string{`\Seen`}, MessageID: h.get("message-id"), SHA: mboxrd.Hash(raw), EOL: mboxrd.Detect(raw), Body: bytes.NewReader(raw)})
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return nil
 }
 
 // ErrNoAccounts means nothing is configured to send with.

@@ -121,7 +121,7 @@ func TestPrimaryUp(t *testing.T) {
 	if len(e.gm.Messages()) != 0 {
 		t.Fatal("the secondary was used with the primary up")
 	}
-	f, err := e.arch.ReadFolder(archive.FolderID{Account: "bt", Name: SentFolder})
+	f, err := e.arch.ReadFolder(archive.LocalFolder("bt", archive.SentFolder))
 	if err != nil || len(f.Entries()) != 1 {
 		t.Fatalf("no archive copy: %v", err)
 	}
