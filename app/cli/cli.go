@@ -67,6 +67,9 @@ Commands:
   status [--json]        last run, counts, server deletions and warnings per folder
   verify [--account NAME]
                          re-read every archived message and check its hash
+  repair [--account NAME [--folder PATH]] [--no-backup]
+                         make damaged folders consistent again without losing
+                         a byte, then fetch damaged messages again
   reindex                rebuild the search index from the archive files
   accounts add [NAME] [--email E --host H --port P --security tls|starttls|plain --username U]
   accounts list
@@ -124,6 +127,8 @@ func Main(ctx context.Context, args []string, env *Env) int {
 		err = c.status(rest)
 	case "verify":
 		err = c.verify(rest)
+	case "repair":
+		err = c.repair(rest)
 	case "reindex":
 		err = c.reindex(rest)
 	case "accounts":

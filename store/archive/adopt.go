@@ -68,14 +68,14 @@ func (f *Folder) adopt(from int64, why string) error {
 			torn = last.Ours && !last.Blank
 		}
 		if torn {
-			if err := f.quarantine(f.mbox, mboxPath, last.Offset, size, "mbox", "of a message cut short by an interrupted write"); err != nil {
+			if err := f.quarantine(f.mbox, mboxPath, last.Offset, size, "mbox", "a message cut short by an interrupted write"); err != nil {
 				return err
 			}
 			found, size = found[:n-1], last.Offset
 		}
 	} else if lead > 0 && from > 0 && f.intent != nil && f.intent.off == from {
 		// Not even a separator made it: the torn start of a record.
-		if err := f.quarantine(f.mbox, mboxPath, from, size, "mbox", "of a message cut short by an interrupted write"); err != nil {
+		if err := f.quarantine(f.mbox, mboxPath, from, size, "mbox", "a message cut short by an interrupted write"); err != nil {
 			return err
 		}
 		size, lead = from, 0

@@ -435,7 +435,7 @@ func (q Quarantine) String() string {
 	if why == "" {
 		why = "past the last logged message"
 	}
-	return fmt.Sprintf("%d bytes %s of %s moved to %s", q.Bytes, why, q.From, q.To)
+	return fmt.Sprintf("%d bytes of %s (%s) moved to %s", q.Bytes, q.From, why, q.To)
 }
 
 // ErrDamaged is wrapped by every *DamagedError.
@@ -561,7 +561,7 @@ func (f *Folder) openWritable() error {
 		return err
 	}
 	if good < size { // a torn last line: quarantine it, then cut it
-		if err := f.quarantine(f.logf, logPath, good, size, "log", "of a torn last log line"); err != nil {
+		if err := f.quarantine(f.logf, logPath, good, size, "log", "a torn last log line"); err != nil {
 			return err
 		}
 	}
@@ -590,7 +590,7 @@ func (f *Folder) quarantine(file *os.File, path string, from, to int64, kind, wh
 	qpath := filepath.Join(f.a.stateDir(f.ID.Account), quarantineDir,
 		f.ID.relPath()+"."+kind+"."+time.Now().UTC().Format("20060102T150405.000000000")+".tail")
 	if err := f.a.saveQuarantine(qpath, io.NewSectionReader(file, from, to-from)); err != nil {
-		return fmt.Errorf("cannot quarantine %d bytes %s of %s: %w (nothing was cut)", to-from, why, path, err)
+		return fmt.Errorf("cannot quarantine %d bytes of %s (%s): %w (nothing was cut)", to-from, path, why, err)
 	}
 	if err := file.Truncate(from); err != nil {
 		return err
@@ -857,6 +857,10 @@ func (f *Folder) drop(e *Entry, why string) {
 		f.unhash(e, r.sha)
 	}
 }
+
+// End is where the bytes the log accounts for end: the mbox's size when the
+// two agree.
+func (f *Folder) End() int64 { return f.end }
 
 // Unmatched counts the recovered messages not found on the server yet (and
 // not known to be gone from it).

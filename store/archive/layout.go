@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/lifeboat-mail/lifeboat/store/fsutil"
@@ -341,6 +340,7 @@ func (a *Archive) Prepare(account string) (notes []string, err error) {
 		}
 		open = append(open, id)
 	}
+	unlogged := len(open)
 	for _, id := range inv.Folders {
 		ms, err1 := os.Stat(a.MboxPath(id))
 		ls, err2 := os.Stat(a.LogPath(id))
@@ -348,9 +348,11 @@ func (a *Archive) Prepare(account string) (notes []string, err error) {
 			open = append(open, id) // written after its log: maybe by someone else
 		}
 	}
-	sort.Slice(open, func(i, j int) bool { return open[i].Path() < open[j].Path() })
-	for _, id := range open {
+	for i, id := range open {
 		f, err := a.OpenFolder(id)
+		if errors.Is(err, ErrDamaged) && i >= unlogged {
+			continue // said where the folder is used (backup, status, verify)
+		}
 		if err != nil {
 			notes = append(notes, err.Error())
 			continue

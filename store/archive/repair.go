@@ -144,7 +144,7 @@ func (a *Archive) Repair(id FolderID) (rep RepairReport, err error) {
 
 	// The remains of the records cut off: to quarantine, then cut.
 	if cut >= 0 && size > cut {
-		if err := w.quarantine(w.mbox, mboxPath, cut, size, "mbox", "of messages the mbox lost its end of"); err != nil {
+		if err := w.quarantine(w.mbox, mboxPath, cut, size, "mbox", "the remains of messages cut off at its end"); err != nil {
 			return rep, err
 		}
 		size = cut
@@ -163,7 +163,7 @@ func (a *Archive) Repair(id FolderID) (rep RepairReport, err error) {
 		}
 		w.pending = append(w.pending, r)
 		w.apply(&r)
-		rep.Damaged = append(rep.Damaged, Damage{Folder: id, UIDValidity: e.UIDValidity, UID: e.UID, MessageID: e.MessageID, Offset: e.Offset, Problem: h.problem})
+		rep.Damaged = append(rep.Damaged, Damage{Folder: id, UIDValidity: e.UIDValidity, UID: e.UID, MessageID: e.MessageID, SHA: e.SHA, Offset: e.Offset, Problem: h.problem})
 	}
 	if cut >= 0 && w.end > cut {
 		c := cut

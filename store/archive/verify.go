@@ -68,12 +68,13 @@ func framingTail(tail []byte, m mboxrd.Meta) bool {
 	return true
 }
 
-// Damage is one problem found by Verify.
+// Damage is one problem found by Verify (Offset -1: not a message's).
 type Damage struct {
 	Folder      FolderID
 	UIDValidity uint32
 	UID         uint32
 	MessageID   string
+	SHA         [32]byte
 	Offset      int64
 	Problem     string
 }
@@ -120,7 +121,7 @@ func (a *Archive) VerifyFolder(id FolderID, progress func(done, total int)) (che
 	}
 	for i, e := range f.entries {
 		if problem := checkEntry(mb, st.Size(), e); problem != "" {
-			damage = append(damage, Damage{Folder: id, UIDValidity: e.UIDValidity, UID: e.UID, MessageID: e.MessageID, Offset: e.Offset, Problem: problem})
+			damage = append(damage, Damage{Folder: id, UIDValidity: e.UIDValidity, UID: e.UID, MessageID: e.MessageID, SHA: e.SHA, Offset: e.Offset, Problem: problem})
 		}
 		checked++
 		if progress != nil {
@@ -148,6 +149,20 @@ func checkEntry(mb io.ReaderAt, size int64, e *Entry) string {
 		return fmt.Sprintf("content changed: SHA-256 %s, log says %s", hex.EncodeToString(sum[:8]), hex.EncodeToString(e.SHA[:8]))
 	}
 	return ""
+}
+
+// Inspect loads a folder's log for reading like ReadFolder, but goes on past
+// lines it cannot apply and says what they are; for status and the like.
+func (a *Archive) Inspect(id FolderID) (*Folder, []string, error) {
+	f, bad, err := a.readLenient(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	var problems []string
+	for _, b := range bad {
+		problems = append(problems, fmt.Sprintf("%s line %d: %s", a.LogPath(id), b.no, b.problem))
+	}
+	return f, problems, nil
 }
 
 // readLenient loads a folder's log, skipping (and returning) the lines that

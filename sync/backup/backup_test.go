@@ -288,20 +288,11 @@ func folderRun(res Result, path string) archive.FolderRun {
 // compare the archive with exactly what the server hands out.
 func serverBytes(t *testing.T, p *demo.Provider, folder string) [][]byte {
 	t.Helper()
-	c := client(t, p)
-	if _, err := c.Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	sect := &imap.FetchItemBodySection{Peek: true}
-	msgs, err := c.Fetch(imap.SeqSet{imap.SeqRange{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{sect}}).Collect()
+	msgs, err := p.Messages(folder)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out [][]byte
-	for _, m := range msgs {
-		out = append(out, m.FindBodySection(sect))
-	}
-	return out
+	return msgs
 }
 
 var oddMessages = map[string]string{

@@ -6,6 +6,7 @@ package demo
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -127,6 +128,29 @@ func (p *Provider) Deliver(folder string, raw []byte, date time.Time, flags ...i
 		_, err = p.User.Append(folder, literal{bytes.NewReader(raw), int64(len(raw))}, &imap.AppendOptions{Time: date, Flags: flags})
 	}
 	return err
+}
+
+// Messages returns every message of a folder as the provider hands it out
+// (a read-only IMAP session of its own), in UID order.
+func (p *Provider) Messages(folder string) ([][]byte, error) {
+	c, err := imapconn.Dial(context.Background(), p.Endpoint(), p.Password, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	if _, err := c.Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		return nil, err
+	}
+	sect := &imap.FetchItemBodySection{Peek: true}
+	msgs, err := c.Fetch(imap.SeqSet{imap.SeqRange{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{sect}}).Collect()
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, 0, len(msgs))
+	for _, m := range msgs {
+		out = append(out, m.FindBodySection(sect))
+	}
+	return out, nil
 }
 
 // Sample is one message of the demo mailbox.
