@@ -40,8 +40,8 @@ type accountStatus struct {
 	// record could not be written: a full disk), or no run is recorded.
 	Unrecorded     bool      `json:"unrecorded,omitempty"`
 	LastFolderSync time.Time `json:"last_folder_sync,omitempty"`
-	Unlogged   []string `json:"not_yet_adopted,omitempty"`
-	Pending    int      `json:"copies_waiting,omitempty"`
+	Unlogged       []string  `json:"not_yet_adopted,omitempty"`
+	Pending        int       `json:"copies_waiting,omitempty"`
 }
 
 func collectStatus(arch *archive.Archive, names []string) ([]accountStatus, error) {
