@@ -18,6 +18,10 @@ have openssl             || need+=(openssl)
 [ -x /usr/sbin/postfix ] || need+=(postfix)
 [ -x /usr/lib/dovecot/lmtp ] || need+=(dovecot-lmtpd)
 have swaks               || need+=(swaks)
+# Mail readers the archive must open as it is (mutt runs inside tmux: it
+# needs a terminal).
+have mutt                || need+=(mutt)
+have tmux                || need+=(tmux)
 perl -MNet::SSLeay -e1 2>/dev/null || need+=(libnet-ssleay-perl) # swaks's TLS
 /usr/bin/python3 -c "import mailbox" 2>/dev/null || need+=(python3)
 # The desktop app (Fyne) builds against GL and X11 headers; its end-to-end

@@ -32,6 +32,9 @@ type confParams struct {
 	// Optional extra listeners for an MTA (empty: none).
 	LMTPSocket string
 	AuthSocket string
+	// The personal namespace and the mail storage.
+	Prefix, Separator string
+	MailLocation      string
 }
 
 // confTemplate is a complete, self-contained Dovecot 2.3 configuration (it
@@ -75,7 +78,7 @@ auth_cache_size = 0
 
 # Maildir, one file per message; LAYOUT=fs: one directory per folder, "/" as
 # hierarchy separator, and "." is an ordinary character in folder names.
-mail_location = maildir:~/Maildir:LAYOUT=fs
+mail_location = {{.MailLocation}}
 # Test data: no fsync (much faster loading, nothing to lose).
 mail_fsync = never
 {{- if .Root}}
@@ -86,8 +89,8 @@ valid_chroot_dirs = {{.HomeRoot}}
 
 namespace inbox {
   inbox = yes
-  prefix =
-  separator = /
+  prefix = {{.Prefix}}
+  separator = {{.Separator}}
   mailbox Drafts {
     special_use = \Drafts
   }

@@ -69,6 +69,14 @@ type Options struct {
 	// smtpd_sasl_type = dovecot, smtpd_sasl_path = AuthSocket). Same
 	// directory rules as LMTPSocket. Default: none.
 	AuthSocket string
+
+	// Prefix and Separator shape the personal namespace: "INBOX." and "."
+	// make the instance name folders as Cyrus does by default
+	// ("INBOX.Lists.go"). Default "" and "/".
+	Prefix, Separator string
+	// MailLocation replaces the default Maildir storage, e.g.
+	// "mbox:~/archive:UTF-8" to serve mbox files put into a user's Home.
+	MailLocation string
 }
 
 // Server is a running private Dovecot instance.
@@ -93,6 +101,9 @@ type Server struct {
 	instance   string
 	homeRoot   string
 	doveadm    string
+	prefix     string
+	separator  string
+	location   string
 
 	pid     int           // Dovecot master (== process group)
 	exited  chan struct{} // closed once the master has been reaped
@@ -275,6 +286,9 @@ func Start(opts Options) (*Server, error) {
 		stderrPath: filepath.Join(dir, stderrFileName),
 		homeRoot:   filepath.Join(dir, "home"),
 		doveadm:    bins.doveadm,
+		prefix:     opts.Prefix,
+		separator:  opts.Separator,
+		location:   opts.MailLocation,
 		instance:   "lbtest-" + randHex(6),
 	}
 	if s.LMTPSocket != "" && os.Geteuid() == 0 && !searchable(dir) {
@@ -455,6 +469,13 @@ func (s *Server) start(dovecotPath, listen string) error {
 	p.AuthSocket = s.AuthSocket
 	p.PasswdFile = filepath.Join(s.Dir, "etc", "passwd")
 	p.HomeRoot = s.homeRoot
+	p.Prefix, p.Separator, p.MailLocation = s.prefix, s.separator, s.location
+	if p.Separator == "" {
+		p.Separator = "/"
+	}
+	if p.MailLocation == "" {
+		p.MailLocation = "maildir:~/Maildir:LAYOUT=fs"
+	}
 
 	var lastErr error
 	for attempt := 0; attempt < bindAttempts; attempt++ {
@@ -685,6 +706,16 @@ func (s *Server) removeTmpBaseDir() {
 	if s.tmpBaseDir != "" {
 		os.RemoveAll(s.tmpBaseDir)
 	}
+}
+
+// Home is a user's home directory (mail processes see it as the home;
+// files put there must belong to MailOwner).
+func (s *Server) Home(user string) string { return filepath.Join(s.homeRoot, user) }
+
+// MailOwner is the uid and gid Dovecot reads and writes mail as.
+func (s *Server) MailOwner() (uid, gid int) {
+	p, _ := s.mailIDs()
+	return p.MailUID, p.MailGID
 }
 
 // Password returns the password of user ("" for an unknown user).
