@@ -98,7 +98,7 @@ func TestCrashSafety(t *testing.T) {
 	}
 	deliver(300)
 
-	kills, quarantines := 0, 0
+	kills, quarantines, adopted := 0, 0, 0
 	for i := 0; kills < 20 && i < 80; i++ {
 		cmd := exec.Command(bin, "--config", cfg, "backup")
 		var out bytes.Buffer
@@ -120,6 +120,7 @@ func TestCrashSafety(t *testing.T) {
 			kills++
 		}
 		quarantines += strings.Count(out.String(), "moved to")
+		adopted += strings.Count(out.String(), "messages adopted")
 		checkArchiveParses(t, archiveDir, folders)
 		deliver(50) // always more work for the next run
 	}
@@ -132,7 +133,8 @@ func TestCrashSafety(t *testing.T) {
 		t.Fatalf("final run: %v\n%s", err, out)
 	}
 	quarantines += strings.Count(string(out), "moved to")
-	t.Logf("%d kills, %d torn tails quarantined, %d messages", kills, quarantines, next)
+	adopted += strings.Count(string(out), "messages adopted")
+	t.Logf("%d kills, %d torn records quarantined, %d interrupted commits adopted, %d messages", kills, quarantines, adopted, next)
 
 	a, _ := archive.Open(archiveDir)
 	total := 0
@@ -153,6 +155,13 @@ func TestCrashSafety(t *testing.T) {
 		}
 		if len(f.Entries()) != sum(want) {
 			t.Fatalf("%s: %d archived, %d on the server", folder, len(f.Entries()), sum(want))
+		}
+		for _, e := range f.Entries() {
+			// Records a kill left unlogged were adopted, then found on the
+			// server; none may stay unmatched (a fragment taken for mail).
+			if e.UID == 0 || !e.Gone.IsZero() {
+				t.Fatalf("%s: the message at byte %d is not matched to the server's (UID %d, gone %v)", folder, e.Offset, e.UID, e.Gone)
+			}
 		}
 		if _, damage, err := a.VerifyFolder(f.ID, nil); err != nil || len(damage) > 0 {
 			t.Fatalf("%s: verify: %v %v", folder, damage, err)

@@ -214,7 +214,7 @@ func TestFailoverWithRealProviders(t *testing.T) {
 		t.Fatalf("through B: Reply-To %q", rt)
 	}
 	// A copy is in the archive.
-	if _, err := os.Stat(filepath.Join(s.data, "archive", "b", "Sent via Lifeboat.mbox")); err != nil {
+	if _, err := os.Stat(filepath.Join(s.data, "archive", "b", "%Lifeboat", "Sent.mbox")); err != nil {
 		t.Fatalf("no archive copy: %v", err)
 	}
 
