@@ -181,7 +181,7 @@ func (p *textPrinter) event(ev backup.Event) {
 	case backup.Warning:
 		p.clearLine()
 		fmt.Fprintf(p.w, "  WARNING %s: %s\n", ev.Account, ev.Text)
-	case backup.Retry:
+	case backup.Retry, backup.Info:
 		p.clearLine()
 		fmt.Fprintf(p.w, "  %s: %s\n", ev.Account, ev.Text)
 	case backup.AccountDone:
@@ -217,7 +217,8 @@ type jsonPrinter struct {
 
 func (p *jsonPrinter) event(ev backup.Event) {
 	kind := map[backup.EventKind]string{backup.FolderStart: "folder_start", backup.Progress: "progress",
-		backup.FolderDone: "folder_done", backup.Warning: "warning", backup.Retry: "retry", backup.AccountDone: "account_done"}[ev.Kind]
+		backup.FolderDone: "folder_done", backup.Warning: "warning", backup.Retry: "retry", backup.AccountDone: "account_done",
+		backup.Info: "info"}[ev.Kind]
 	out := map[string]any{"event": kind, "account": ev.Account, "time": time.Now().UTC().Format(time.RFC3339Nano)}
 	if ev.Folder != "" {
 		out["folder"] = ev.Folder
@@ -227,7 +228,7 @@ func (p *jsonPrinter) event(ev backup.Event) {
 		out["messages"], out["total_messages"], out["bytes"], out["total_bytes"] = ev.Messages, ev.TotalMessages, ev.Bytes, ev.TotalBytes
 	case backup.FolderDone:
 		out["summary"] = ev.Summary
-	case backup.Warning, backup.Retry:
+	case backup.Warning, backup.Retry, backup.Info:
 		out["text"] = ev.Text
 	case backup.AccountDone:
 		out["result"] = ev.Result.Run.Result

@@ -50,7 +50,7 @@ func (c *command) repair(args []string) error {
 		}
 		notes, err := arch.Prepare(name)
 		for _, n := range notes {
-			fmt.Fprintf(out, "%s: %s\n", name, n)
+			fmt.Fprintf(out, "%s: %s\n", name, n.Text)
 			changed = true
 		}
 		if err != nil {

@@ -120,7 +120,10 @@ func TestCrashSafety(t *testing.T) {
 			kills++
 		}
 		quarantines += strings.Count(out.String(), "moved to")
-		adopted += strings.Count(out.String(), "messages adopted")
+		adopted += strings.Count(out.String(), "an interrupted run had written")
+		if strings.Contains(out.String(), "adopted") || strings.Contains(out.String(), "recovered") {
+			t.Logf("run %d:\n%s", i, out.String())
+		}
 		checkArchiveParses(t, archiveDir, folders)
 		deliver(50) // always more work for the next run
 	}
@@ -133,7 +136,7 @@ func TestCrashSafety(t *testing.T) {
 		t.Fatalf("final run: %v\n%s", err, out)
 	}
 	quarantines += strings.Count(string(out), "moved to")
-	adopted += strings.Count(string(out), "messages adopted")
+	adopted += strings.Count(string(out), "an interrupted run had written")
 	t.Logf("%d kills, %d torn records quarantined, %d interrupted commits adopted, %d messages", kills, quarantines, adopted, next)
 
 	a, _ := archive.Open(archiveDir)

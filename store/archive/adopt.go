@@ -38,9 +38,9 @@ func checkIsMbox(path string) error {
 
 // adopt logs the mbox bytes from `from` to the end of the file, which no log
 // record describes, as recovered messages (invariant 3). Only a record that
-// a crash cut short is moved to quarantine: the last one, when the last
-// commit's intent record says more bytes were coming, or, without one, when
-// it carries Lifeboat's separator and lacks the blank line every record of
+// a crash cut short is moved to quarantine: what follows the last record
+// end the intent records announced, or, without them, a last record that
+// carries Lifeboat's separator and lacks the blank line every record of
 // Lifeboat's ends with. A record another program wrote without that blank
 // line gets one appended (at the end of the file, invariant 1) and counted
 // in its framing, so the next record starts on a line of its own.
@@ -59,32 +59,49 @@ func (f *Folder) adopt(from int64, why string) error {
 		return fmt.Errorf("reading %s: %w", f.a.MboxPath(f.ID), err)
 	}
 	mboxPath := f.a.MboxPath(f.ID)
-	if n := len(found); n > 0 {
-		last := found[n-1]
-		torn := false
-		if in := f.intent; in != nil && in.off == from && from > 0 {
-			torn = size < in.off+in.n && last.Offset+last.Length == size
-		} else {
-			torn = last.Ours && !last.Blank
+	// Bytes this folder's own writes left past the log: intent records
+	// announced every piece written (up to f.upTo) and where each record in
+	// it ends, so what follows the last record end that made it to the file
+	// is a record cut short, whatever its bytes look like.
+	own := f.upTo > from && size <= f.upTo
+	complete := from
+	bounds := map[int64]bool{}
+	for _, r := range found {
+		bounds[r.Offset+r.Length] = true
+	}
+	for _, e := range f.ends {
+		if e > from && e <= size {
+			complete = max(complete, e)
+			own = own && bounds[e] // else the file is not as announced: someone else wrote it too
 		}
-		if torn {
+	}
+	switch n := len(found); {
+	case own:
+		if complete < size {
+			if err := f.quarantine(f.mbox, mboxPath, complete, size, "mbox", "a message cut short by an interrupted write"); err != nil {
+				return err
+			}
+			for len(found) > 0 && found[len(found)-1].Offset+found[len(found)-1].Length > complete {
+				found = found[:len(found)-1]
+			}
+			size, lead = complete, 0
+		}
+	case n > 0:
+		// No word from our own writes (a lost or stale log, another
+		// program's mail): a last record of ours without the blank line
+		// every record of ours ends with was cut short.
+		if last := found[n-1]; last.Ours && !last.Blank {
 			if err := f.quarantine(f.mbox, mboxPath, last.Offset, size, "mbox", "a message cut short by an interrupted write"); err != nil {
 				return err
 			}
 			found, size = found[:n-1], last.Offset
 		}
-	} else if lead > 0 && from > 0 && f.intent != nil && f.intent.off == from {
-		// Not even a separator made it: the torn start of a record.
-		if err := f.quarantine(f.mbox, mboxPath, from, size, "mbox", "a message cut short by an interrupted write"); err != nil {
-			return err
-		}
-		size, lead = from, 0
 	}
 	// The file must end with a blank line, so that the next record starts a
 	// line of its own in every reader's eyes.
 	if pad := padding(f.mbox, size); pad != "" {
 		if _, err := f.mbox.WriteString(pad); err != nil {
-			return f.fail(err)
+			return f.fail(err) // not failWrite: the bytes before it are being adopted
 		}
 		if err := f.mbox.Sync(); err != nil {
 			return f.fail(err)
@@ -103,6 +120,7 @@ func (f *Folder) adopt(from int64, why string) error {
 		why += fmt.Sprintf(" (%d bytes at byte %d that are not a message were left in place)", lead, from)
 	}
 	f.noteAdoption(len(found), why, size)
+	f.Interrupted = own
 	f.end, f.pos = size, size
 	return f.Commit()
 }

@@ -166,12 +166,10 @@ func TestKilledCommitAdoptsCompleteRecordsQuarantinesTorn(t *testing.T) {
 		t.Fatal(err)
 	}
 	appendAll(t, f, "Subject: one\r\n\r\none\r\n", "Subject: two\r\n\r\npara\r\n\r\ncut after a blank line\r\n\r\nrest\r\n")
-	off := f.end
-	if err := f.writeLog([]record{{T: recIntent, Off: &off, Len: f.pos - f.end}}, true); err != nil {
+	if err := f.w.flush(); err != nil { // as the buffer does when full, or a commit before its fsync
 		t.Fatal(err)
 	}
-	f.w.Flush()
-	f.mbox.Close()
+	f.mbox.Close() // killed
 	f.logf.Close()
 	full, _ := os.ReadFile(a.MboxPath(inbox))
 	cut := bytes.Index(full, []byte("cut after a blank line")) // the torn record ends "\n\n" here
@@ -218,8 +216,8 @@ func TestForeignMboxIsAdopted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(notes) != 1 || !strings.Contains(notes[0], "3 messages adopted") {
-		t.Fatalf("notes: %q", notes)
+	if len(notes) != 1 || !notes[0].Warn || !strings.Contains(notes[0].Text, "3 messages adopted") {
+		t.Fatalf("notes: %+v", notes)
 	}
 	after, _ := os.ReadFile(a.MboxPath(id))
 	if !bytes.HasPrefix(after, []byte(foreign)) || string(after[len(foreign):]) != "\n\n" {
@@ -313,11 +311,12 @@ func TestCommitRefusesAfterAForeignWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.Close()
-	// Both messages are there: the one of ours, and mutt's, adopted.
-	if len(g.Entries()) != 1+g.Adopted || g.Adopted != 2 {
+	// Our uncommitted message never reached the file (a backup fetches it
+	// again); mutt's is adopted.
+	if len(g.Entries()) != 2 || g.Adopted != 1 || g.Entries()[1].MessageID != "" {
 		t.Fatalf("%d entries, %d adopted", len(g.Entries()), g.Adopted)
 	}
-	if n, damage, err := a.VerifyFolder(inbox, nil); err != nil || n != 3 || len(damage) != 0 {
+	if n, damage, err := a.VerifyFolder(inbox, nil); err != nil || n != 2 || len(damage) != 0 {
 		t.Fatalf("verify: %d %v %v", n, damage, err)
 	}
 }

@@ -27,9 +27,11 @@
 //  1. Append-only. An mbox is opened O_APPEND, so every write lands at its
 //     current end, and Commit checks that the file is as long as this
 //     process made it before it logs anything. Nothing shortens or rewrites
-//     bytes that a log record refers to; the one operation that shortens an
-//     mbox cuts bytes no record refers to (a torn tail, the remains of a
-//     damaged record), after copying them to a fsynced quarantine file.
+//     bytes that a log record refers to. Only bytes no record refers to are
+//     ever cut: those of a commit whose write failed, by the process that
+//     wrote them (they never were part of the archive, and a full disk has
+//     no room to copy them); and, after a crash or damage, a torn record,
+//     copied to a fsynced quarantine file first.
 //     Messages deleted on the server are recorded as such ("g" records) and
 //     stay.
 //  2. A message exists in the archive only once its log record exists, and
@@ -63,6 +65,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/lifeboat-mail/lifeboat/store/fsutil"
@@ -280,7 +283,7 @@ const (
 	recRemap    = "r" // an archived message found again on the server (new UIDVALIDITY, or adopted)
 	recValidity = "v" // the folder's UIDVALIDITY changed
 	recState    = "s" // checkpoint at the end of a sync of this folder (all zero: none)
-	recIntent   = "p" // bytes about to be made durable by a commit (off, len)
+	recIntent   = "p" // bytes about to be written to the mbox (off, len) and where records end in them (ends)
 	recAdopt    = "a" // bytes no record described were adopted (count, why, end)
 	recDamaged  = "d" // a logged message's bytes are damaged or lost (why; cut: the mbox was cut there)
 )
@@ -292,6 +295,7 @@ type record struct {
 	UID      uint32    `json:"uid,omitempty"`
 	Off      *int64    `json:"off,omitempty"`
 	Len      int64     `json:"len,omitempty"`
+	Ends     []int64   `json:"ends,omitempty"` // recIntent: where the records in the bytes end
 	SHA      string    `json:"sha,omitempty"`
 	Date     string    `json:"date,omitempty"`
 	Size     int64     `json:"size,omitempty"`
@@ -401,6 +405,10 @@ type Folder struct {
 	// (bytes no log record described); AdoptedWhy says why they had none.
 	Adopted    int
 	AdoptedWhy string
+	// Interrupted: what was adopted is exactly what this folder's last
+	// commit announced (its intent record), a run stopped between writing
+	// its messages and logging them: recovery, not a surprise.
+	Interrupted bool
 	// Adoptions is the folder's history of adoptions, from its log.
 	Adoptions []Adoption
 
@@ -411,10 +419,11 @@ type Folder struct {
 	byOff    map[int64]*Entry
 	byHash   map[[32]byte][]*Entry
 	mbox     *os.File
-	w        *bufio.Writer
+	w        *mboxWriter
 	end      int64 // end of the bytes the log accounts for
 	pos      int64 // end of the last written record
-	intent   *span // the last commit's announced bytes
+	ends     []int64 // record ends announced by intent records past end
+	upTo     int64   // the end of the bytes intent records announced
 	logf     *os.File
 	logEnd   int64
 	pending  []record
@@ -799,7 +808,11 @@ func (f *Folder) apply(r *record) error {
 		if r.Off == nil {
 			return errors.New("intent record without offset")
 		}
-		f.intent = &span{*r.Off, r.Len}
+		if *r.Off <= f.end { // a new batch of writes: what an earlier one announced is logged or gone
+			f.ends = f.ends[:0]
+		}
+		f.ends = append(f.ends, r.Ends...)
+		f.upTo = *r.Off + r.Len
 	case recAdopt:
 		f.Adoptions = append(f.Adoptions, Adoption{At: time.Unix(r.At, 0), Count: int(r.Count), Why: r.Why})
 		f.end = max(f.end, r.End)
@@ -922,18 +935,18 @@ func (f *Folder) Append(m *Message) (*Entry, error) {
 		return nil, f.broken
 	}
 	if f.w == nil {
-		f.w = bufio.NewWriterSize(f.mbox, 1<<20)
+		f.w = &mboxWriter{f: f, at: f.pos}
 	}
 	start := f.pos
 	sep := mboxrd.Separator(m.Date)
 	f.w.Write(sep)
 	enc := mboxrd.NewEncoder(f.w, m.EOL)
 	if _, err := io.Copy(enc, m.Body); err != nil {
-		return nil, f.fail(err)
+		return nil, f.failWrite(err)
 	}
 	meta, n, err := enc.Close()
 	if err != nil {
-		return nil, f.fail(err)
+		return nil, f.failWrite(err)
 	}
 	uv := f.UIDValidity
 	if f.ID.Local || m.UID == 0 {
@@ -942,6 +955,7 @@ func (f *Folder) Append(m *Message) (*Entry, error) {
 	e := &Entry{Offset: start, Length: int64(len(sep)) + n, SHA: m.SHA, Date: m.Date, Size: m.Size,
 		MessageID: m.MessageID, Meta: meta, Flags: m.Flags, UIDValidity: uv, UID: m.UID, Added: time.Now()}
 	f.pos += e.Length
+	f.w.ends = append(f.w.ends, f.pos)
 	off := e.Offset
 	rec := record{T: recMessage, UV: e.UIDValidity, UID: e.UID, Off: &off, Len: e.Length,
 		SHA: hex.EncodeToString(e.SHA[:]), Size: e.Size, Flags: e.Flags, MID: e.MessageID,
@@ -955,14 +969,28 @@ func (f *Folder) Append(m *Message) (*Entry, error) {
 	return e, nil
 }
 
-// fail marks the folder broken after a write error: nothing pending is
-// logged, so the partial record and any messages not yet committed are not
-// part of the archive; the next open adopts or quarantines their bytes and
-// the next backup fetches those messages again.
+// fail marks the folder broken: nothing pending is logged, so the partial
+// record and any messages not yet committed are not part of the archive;
+// the next open adopts or quarantines their bytes and the next backup
+// fetches those messages again.
 func (f *Folder) fail(err error) error {
 	f.broken = fmt.Errorf("writing %s: %w", f.a.MboxPath(f.ID), err)
 	f.pending = nil
 	return f.broken
+}
+
+// failWrite is fail after a write of this process's own failed (a full
+// disk): its bytes past the last logged message were never part of the
+// archive (invariant 2), so they are cut at once (a full disk has no room
+// to quarantine them), and the next run starts where the log ends.
+func (f *Folder) failWrite(err error) error {
+	if f.w != nil && f.pos > f.end && f.mbox.Truncate(f.end) == nil {
+		f.pos = f.end
+	}
+	if errors.Is(err, syscall.ENOSPC) {
+		err = fmt.Errorf("%w — the disk is full: make room, then run the backup again (nothing archived was lost)", err)
+	}
+	return f.fail(err)
 }
 
 // SetUIDValidity records the folder's UIDVALIDITY. A change from a known
@@ -1018,11 +1046,70 @@ func (f *Folder) Checkpoint(s State) {
 // Pending reports how many records were queued since the last Commit.
 func (f *Folder) Pending() int { return len(f.pending) }
 
-// Commit makes everything appended so far durable: it announces the bytes
-// it is about to make durable (an intent record, so that an interrupted
-// commit's records can be told complete or torn), flushes and fsyncs the
-// mbox, checks that the mbox is exactly as long as this process made it,
-// and only then writes and fsyncs the log records.
+// mboxWriter buffers the records Append writes and writes them to the mbox
+// in large pieces. Before each piece reaches the file, an intent record
+// says in the log where it starts, how long it is and where the records in
+// it end: after a kill, the records past the last logged one are known
+// complete or torn from these, whatever their bytes look like.
+type mboxWriter struct {
+	f    *Folder
+	buf  []byte
+	at   int64   // file offset of buf[0]
+	ends []int64 // ends of the records appended and not yet announced
+}
+
+const mboxWriteSize = 1 << 20
+
+func (w *mboxWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	if len(w.buf) >= mboxWriteSize {
+		if err := w.flush(); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+func (w *mboxWriter) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	if st, err := w.f.mbox.Stat(); err != nil {
+		return err
+	} else if st.Size() != w.at {
+		return errForeignWrite(st.Size(), w.at)
+	}
+	off := w.at
+	if err := w.f.writeLog([]record{{T: recIntent, Off: &off, Len: int64(len(w.buf)), Ends: w.ends}}, false); err != nil {
+		return err
+	}
+	w.ends = w.ends[:0]
+	n, err := w.f.mbox.Write(w.buf)
+	w.at += int64(n)
+	if err != nil {
+		return err
+	}
+	w.buf = w.buf[:0]
+	if cap(w.buf) > 4*mboxWriteSize {
+		w.buf = nil
+	}
+	return nil
+}
+
+// foreignWrite means the mbox is not as long as this process made it:
+// another program wrote to it.
+type foreignWrite struct{ size, want int64 }
+
+func errForeignWrite(size, want int64) error { return foreignWrite{size, want} }
+
+func (e foreignWrite) Error() string {
+	return fmt.Sprintf("the file is %d bytes long, this process wrote it up to byte %d: another program wrote to it; nothing was logged", e.size, e.want)
+}
+
+// Commit makes everything appended so far durable: the mbox bytes are
+// written (announced first, see mboxWriter) and fsynced, the mbox is checked
+// to be exactly as long as this process made it, and only then the log
+// records are written and fsynced.
 func (f *Folder) Commit() error {
 	if f.readOnly {
 		return nil
@@ -1031,22 +1118,20 @@ func (f *Folder) Commit() error {
 		return f.broken
 	}
 	if f.w != nil && f.pos > f.end {
-		off := f.end
-		if err := f.writeLog([]record{{T: recIntent, Off: &off, Len: f.pos - f.end}}, false); err != nil {
-			return err
-		}
-		if err := f.w.Flush(); err != nil {
+		if err := f.w.flush(); errors.As(err, new(foreignWrite)) {
 			return f.fail(err)
+		} else if err != nil {
+			return f.failWrite(err)
 		}
 		if err := f.mbox.Sync(); err != nil {
-			return f.fail(fmt.Errorf("fsync: %w", err))
+			return f.failWrite(fmt.Errorf("fsync: %w", err))
 		}
 		st, err := f.mbox.Stat()
 		if err != nil {
 			return f.fail(err)
 		}
 		if st.Size() != f.pos {
-			return f.fail(fmt.Errorf("the file is %d bytes long, this process wrote it up to byte %d: another program wrote to it; nothing was logged", st.Size(), f.pos))
+			return f.fail(errForeignWrite(st.Size(), f.pos))
 		}
 	}
 	if len(f.pending) == 0 {
@@ -1057,6 +1142,7 @@ func (f *Folder) Commit() error {
 		return err
 	}
 	f.end = max(f.end, f.pos)
+	f.ends = f.ends[:0]
 	f.pending = f.pending[:0]
 	return nil
 }

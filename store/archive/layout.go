@@ -303,12 +303,26 @@ func (a *Archive) RenameFolder(from, to FolderID) error {
 	return a.moveFiles(from.Account, moves)
 }
 
+// Note is something Prepare found or did, in words. Warn marks what the
+// user should look at (messages adopted from bytes nothing explains, bytes
+// quarantined, files that are not mbox); the others are recovery done as
+// promised (an interrupted run's messages, copies that waited).
+type Note struct {
+	Text string
+	Warn bool
+}
+
 // Prepare readies an account for writing; the caller holds its lock. It
 // finishes an interrupted rename, clears the spool of an interrupted run,
 // moves copies waiting in the pending directory into their folders, and
 // adopts mbox files no log describes (or describes only in part). Problems
 // of single folders are returned as notes, not as an error.
-func (a *Archive) Prepare(account string) (notes []string, err error) {
+func (a *Archive) Prepare(account string) (notes []Note, err error) {
+	warn := func(texts ...string) {
+		for _, t := range texts {
+			notes = append(notes, Note{t, true})
+		}
+	}
 	if err := a.finishMoves(account); err != nil {
 		return nil, err
 	}
@@ -319,12 +333,12 @@ func (a *Archive) Prepare(account string) (notes []string, err error) {
 		}
 	}
 	n, dnotes, err := a.drainPending(account)
-	notes = append(notes, dnotes...)
+	warn(dnotes...)
 	if err != nil {
 		return notes, err
 	}
 	if n > 0 {
-		notes = append(notes, fmt.Sprintf("%d copies of sent mail that waited for the archive were added", n))
+		notes = append(notes, Note{Text: fmt.Sprintf("%d copies of sent mail that waited for the archive were added", n)})
 	}
 	inv, err := a.Inventory(account)
 	if err != nil {
@@ -335,7 +349,7 @@ func (a *Archive) Prepare(account string) (notes []string, err error) {
 		rel, _ := filepath.Rel(a.accountDir(account), path)
 		id, err := folderOf(account, strings.TrimSuffix(rel, mboxExt), 0)
 		if err != nil {
-			notes = append(notes, fmt.Sprintf("%s: %v (left as it is)", path, err))
+			warn(fmt.Sprintf("%s: %v (left as it is)", path, err))
 			continue
 		}
 		open = append(open, id)
@@ -354,27 +368,40 @@ func (a *Archive) Prepare(account string) (notes []string, err error) {
 			continue // said where the folder is used (backup, status, verify)
 		}
 		if err != nil {
-			notes = append(notes, err.Error())
+			warn(err.Error())
 			continue
 		}
-		notes = append(notes, f.Notes()...)
+		warn(f.Notes()...)
+		if r := f.Recovery(); r != "" {
+			notes = append(notes, Note{Text: r})
+		}
 		if err := f.Close(); err != nil {
-			notes = append(notes, err.Error())
+			warn(err.Error())
 		}
 	}
 	return notes, nil
 }
 
-// Notes says in words what opening the folder recovered.
+// Notes says in words what opening the folder found that the user should
+// know: messages adopted from bytes no log described, bytes quarantined.
 func (f *Folder) Notes() []string {
 	var out []string
-	if f.Adopted > 0 {
+	if f.Adopted > 0 && !f.Interrupted {
 		out = append(out, fmt.Sprintf("%s: %d messages adopted from %s: %s", f.ID.Path(), f.Adopted, f.a.MboxPath(f.ID), f.AdoptedWhy))
 	}
 	for _, q := range f.Quarantined {
 		out = append(out, f.ID.Path()+": "+q.String())
 	}
 	return out
+}
+
+// Recovery says in words what opening the folder recovered of an
+// interrupted run ("" when nothing).
+func (f *Folder) Recovery() string {
+	if f.Adopted == 0 || !f.Interrupted {
+		return ""
+	}
+	return fmt.Sprintf("%s: recovered %d messages that an interrupted run had written but not yet logged", f.ID.Path(), f.Adopted)
 }
 
 // TempDir is a directory for an account's temporary files (a message too

@@ -109,6 +109,7 @@ const (
 	Warning                      // Text says what
 	Retry                        // Text says why; a retry follows after a pause
 	AccountDone                  // Result holds the outcome
+	Info                         // Text says what was recovered (not a warning)
 )
 
 // Event reports progress. Messages/Bytes count what this run archived in
@@ -214,7 +215,11 @@ func runAccount(ctx context.Context, acct Account, opts *Options) (res Result) {
 	defer unlock()
 	notes, err := opts.Archive.Prepare(acct.Name)
 	for _, n := range notes {
-		e.warn("", n)
+		if n.Warn {
+			e.warn("", n.Text)
+		} else {
+			e.info("", n.Text)
+		}
 	}
 	if err != nil {
 		res.Err = err
@@ -241,6 +246,11 @@ func runAccount(ctx context.Context, acct Account, opts *Options) (res Result) {
 		}
 	}
 	return res
+}
+
+// info reports what a run recovered as promised (not a warning).
+func (e *engine) info(folder, text string) {
+	e.emit(Event{Kind: Info, Folder: folder, Text: text})
 }
 
 func (e *engine) warn(folder, text string) {
@@ -520,6 +530,9 @@ func (e *engine) folder(ctx context.Context, fi folderInfo, sum *archive.FolderR
 	for _, n := range f.Notes() {
 		e.warn(sum.Path, n)
 	}
+	if r := f.Recovery(); r != "" {
+		e.info(sum.Path, r)
+	}
 	sum.Adopted += f.Adopted
 	unmatched := f.Unmatched()
 	if unmatched == 0 && unchanged(f.State, fi.status) {
@@ -617,8 +630,13 @@ func (e *engine) folder(ctx context.Context, fi folderInfo, sum *archive.FolderR
 				notThere++
 			}
 		}
-		e.warn(sum.Path, fmt.Sprintf("%s: of the messages adopted from the mbox file, %d were found on the server and %d are not on it (kept in the archive, marked deleted on the server)",
-			sum.Path, sum.Recovered-recoveredBefore, notThere))
+		text := fmt.Sprintf("%s: of the messages adopted from the mbox file, %d were found on the server and %d are not on it (kept in the archive, marked deleted on the server)",
+			sum.Path, sum.Recovered-recoveredBefore, notThere)
+		if notThere > 0 {
+			e.warn(sum.Path, text)
+		} else {
+			e.info(sum.Path, text)
+		}
 	}
 	sum.OnServer = uint32(len(server))
 	sum.Archived = len(f.Entries())

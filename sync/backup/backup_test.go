@@ -421,6 +421,17 @@ func TestDropMidFetchResumes(t *testing.T) {
 			t.Fatalf("message %d differs", i)
 		}
 	}
+	// The run's figures count what every attempt committed, not the last.
+	if fr := folderRun(res, "INBOX"); fr.New != len(want) || fr.Archived != len(want) {
+		t.Fatalf("the run reports %d new, %d archived; %d were archived", fr.New, fr.Archived, len(want))
+	}
+	var sum int64
+	for _, w := range want {
+		sum += int64(len(w))
+	}
+	if fr := folderRun(res, "INBOX"); fr.NewBytes != sum {
+		t.Fatalf("the run reports %d new bytes, want %d", fr.NewBytes, sum)
+	}
 }
 
 func TestGivesUpWhenServerKeepsFailing(t *testing.T) {
