@@ -420,8 +420,8 @@ type Folder struct {
 	byHash   map[[32]byte][]*Entry
 	mbox     *os.File
 	w        *mboxWriter
-	end      int64 // end of the bytes the log accounts for
-	pos      int64 // end of the last written record
+	end      int64   // end of the bytes the log accounts for
+	pos      int64   // end of the last written record
 	ends     []int64 // record ends announced by intent records past end
 	upTo     int64   // the end of the bytes intent records announced
 	logf     *os.File
