@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 
@@ -33,7 +34,12 @@ type pendingText struct {
 	subject, from, to   string
 	body                string
 	hasAttachment, read bool
+	panicked            string // reading it panicked: why, with the stack
 }
+
+// parse takes a message apart for its text (a variable for tests that
+// inject a failure).
+var parse = msgtext.Parse
 
 // indexFolderText reads the messages of a folder whose rows have no text in
 // messages_fts yet and indexes them, a batch per transaction, and returns
@@ -73,8 +79,14 @@ func (ix *Index) indexFolderText(a *archive.Archive, id archive.FolderID, f *arc
 	// Messages are read and taken apart a batch ahead of the one being
 	// written: the writer is one connection, the readers all other CPUs.
 	batches, stop := make(chan []pendingText, 1), make(chan struct{})
+	var readerPanic error
 	go func() {
 		defer close(batches)
+		defer func() {
+			if p := recover(); p != nil {
+				readerPanic = fmt.Errorf("internal error while reading texts (please report): %v\n%s", p, debug.Stack())
+			}
+		}()
 		for len(todo) > 0 {
 			batch := todo[:min(textBatch, len(todo))]
 			todo = todo[len(batch):]
@@ -87,7 +99,13 @@ func (ix *Index) indexFolderText(a *archive.Archive, id archive.FolderID, f *arc
 		}
 	}()
 	done := 0
+	var panics []error
 	for batch := range batches {
+		for _, p := range batch {
+			if p.panicked != "" {
+				panics = append(panics, fmt.Errorf("internal error reading the message at byte %d of %s (please report; it is indexed by its headers): %s", p.off, id, p.panicked))
+			}
+		}
 		n, err := ix.storeTexts(batch)
 		done += n
 		if err != nil {
@@ -97,7 +115,10 @@ func (ix *Index) indexFolderText(a *archive.Archive, id archive.FolderID, f *arc
 			return done, fmt.Errorf("indexing the text of %s: %w", id, err)
 		}
 	}
-	return done, nil
+	if readerPanic != nil {
+		panics = append(panics, readerPanic)
+	}
+	return done, errors.Join(panics...)
 }
 
 // readTexts reads and takes apart the messages of batch, on all CPUs.
@@ -121,7 +142,17 @@ func readTexts(f *archive.Folder, byOff map[int64]*archive.Entry, batch []pendin
 	wg.Wait()
 }
 
+// readText reads one message's text into p. A panic (a message the parser
+// cannot take) is caught and noted in p: the message is indexed by the
+// headers of its row, and the others go on.
 func readText(f *archive.Folder, e *archive.Entry, p *pendingText, buf *bytes.Buffer) {
+	defer func() {
+		if r := recover(); r != nil {
+			*p = pendingText{id: p.id, off: p.off, sha: p.sha, subject: p.subject, from: p.from, to: p.to,
+				panicked: fmt.Sprintf("%v\n%s", r, debug.Stack())}
+			buf.Reset()
+		}
+	}()
 	if e == nil || hex.EncodeToString(e.SHA[:]) != p.sha {
 		return // the log changed since the row was written: the next Update sees it
 	}
@@ -130,7 +161,7 @@ func readText(f *archive.Folder, e *archive.Entry, p *pendingText, buf *bytes.Bu
 	if err != nil && !errors.Is(err, errCapped) {
 		return
 	}
-	m := msgtext.Parse(buf.Bytes())
+	m := parse(buf.Bytes())
 	p.read = true
 	p.subject = orElse(m.Subject, p.subject)
 	p.from = orElse(m.From, p.from)

@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -225,7 +226,7 @@ func (r *Router) RunOnce(ctx context.Context) (time.Time, error) {
 		go func() {
 			defer wg.Done()
 			for it := range due {
-				out, err := r.Deliver(ctx, it.ID)
+				out, err := r.deliverSafely(ctx, it.ID)
 				if err != nil {
 					mu.Lock()
 					if firstErr == nil {
@@ -292,6 +293,17 @@ func (r *Router) backoff(attempt int) time.Duration {
 	}
 	d = min(d, r.o.MaxRetry)
 	return d/2 + rand.N(d/2+1) // jitter: half to the whole interval
+}
+
+// deliverSafely is Deliver with a panic turned into an error: the message
+// stays in the outbox as its ledger left it, and the other workers go on.
+func (r *Router) deliverSafely(ctx context.Context, id string) (out Outcome, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = Outcome{ID: id}, fmt.Errorf("internal error delivering %s (please report; it stays in the outbox): %v\n%s", id, p, debug.Stack())
+		}
+	}()
+	return r.Deliver(ctx, id)
 }
 
 // Deliver makes one delivery pass for a message: resolves an ambiguous

@@ -332,3 +332,32 @@ func TestOldMessageAsksTheUser(t *testing.T) {
 		t.Fatalf("after confirmation: %+v", out)
 	}
 }
+
+// A panic while delivering (here in an account's password callback) is
+// reported by RunOnce; the message stays in the outbox and goes out on the
+// next pass.
+func TestPanicWhileDeliveringIsReported(t *testing.T) {
+	e := newEnv(t)
+	id := e.queue(msg)
+	crash := true
+	e.accounts[0].Password = func() (string, error) {
+		if crash {
+			panic("injected")
+		}
+		return "pass1", nil
+	}
+	r := e.router()
+	if _, err := r.RunOnce(context.Background()); err == nil || !strings.Contains(err.Error(), "internal error") {
+		t.Fatalf("RunOnce: %v", err)
+	}
+	if _, err := e.ob.Get(id); err != nil {
+		t.Fatalf("the message left the outbox: %v", err)
+	}
+	crash = false
+	if _, err := r.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.bt.Messages()) != 1 {
+		t.Fatalf("%d messages sent after the panic", len(e.bt.Messages()))
+	}
+}

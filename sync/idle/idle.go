@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -32,7 +33,10 @@ type Options struct {
 	Error func(error)
 }
 
-// Watch runs until ctx ends.
+// Watch runs until ctx ends. A panic inside it (in Changed, say) is
+// reported to Error as an internal error and the watch goes on, as after a
+// connection problem: a watcher that dies silently would leave the inbox
+// unwatched while the app shows it watched.
 func Watch(ctx context.Context, o Options) {
 	if o.Mailbox == "" {
 		o.Mailbox = "INBOX"
@@ -43,7 +47,7 @@ func Watch(ctx context.Context, o Options) {
 	backoff := time.Second
 	for ctx.Err() == nil {
 		start := time.Now()
-		err := watchOnce(ctx, o)
+		err := watchSafely(ctx, o)
 		if ctx.Err() != nil {
 			return
 		}
@@ -60,6 +64,15 @@ func Watch(ctx context.Context, o Options) {
 		}
 		backoff = min(2*backoff, 5*time.Minute)
 	}
+}
+
+func watchSafely(ctx context.Context, o Options) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("internal error while watching %s (please report): %v\n%s", o.Mailbox, p, debug.Stack())
+		}
+	}()
+	return watchOnce(ctx, o)
 }
 
 func watchOnce(ctx context.Context, o Options) error {
