@@ -153,7 +153,7 @@ func (w *Window) newArchive() *ArchiveView {
 		r := v.rows[i]
 		v.Reader.SetText(ReaderText(r, nil))
 		v.Attachments.RemoveAll()
-		go func() {
+		w.tasks.Go(func() {
 			m, err := w.eng.Read(r)
 			fyne.Do(func() {
 				if err != nil {
@@ -181,7 +181,7 @@ func (w *Window) newArchive() *ArchiveView {
 				}
 				v.signal()
 			})
-		}()
+		})
 	}
 	v.Folders.OnSelected = func(i widget.ListItemID) {
 		v.folder, v.query = v.folders[i], ""
@@ -262,7 +262,7 @@ func (v *ArchiveView) load(w *Window, offset int) {
 	v.loading = true
 	query, account, folder := v.query, v.account, v.folder
 	v.Status.SetText("Loading…")
-	go func() {
+	w.tasks.Go(func() {
 		var rows []index.Row
 		var total int
 		var err error
@@ -294,5 +294,5 @@ func (v *ArchiveView) load(w *Window, offset int) {
 			}
 			v.List.Refresh()
 		})
-	}()
+	})
 }

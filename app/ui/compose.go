@@ -55,7 +55,7 @@ func (w *Window) newCompose() *ComposeView {
 			Attachments: append([]string(nil), c.attachments...)}
 		c.SendButton.Disable()
 		c.Result.SetText("Sending…")
-		go func() { // never on the UI goroutine: this talks to servers
+		w.tasks.Go(func() { // never on the UI goroutine: this talks to servers
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			out, err := w.eng.Send(ctx, d)
@@ -81,7 +81,7 @@ func (w *Window) newCompose() *ComposeView {
 				default:
 				}
 			})
-		}()
+		})
 	})
 	c.SendButton.Importance = widget.HighImportance
 	c.AttachList = widget.NewLabel("")

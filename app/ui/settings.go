@@ -89,7 +89,7 @@ func (w *Window) newSettings() *SettingsView {
 		s.Notifications = v.Notify.Selected
 		first := v.order[0]
 		v.Status.SetText("Saving…")
-		go func() { // writes the configuration file: off the UI goroutine
+		w.tasks.Go(func() { // writes the configuration file: off the UI goroutine
 			err := w.eng.Apply(s)
 			fyne.Do(func() {
 				if err != nil {
@@ -99,13 +99,13 @@ func (w *Window) newSettings() *SettingsView {
 				}
 				v.signal()
 			})
-		}()
+		})
 	})
 	v.RelayInfo = widget.NewLabel("")
 	v.RelayInfo.Wrapping = fyne.TextWrapWord
 	v.Relay = widget.NewCheck("Local relay for mail programs (Thunderbird, Outlook, Apple Mail)", func(on bool) {
 		v.RelayInfo.SetText("…")
-		go func() { // opens a socket and may wait on the keyring
+		w.tasks.Go(func() { // opens a socket and may wait on the keyring
 			err := w.eng.SetRelay(on)
 			s := w.eng.Settings()
 			fyne.Do(func() {
@@ -116,7 +116,7 @@ func (w *Window) newSettings() *SettingsView {
 				}
 				v.signal()
 			})
-		}()
+		})
 	})
 	v.showRelay(s)
 	fromHelp := widget.NewLabel("rewrite: through another account, From becomes that account's address (your name kept) and Reply-To stays yours — " +

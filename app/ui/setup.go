@@ -27,6 +27,7 @@ type SetupService interface {
 // (from a preset or discovered), test them, save.
 type SetupView struct {
 	root                       fyne.CanvasObject
+	tasks                      tasks
 	Email, Password, Username  *widget.Entry
 	ArchiveDir                 *widget.Entry
 	IMAPHost, IMAPPort         *widget.Entry
@@ -39,6 +40,9 @@ type SetupView struct {
 
 // Root is the view's content.
 func (v *SetupView) Root() fyne.CanvasObject { return v.root }
+
+// Wait returns when the work the view started in the background is done.
+func (v *SetupView) Wait() { v.tasks.Wait() }
 
 // NewSetup builds the welcome screen. onSaved runs after the account is
 // saved; onDemo when the person asks for the demo.
@@ -71,12 +75,12 @@ func NewSetup(svc SetupService, onSaved func(), onDemo func()) *SetupView {
 		}
 	}
 	background := func(f func(ctx context.Context) func()) {
-		go func() {
+		v.tasks.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
 			apply := f(ctx)
 			fyne.Do(func() { apply(); signal() })
-		}()
+		})
 	}
 	v.Find = widget.NewButtonWithIcon("Find settings", theme.SearchIcon(), func() {
 		email := v.Email.Text
@@ -119,7 +123,7 @@ func NewSetup(svc SetupService, onSaved func(), onDemo func()) *SetupView {
 		}
 		pw := v.Password.Text
 		v.Status.SetText("Saving…")
-		go func() { // the keyring and the configuration file: off the UI goroutine
+		v.tasks.Go(func() { // the keyring and the configuration file: off the UI goroutine
 			err := svc.Save(a, pw)
 			fyne.Do(func() {
 				if err != nil {
@@ -133,7 +137,7 @@ func NewSetup(svc SetupService, onSaved func(), onDemo func()) *SetupView {
 					onSaved()
 				}
 			})
-		}()
+		})
 	})
 	v.Save.Importance = widget.HighImportance
 	v.Demo = widget.NewButton("Try the demo first", func() {

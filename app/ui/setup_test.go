@@ -56,6 +56,7 @@ func TestFirstRunFlow(t *testing.T) {
 	f := &fakeSetup{pwOK: "app-password"}
 	var saved, demo atomic.Bool
 	v := NewSetup(f, func() { saved.Store(true) }, func() { demo.Store(true) })
+	t.Cleanup(v.Wait)
 	test.NewTempWindow(t, v.Root())
 
 	test.Type(v.Email, "jane@btinternet.com")
@@ -94,6 +95,7 @@ func TestFirstRunFlow(t *testing.T) {
 func TestFirstRunUnknownDomain(t *testing.T) {
 	test.NewTempApp(t)
 	v := NewSetup(&fakeSetup{}, nil, nil)
+	t.Cleanup(v.Wait)
 	test.NewTempWindow(t, v.Root())
 	test.Type(v.Email, "jane@example.org")
 	test.Tap(v.Find)

@@ -11,6 +11,7 @@ import (
 	"image/color"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -60,6 +61,7 @@ type Window struct {
 	win     fyne.Window
 	Tabs    *container.AppTabs
 	refresh []func()
+	tasks   tasks // work done off the UI goroutine
 
 	// Exposed for tests.
 	AccountsList *widget.List
@@ -74,6 +76,25 @@ type Window struct {
 	Checks       *widget.Label
 	Banner       *widget.Label
 }
+
+// tasks runs work off the UI goroutine and can wait for all of it, so that
+// nothing touches a window's widgets after it is gone (tests wait for it).
+type tasks struct{ wg sync.WaitGroup }
+
+// Go runs f on a goroutine of its own.
+func (t *tasks) Go(f func()) {
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		f()
+	}()
+}
+
+// Wait returns when every f given to Go has returned.
+func (t *tasks) Wait() { t.wg.Wait() }
+
+// Wait returns when the work the window started in the background is done.
+func (w *Window) Wait() { w.tasks.Wait() }
 
 // New builds the window's content for eng.
 func New(eng Engine, win fyne.Window) *Window {
@@ -434,7 +455,7 @@ func (w *Window) outboxView() fyne.CanvasObject {
 				return
 			}
 			id := items[selected].ID
-			go func() { // writes the outbox ledger: off the UI goroutine
+			w.tasks.Go(func() { // writes the outbox ledger: off the UI goroutine
 				err := f(id)
 				fyne.Do(func() {
 					if err != nil {
@@ -442,7 +463,7 @@ func (w *Window) outboxView() fyne.CanvasObject {
 					}
 					w.Refresh()
 				})
-			}()
+			})
 		}
 	}
 	retry := widget.NewButtonWithIcon("Send again now", theme.MailSendIcon(), act(w.eng.Retry))

@@ -33,6 +33,8 @@ type fake struct {
 	order    []string
 	applied  []engine.Settings
 	relay    bool
+	outboxN  int           // calls of Outbox (each Refresh makes one)
+	slow     time.Duration // Retry takes this long
 }
 
 func (f *fake) Accounts() []engine.Account {
@@ -51,11 +53,18 @@ func (f *fake) Runs(a string) []archive.Run {
 		{Start: t0.Add(time.Hour), End: t0.Add(time.Hour + 2*time.Second), Result: "warnings", Warnings: []string{"MASS DELETION: 60 of 100"},
 			Folders: []archive.FolderRun{{Path: "INBOX", OnServer: 40, Archived: 100, Gone: 60}}}}
 }
-func (f *fake) Outbox() []*outbox.Item { return f.outbox }
+func (f *fake) Outbox() []*outbox.Item {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.outboxN++
+	return f.outbox
+}
 func (f *fake) Retry(id string) error {
 	f.mu.Lock()
 	f.retried = append(f.retried, id)
+	slow := f.slow
 	f.mu.Unlock()
+	time.Sleep(slow)
 	return nil
 }
 func (f *fake) Drop(id string) error         { return nil }
@@ -125,6 +134,7 @@ func setup(t *testing.T) (*fake, *Window) {
 	f := newFake()
 	win := a.NewWindow("Lifeboat")
 	w := New(f, win)
+	t.Cleanup(w.Wait) // before the app goes: nothing of this test runs into the next
 	win.SetContent(w.Content())
 	return f, w
 }
@@ -260,6 +270,27 @@ func TestOutboxRetry(t *testing.T) {
 	defer f.mu.Unlock()
 	if len(f.retried) != 1 || f.retried[0] != "m1" {
 		t.Fatalf("retried: %v", f.retried)
+	}
+}
+
+// Work a view started off the UI goroutine is waited for (tests wait for
+// it before the next test's app exists): here a slow retry, whose refresh
+// of the outbox has run once Wait returns.
+func TestWaitCoversBackgroundWork(t *testing.T) {
+	f, w := setup(t)
+	f.outbox = []*outbox.Item{{Envelope: outbox.Envelope{ID: "m1", To: []string{"tom@example.org"}, QueuedAt: time.Now()}}}
+	f.slow = 200 * time.Millisecond
+	w.Refresh()
+	w.OutboxList.Select(0)
+	f.mu.Lock()
+	before := f.outboxN
+	f.mu.Unlock()
+	test.Tap(findButton(w.Tabs.Items[4].Content, "Send again now"))
+	w.Wait()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.retried) != 1 || f.outboxN <= before {
+		t.Fatalf("Wait returned before the background work was done: %d retried, outbox read %d → %d", len(f.retried), before, f.outboxN)
 	}
 }
 
