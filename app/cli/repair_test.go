@@ -159,3 +159,26 @@ func checkMatchesServer(t *testing.T, h *harness, p *demo.Provider, folder strin
 		}
 	}
 }
+
+// Files that are not Lifeboat's (what Dovecot leaves in a tree it served,
+// a stray file in the metadata directory) are reported and every message
+// is still checked.
+func TestVerifyGoesOnPastForeignFiles(t *testing.T) {
+	h, _ := backedUpDemo(t)
+	a := h.archive()
+	acct := filepath.Join(a.Root, "demo")
+	os.MkdirAll(filepath.Join(acct, ".imap", "INBOX"), 0o700)
+	os.WriteFile(filepath.Join(acct, ".imap", "INBOX", "dovecot.index.log"), []byte("x"), 0o600)
+	meta := filepath.Dir(a.LogPath(archive.FolderID{Account: "demo", Name: "INBOX"}))
+	os.WriteFile(filepath.Join(meta, "notes.txt"), []byte("x"), 0o600)
+	os.WriteFile(filepath.Join(meta, "Bogus.log"), []byte("not a header\n"), 0o600)
+	out := h.mustRun(ExitWarnings, "verify")
+	for _, want := range []string{"FOREIGN " + filepath.Join(acct, ".imap", "INBOX", "dovecot.index.log"), "notes.txt: not a folder log",
+		"Bogus.log: first line is not a folder header", "59 messages checked", "every one intact"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("verify does not say %q:\n%s", want, out)
+		}
+	}
+	// The backup leaves them alone too.
+	h.mustRun(ExitOK, "backup")
+}

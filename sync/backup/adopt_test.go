@@ -2,6 +2,7 @@ package backup
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -114,5 +115,47 @@ func TestLostStateIsAdoptedNotOverwritten(t *testing.T) {
 	r = backupOnce(t, a, account(p))
 	if r.Err != nil || len(r.Run.Warnings) != 0 || folderRun(r, "INBOX").New != 1 {
 		t.Fatalf("next run: %v %v %+v", r.Err, r.Run.Warnings, folderRun(r, "INBOX"))
+	}
+}
+
+// A server folder named like Lifeboat's own (the earlier "Sent via
+// Lifeboat", or "%Lifeboat/Sent" itself) is the server's: Lifeboat's copies
+// of sent mail never mix with it, never take its UIDs, and every one of its
+// messages is archived.
+func TestServerFoldersNamedLikeLifeboatsOwn(t *testing.T) {
+	p := startDemo(t, demo.Options{Empty: true})
+	for _, folder := range []string{"Sent via Lifeboat", "%Lifeboat/Sent"} {
+		for i := 0; i < 10; i++ {
+			p.Deliver(folder, demoMessage(100*len(folder)+i), time.Now())
+		}
+	}
+	a := newArchive(t)
+	for i := 0; i < 3; i++ {
+		if _, err := a.AddLocal(context.Background(), "demo", archive.SentFolder, demoMessage(9000+i), time.Now(), nil, time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := backupOnce(t, a, account(p))
+	if r.Err != nil || len(r.Run.Warnings) != 0 {
+		t.Fatalf("backup: %v %v", r.Err, r.Run.Warnings)
+	}
+	for _, path := range []string{"Sent via Lifeboat", "%25Lifeboat/Sent"} {
+		if fr := folderRun(r, path); fr.New != 10 || fr.Archived != 10 {
+			t.Fatalf("%s: %+v", path, fr)
+		}
+	}
+	local, err := a.ReadFolder(archive.LocalFolder("demo", archive.SentFolder))
+	if err != nil || len(local.Entries()) != 3 {
+		t.Fatalf("local copies: %v", err)
+	}
+	// More copies, more server mail: still apart.
+	a.AddLocal(context.Background(), "demo", archive.SentFolder, demoMessage(9100), time.Now(), nil, time.Second)
+	p.Deliver("Sent via Lifeboat", demoMessage(5555), time.Now())
+	r = backupOnce(t, a, account(p))
+	if fr := folderRun(r, "Sent via Lifeboat"); r.Err != nil || len(r.Run.Warnings) != 0 || fr.New != 1 || fr.Archived != 11 {
+		t.Fatalf("second backup: %v %v %+v", r.Err, r.Run.Warnings, fr)
+	}
+	if local, _ = a.ReadFolder(archive.LocalFolder("demo", archive.SentFolder)); len(local.Entries()) != 4 {
+		t.Fatalf("%d local copies, want 4", len(local.Entries()))
 	}
 }
