@@ -107,7 +107,9 @@ func crashHook() func(string) {
 	}
 	return func(s string) {
 		if s == step {
-			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			if p, err := os.FindProcess(os.Getpid()); err == nil {
+				p.Kill() // SIGKILL on Unix, TerminateProcess on Windows
+			}
 		}
 	}
 }
