@@ -25,17 +25,9 @@ func (c *command) repair(args []string) error {
 	if *folder != "" && *only == "" {
 		return usagef("--folder needs --account")
 	}
-	cfg, err := c.loadConfig()
+	cfg, arch, names, err := c.archiveAccounts(*only)
 	if err != nil {
 		return err
-	}
-	arch, err := c.openArchive(cfg)
-	if err != nil {
-		return err
-	}
-	names := accountNames(cfg, arch)
-	if *only != "" {
-		names = []string{*only}
 	}
 	out := c.env.Stdout
 	var damaged []archive.Damage

@@ -110,15 +110,10 @@ func (c *command) status(args []string) error {
 	} else if len(pos) > 0 {
 		return usagef("status takes no arguments")
 	}
-	cfg, err := c.loadConfig()
+	_, arch, names, err := c.archiveAccounts("")
 	if err != nil {
 		return err
 	}
-	arch, err := c.openArchive(cfg)
-	if err != nil {
-		return err
-	}
-	names := accountNames(cfg, arch)
 	sts, err := collectStatus(arch, names)
 	if err != nil {
 		return err
@@ -136,6 +131,24 @@ func (c *command) status(args []string) error {
 		}
 	}
 	return nil
+}
+
+// archiveAccounts loads the configuration and opens the archive, and lists
+// the accounts a command works on: only, or every account accountNames
+// gives.
+func (c *command) archiveAccounts(only string) (*config.Config, *archive.Archive, []string, error) {
+	cfg, err := c.loadConfig()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	arch, err := c.openArchive(cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if only != "" {
+		return cfg, arch, []string{only}, nil
+	}
+	return cfg, arch, accountNames(cfg, arch), nil
 }
 
 // accountNames lists configured accounts, then archived ones no longer
@@ -233,17 +246,9 @@ func (c *command) verify(args []string) error {
 	} else if len(pos) > 0 {
 		return usagef("verify takes no arguments (use --account NAME)")
 	}
-	cfg, err := c.loadConfig()
+	_, arch, names, err := c.archiveAccounts(*only)
 	if err != nil {
 		return err
-	}
-	arch, err := c.openArchive(cfg)
-	if err != nil {
-		return err
-	}
-	names := accountNames(cfg, arch)
-	if *only != "" {
-		names = []string{*only}
 	}
 	out := c.env.Stdout
 	checked, damaged, marked, foreign := 0, 0, 0, 0

@@ -304,6 +304,64 @@ func TestProbesMarkDownAndUp(t *testing.T) {
 	}
 }
 
+// needKeyring skips (fails, in CI) a test outside a D-Bus session: the
+// relay's generated password lives in the keyring, and make test runs the
+// tests inside .ci/with-keyring.
+func needKeyring(t *testing.T) {
+	t.Helper()
+	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("no D-Bus session: run the tests through .ci/with-keyring (make test)")
+		}
+		t.Skip("needs the Secret Service: run through .ci/with-keyring")
+	}
+}
+
+// syncBuffer is a bytes.Buffer that a process and the test may use at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.b.String() }
+
+// startRelay runs `lifeboat relay` until the test ends and returns it, its
+// password and its output, once it accepts connections.
+func (s *stack) startRelay() (*exec.Cmd, string, *syncBuffer) {
+	s.t.Helper()
+	code, out := s.run("", "relay", "--show-credentials")
+	if code != 0 {
+		s.t.Fatalf("%d %s", code, out)
+	}
+	var password string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "password:") {
+			password = strings.TrimSpace(strings.TrimPrefix(l, "password:"))
+		}
+	}
+	relay := s.command("relay")
+	relayOut := &syncBuffer{}
+	relay.Stdout, relay.Stderr = relayOut, relayOut
+	if err := relay.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { relay.Process.Kill(); relay.Wait() })
+	addr := fmt.Sprintf("127.0.0.1:%d", s.relayPort)
+	for i := 0; i < 100; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return relay, password, relayOut
+}
+
 // TestRelayWithRealClients drives `lifeboat relay` with swaks and Python's
 // smtplib: auth required, wrong password refused, delivery through the
 // providers; a non-loopback address is refused without permission.
@@ -311,14 +369,7 @@ func TestRelayWithRealClients(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Postfix and Dovecot")
 	}
-	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
-		// The relay's generated password lives in the keyring; make test
-		// runs this test inside .ci/with-keyring.
-		if os.Getenv("CI") != "" {
-			t.Fatal("no D-Bus session: run the tests through .ci/with-keyring (make test)")
-		}
-		t.Skip("needs the Secret Service: run through .ci/with-keyring")
-	}
+	needKeyring(t)
 	for _, tool := range []string{"swaks", "/usr/bin/python3"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			if os.Getenv("CI") != "" {
@@ -328,31 +379,8 @@ func TestRelayWithRealClients(t *testing.T) {
 		}
 	}
 	s := newStack(t)
-	code, out := s.run("", "relay", "--show-credentials")
-	if code != 0 {
-		t.Fatalf("%d %s", code, out)
-	}
-	var password string
-	for _, l := range strings.Split(out, "\n") {
-		if strings.HasPrefix(l, "password:") {
-			password = strings.TrimSpace(strings.TrimPrefix(l, "password:"))
-		}
-	}
-	relay := s.command("relay")
-	var relayOut bytes.Buffer
-	relay.Stdout, relay.Stderr = &relayOut, &relayOut
-	if err := relay.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { relay.Process.Kill(); relay.Wait() }()
+	relay, password, relayOut := s.startRelay()
 	addr := fmt.Sprintf("127.0.0.1:%d", s.relayPort)
-	for i := 0; i < 100; i++ {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 	swaks := func(args ...string) (int, string) {
 		base := []string{"--server", addr, "--from", s.a.Email("jane"), "--to", s.b.Email("tom"), "--timeout", "20"}
 		out, err := exec.Command("swaks", append(base, args...)...).CombinedOutput()

@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -21,12 +19,7 @@ func TestArchiveWritersAtOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Postfix and Dovecot")
 	}
-	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("no D-Bus session: run the tests through .ci/with-keyring (make test)")
-		}
-		t.Skip("the relay's password needs the Secret Service: run through .ci/with-keyring")
-	}
+	needKeyring(t)
 	s := newStack(t)
 	// Mail for the backup to chew on while the others write.
 	var msgs [][]byte
@@ -36,31 +29,8 @@ func TestArchiveWritersAtOnce(t *testing.T) {
 	if err := s.a.Dovecot.Load(s.a.Email("jane"), "INBOX", msgs, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	code, out := s.run("", "relay", "--show-credentials")
-	if code != 0 {
-		t.Fatalf("%d %s", code, out)
-	}
-	var password string
-	for _, l := range strings.Split(out, "\n") {
-		if strings.HasPrefix(l, "password:") {
-			password = strings.TrimSpace(strings.TrimPrefix(l, "password:"))
-		}
-	}
-	relay := s.command("relay")
-	var relayOut strings.Builder
-	relay.Stdout, relay.Stderr = &relayOut, &relayOut
-	if err := relay.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { relay.Process.Kill(); relay.Wait() }()
+	relay, password, relayOut := s.startRelay()
 	addr := fmt.Sprintf("127.0.0.1:%d", s.relayPort)
-	for i := 0; i < 100; i++ {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 
 	letter := func(id string) string {
 		return fmt.Sprintf("From: Jane <%s>\r\nTo: Tom <%s>\r\nMessage-ID: <%s@a.test>\r\nSubject: %s\r\n\r\nHello.\r\n", s.a.Email("jane"), s.b.Email("tom"), id, id)
