@@ -222,7 +222,7 @@ func TestDefaultRunsDemoWithoutConfig(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("%d\n%s\n%s", code, out, errs)
 	}
-	for _, want := range []string{"built-in demo", "59 new messages", "3 new messages", "4 deleted on the server (kept here)", "62 messages checked, 0 damaged", "mutt -f"} {
+	for _, want := range []string{"built-in demo", "59 new messages", "3 new messages", "4 deleted on the server (kept here)", "62 messages checked, 0 damaged", "mutt -R -f"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}

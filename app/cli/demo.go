@@ -98,7 +98,7 @@ func (c *command) demo(args []string) error {
 		return err
 	}
 	c.printStatus(arch, sts)
-	fmt.Fprintf(w, "\nThe archive is plain mbox, readable without Lifeboat, e.g.:\n  mutt -f %s\n",
+	fmt.Fprintf(w, "\nThe archive is plain mbox, readable without Lifeboat, e.g. (read-only, so mutt changes nothing):\n  mutt -R -f %s\n",
 		arch.MboxPath(archive.FolderID{Account: "demo", Name: "INBOX"}))
 	fmt.Fprintln(w, "Back up your own mail: lifeboat accounts add, then lifeboat backup.")
 	if bad > 0 {

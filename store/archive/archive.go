@@ -235,6 +235,9 @@ func (a *Archive) Inventory(account string) (Inventory, error) {
 			return nil
 		}
 		rel, _ := filepath.Rel(mroot, path)
+		if desktopJunk[de.Name()] {
+			return nil // what file managers leave in every directory they show
+		}
 		if !strings.HasSuffix(rel, mboxExt) {
 			inv.Foreign = append(inv.Foreign, path+": not an mbox file")
 			return nil
@@ -246,6 +249,8 @@ func (a *Archive) Inventory(account string) (Inventory, error) {
 	})
 	return inv, err
 }
+
+var desktopJunk = map[string]bool{".DS_Store": true, "Thumbs.db": true, "desktop.ini": true, ".directory": true}
 
 type header struct{ r record }
 
@@ -382,9 +387,9 @@ type State struct {
 
 // Adoption is one time bytes no log described were adopted as messages.
 type Adoption struct {
-	At    time.Time
-	Count int
-	Why   string
+	At    time.Time `json:"at"`
+	Count int       `json:"count"`
+	Why   string    `json:"why"`
 }
 
 type loc struct{ uv, uid uint32 }

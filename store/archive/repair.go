@@ -165,10 +165,10 @@ func (a *Archive) Repair(id FolderID) (rep RepairReport, err error) {
 		w.apply(&r)
 		rep.Damaged = append(rep.Damaged, Damage{Folder: id, UIDValidity: e.UIDValidity, UID: e.UID, MessageID: e.MessageID, SHA: e.SHA, Offset: e.Offset, Problem: h.problem})
 	}
-	if cut >= 0 && w.end > cut {
-		c := cut
+	if w.end > size { // the log still accounts for bytes the mbox lost (not a message's)
+		c := size
 		w.pending = append(w.pending, record{T: recDamaged, Off: &c, Cut: &c, Why: "the mbox was cut here", At: now})
-		w.end = cut
+		w.end = size
 	}
 	w.pending = append(w.pending, record{T: recState}) // the next backup looks at everything
 	w.State = State{}
