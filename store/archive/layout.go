@@ -52,35 +52,53 @@ func (a *Archive) migrate() error {
 			continue
 		}
 		if err := a.migrateAccount(account); err != nil {
-			return fmt.Errorf("moving Lifeboat's state of %s out of %s: %w", account, a.accountDir(account), err)
+			return err
 		}
 	}
 	return nil
 }
 
+// migrateAccount moves one account's state of the earlier layout, if it has
+// any, under the account's lock (LockAccount does the work); an account
+// another process holds is left for later.
 func (a *Archive) migrateAccount(account string) error {
-	dir, state := a.accountDir(account), a.stateDir(account)
-	var old []string
-	for _, name := range []string{oldMetaDir, oldQuarantineDir, oldRunsLog, oldLock} {
-		if ok, _ := exists(filepath.Join(dir, name)); ok {
-			old = append(old, name)
-		}
-	}
-	if len(old) == 0 && !exists1(filepath.Join(state, movesName)) {
+	if !a.needsMigration(account) {
 		return nil
 	}
 	unlock, err := a.LockAccount(account)
 	if errors.Is(err, ErrLocked) {
-		return nil // the holder opened the archive, so migrated it, or is about to
+		return nil // the holder migrates it, or an earlier Lifeboat is writing it: later
 	}
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	unlock()
+	return nil
+}
+
+// needsMigration reports whether an account has state of the earlier layout
+// or an unfinished journal of moves.
+func (a *Archive) needsMigration(account string) bool {
+	dir := a.accountDir(account)
+	for _, name := range []string{oldMetaDir, oldQuarantineDir, oldRunsLog, oldLock} {
+		if exists1(filepath.Join(dir, name)) {
+			return true
+		}
+	}
+	return exists1(filepath.Join(a.stateDir(account), movesName))
+}
+
+// migrateLocked does the moves of migrateAccount; the caller holds the
+// account's (new) lock. While an earlier Lifeboat holds the old lock it
+// changes nothing and says so, wrapping ErrLocked: the two must never write
+// the same files.
+func (a *Archive) migrateLocked(account string) error {
+	dir, state := a.accountDir(account), a.stateDir(account)
 	if ok, _ := exists(filepath.Join(dir, oldLock)); ok {
 		unlockOld, err := lockPath(filepath.Join(dir, oldLock))
 		if errors.Is(err, ErrLocked) {
-			return nil // an earlier Lifeboat is writing it: next time
+			return fmt.Errorf("%w: an earlier version of Lifeboat is writing it (it holds %s); try again when it has finished",
+				ErrLocked, filepath.Join(dir, oldLock))
 		}
 		if err != nil {
 			return err
@@ -95,8 +113,10 @@ func (a *Archive) migrateAccount(account string) error {
 	if err := os.Remove(filepath.Join(dir, oldLock)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	if err := fsutil.SyncDir(dir); err != nil {
-		return err
+	if exists1(dir) {
+		if err := fsutil.SyncDir(dir); err != nil {
+			return err
+		}
 	}
 	if err := a.moveOldSentFolder(account); err != nil {
 		return err

@@ -3,6 +3,7 @@ package archive
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"sort"
@@ -152,4 +153,32 @@ func TestServerFolderNamedLikeOldSentStays(t *testing.T) {
 	if got := tree(t, filepath.Join(root, "bt")); bytes.Contains([]byte(strings.Join(got, " ")), []byte(".meta")) {
 		t.Fatalf("state left in the account directory: %v", got)
 	}
+}
+
+// While an earlier Lifeboat writes the account (it holds the old lock),
+// nothing is moved and no writer of this version gets the account: the two
+// never write the same files.
+func TestEarlierLifeboatWritingBlocksTheMigration(t *testing.T) {
+	root := oldLayout(t)
+	held, err := lockPath(filepath.Join(root, "bt", oldLock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !exists1(filepath.Join(root, "bt", oldMetaDir)) {
+		t.Fatal("state was moved while an earlier Lifeboat held the account")
+	}
+	if _, err := a.LockAccount("bt"); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "earlier version") {
+		t.Fatalf("lock while an earlier Lifeboat writes: %v", err)
+	}
+	held()
+	unlock, err := a.LockAccount("bt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+	checkMigrated(t, root)
 }

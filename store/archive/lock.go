@@ -15,12 +15,25 @@ var ErrLocked = errors.New("another Lifeboat is writing this account's archive r
 // LockAccount takes the account's write lock, so that two processes never
 // write the same folders (invariant 5). It does not wait. It returns the
 // function that releases it; the kernel releases it if the process dies.
+// An account still in the earlier layout is moved into the current one
+// first; while an earlier Lifeboat writes it, the lock is refused.
 func (a *Archive) LockAccount(account string) (unlock func(), err error) {
 	dir := a.stateDir(account)
 	if err := mkdirAllSync(dir); err != nil {
 		return nil, err
 	}
-	return lockPath(filepath.Join(dir, lockName))
+	unlock, err = lockPath(filepath.Join(dir, lockName))
+	if err != nil || !a.needsMigration(account) {
+		return unlock, err
+	}
+	if err := a.migrateLocked(account); err != nil {
+		unlock()
+		if errors.Is(err, ErrLocked) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("moving Lifeboat's state of %s out of %s: %w", account, a.accountDir(account), err)
+	}
+	return unlock, nil
 }
 
 // LockAccountWait is LockAccount, trying again until the lock is free, ctx
