@@ -118,6 +118,7 @@ func (f *Folder) adopt(from int64, why string) error {
 	}
 	if lead > 0 {
 		why += fmt.Sprintf(" (%d bytes at byte %d that are not a message were left in place)", lead, from)
+		f.LeftInPlace += lead
 	}
 	f.noteAdoption(len(found), why, size)
 	f.Interrupted = own
@@ -144,6 +145,7 @@ func (f *Folder) adoptGap(from, to int64, why string) error {
 	}
 	if lead > 0 {
 		why += fmt.Sprintf(" (%d bytes at byte %d that are not a message were left in place)", lead, from)
+		f.LeftInPlace += lead
 	}
 	f.noteAdoption(len(found), why, 0)
 	return f.Commit()

@@ -320,3 +320,32 @@ func TestCommitRefusesAfterAForeignWrite(t *testing.T) {
 		t.Fatalf("verify: %d %v %v", n, damage, err)
 	}
 }
+
+// Garbage appended to an mbox is not a message: it stays where it is and is
+// reported; what follows it is a record of its own.
+func TestGarbageAfterTheLastMessageIsReported(t *testing.T) {
+	a := newArchive(t)
+	archiveOf(t, a, inbox, "Subject: a\r\n\r\na\r\n")
+	mb, _ := os.OpenFile(a.MboxPath(inbox), os.O_WRONLY|os.O_APPEND, 0)
+	mb.WriteString("\x00\x01garbage without a line end")
+	mb.Close()
+	f, err := a.OpenFolder(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := strings.Join(f.Notes(), "\n")
+	if f.LeftInPlace != 28 || !strings.Contains(notes, "28 bytes") || !strings.Contains(notes, "left in place") {
+		t.Fatalf("left %d, notes %q", f.LeftInPlace, notes)
+	}
+	appendAll(t, f, "Subject: b\r\n\r\nb\r\n")
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n, damage, err := a.VerifyFolder(inbox, nil); err != nil || n != 2 || len(damage) != 0 {
+		t.Fatalf("verify: %d %v %v", n, damage, err)
+	}
+	b, _ := os.ReadFile(a.MboxPath(inbox))
+	if !bytes.Contains(b, []byte("line end\n\nFrom MAILER-DAEMON")) {
+		t.Fatalf("the next record does not start on a line of its own:\n%q", b)
+	}
+}

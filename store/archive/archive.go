@@ -414,6 +414,9 @@ type Folder struct {
 	// commit announced (its intent record), a run stopped between writing
 	// its messages and logging them: recovery, not a surprise.
 	Interrupted bool
+	// LeftInPlace counts bytes no record describes that are not a message
+	// either (garbage appended to the mbox): kept where they are, reported.
+	LeftInPlace int64
 	// Adoptions is the folder's history of adoptions, from its log.
 	Adoptions []Adoption
 

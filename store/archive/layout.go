@@ -406,8 +406,11 @@ func (a *Archive) Prepare(account string) (notes []Note, err error) {
 // know: messages adopted from bytes no log described, bytes quarantined.
 func (f *Folder) Notes() []string {
 	var out []string
-	if f.Adopted > 0 && !f.Interrupted {
+	switch {
+	case f.Adopted > 0 && (!f.Interrupted || f.LeftInPlace > 0):
 		out = append(out, fmt.Sprintf("%s: %d messages adopted from %s: %s", f.ID.Path(), f.Adopted, f.a.MboxPath(f.ID), f.AdoptedWhy))
+	case f.LeftInPlace > 0:
+		out = append(out, fmt.Sprintf("%s: %d bytes of %s that no log record describes are not a message either: left in place", f.ID.Path(), f.LeftInPlace, f.a.MboxPath(f.ID)))
 	}
 	for _, q := range f.Quarantined {
 		out = append(out, f.ID.Path()+": "+q.String())
