@@ -182,3 +182,28 @@ func TestVerifyGoesOnPastForeignFiles(t *testing.T) {
 	// The backup leaves them alone too.
 	h.mustRun(ExitOK, "backup")
 }
+
+// Lifeboat's own state lost (only the .mbox files kept): the next backup
+// adopts the mbox files, and it and status say so.
+func TestLostStateIsAdoptedAndSaidSo(t *testing.T) {
+	h, _ := backedUpDemo(t)
+	a := h.archive()
+	if err := os.RemoveAll(filepath.Dir(filepath.Dir(a.LogPath(archive.FolderID{Account: "demo", Name: "INBOX"})))); err != nil {
+		t.Fatal(err)
+	}
+	out := h.mustRun(ExitOK, "status")
+	if !strings.Contains(out, "NOT YET ADOPTED") {
+		t.Fatalf("status before the backup:\n%s", out)
+	}
+	out = h.mustRun(ExitWarnings, "backup")
+	if !strings.Contains(out, "24 messages adopted from") || !strings.Contains(out, "0 new messages") {
+		t.Fatalf("backup:\n%s", out)
+	}
+	out = h.mustRun(ExitWarnings, "status")
+	t.Logf("status:\n%s", out)
+	if !strings.Contains(out, "INBOX: 24 messages adopted from the mbox file on") || !strings.Contains(out, "INBOX          24") {
+		t.Fatalf("status after adoption:\n%s", out)
+	}
+	h.mustRun(ExitOK, "verify")
+	h.mustRun(ExitOK, "backup")
+}

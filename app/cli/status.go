@@ -175,7 +175,7 @@ func (c *command) printStatus(arch *archive.Archive, sts []accountStatus) {
 	for _, st := range sts {
 		fmt.Fprintln(w)
 		switch r := st.LastRun; {
-		case r == nil && len(st.Folders) == 0:
+		case r == nil && len(st.Folders) == 0 && len(st.Unlogged) == 0:
 			fmt.Fprintf(w, "%s: never backed up\n", st.Account)
 			continue
 		case r == nil:
@@ -217,8 +217,8 @@ func (c *command) printStatus(arch *archive.Archive, sts []accountStatus) {
 				notes = append(notes, fmt.Sprintf("%s: %s adopted from the mbox file on %s: %s", f.Path, plural(a.Count, "message", "messages"),
 					a.At.Local().Format("2006-01-02 15:04"), a.Why))
 			}
-			if f.Recovered > 0 {
-				notes = append(notes, fmt.Sprintf("%s: %d recovered messages, %d of them not found on the server yet", f.Path, f.Recovered, f.Unmatched))
+			if f.Unmatched > 0 {
+				notes = append(notes, fmt.Sprintf("%s: %d of its %d recovered messages are not matched to the server's yet (the next backup looks)", f.Path, f.Unmatched, f.Recovered))
 			}
 			if f.Damaged > 0 {
 				notes = append(notes, fmt.Sprintf("%s: %s marked damaged by a repair (kept; good copies fetched again where the server had them)", f.Path,
