@@ -349,3 +349,37 @@ func TestGarbageAfterTheLastMessageIsReported(t *testing.T) {
 		t.Fatalf("the next record does not start on a line of its own:\n%q", b)
 	}
 }
+
+// A folder's creation killed part way (earlier versions made the log before
+// the mbox): a log without messages and no mbox is a folder to finish
+// making, not a damaged one; a log without its header gets one.
+func TestInterruptedFolderCreation(t *testing.T) {
+	for name, log := range map[string]string{
+		"empty log":      "",
+		"header only":    `{"t":"h","name":"INBOX","delim":"/","at":1700000000}` + "\n",
+		"torn header":    `{"t":"h","name":"IN`,
+		"header, intent": `{"t":"h","name":"INBOX","delim":"/","at":1700000000}` + "\n" + `{"t":"p","off":0,"len":500,"ends":[500]}` + "\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			a := newArchive(t)
+			os.MkdirAll(filepath.Dir(a.LogPath(inbox)), 0o700)
+			os.WriteFile(a.LogPath(inbox), []byte(log), 0o600)
+			f, err := a.OpenFolder(inbox)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.SetUIDValidity(1)
+			appendAll(t, f, "Subject: a\r\n\r\na\r\n")
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			ids, err := a.Folders("bt")
+			if err != nil || len(ids) != 1 {
+				t.Fatalf("folders: %v %v", ids, err)
+			}
+			if n, damage, err := a.VerifyFolder(inbox, nil); err != nil || n != 1 || len(damage) != 0 {
+				t.Fatalf("verify: %d %v %v", n, damage, err)
+			}
+		})
+	}
+}

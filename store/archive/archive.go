@@ -530,52 +530,48 @@ func (f *Folder) openWritable() error {
 	if err != nil {
 		return err
 	}
-	if haveLog && !haveMbox {
-		return &DamagedError{f.ID, fmt.Sprintf("its mbox file %s is missing (the log %s describes it)", mboxPath, logPath)}
-	}
 	if !haveLog && haveMbox {
 		if err := checkIsMbox(mboxPath); err != nil {
 			return err
 		}
+	}
+	good, size := int64(0), int64(0)
+	if haveLog {
+		if f.logf, err = os.OpenFile(logPath, os.O_RDWR, 0); err != nil {
+			return err
+		}
+		if good, size, err = f.replay(f.logf, nil); err != nil {
+			return err
+		}
+		if !haveMbox && (f.end > 0 || len(f.entries)+len(f.damaged) > 0) {
+			return &DamagedError{f.ID, fmt.Sprintf("its mbox file %s is missing (the log %s describes it)", mboxPath, logPath)}
+		}
+		// Without messages logged, a missing mbox is a folder whose
+		// creation was interrupted: it is made below.
 	}
 	for _, dir := range []string{filepath.Dir(mboxPath), filepath.Dir(logPath)} {
 		if err := mkdirAllSync(dir); err != nil {
 			return err
 		}
 	}
-	if haveLog {
-		f.logf, err = os.OpenFile(logPath, os.O_RDWR, 0)
-	} else {
-		f.logf, err = os.OpenFile(logPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, fileMode)
-	}
-	if err != nil {
+	// The mbox first, so that an interrupted creation never leaves a log
+	// without its mbox. O_APPEND: every write lands at the end of the file
+	// (invariant 1).
+	if f.mbox, err = os.OpenFile(mboxPath, os.O_RDWR|os.O_APPEND|os.O_CREATE, fileMode); err != nil {
 		return err
 	}
-	// O_APPEND: every write lands at the end of the file (invariant 1).
-	f.mbox, err = os.OpenFile(mboxPath, os.O_RDWR|os.O_APPEND|os.O_CREATE, fileMode)
-	if err != nil {
-		return err
+	if !haveMbox {
+		if err := fsutil.SyncDir(filepath.Dir(mboxPath)); err != nil {
+			return err
+		}
 	}
 	if !haveLog {
-		h := record{T: recHeader, Name: f.ID.Name, Local: f.ID.Local, At: time.Now().Unix()}
-		if f.ID.Delim != 0 {
-			h.Delim = string(f.ID.Delim)
-		}
-		f.pending = append(f.pending, h)
-		if err := f.Commit(); err != nil {
+		if f.logf, err = os.OpenFile(logPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, fileMode); err != nil {
 			return err
 		}
 		if err := fsutil.SyncDir(filepath.Dir(logPath)); err != nil {
 			return err
 		}
-		if !haveMbox {
-			return fsutil.SyncDir(filepath.Dir(mboxPath))
-		}
-		return f.adopt(0, "Lifeboat's records of this folder were missing")
-	}
-	good, size, err := f.replay(f.logf, nil)
-	if err != nil {
-		return err
 	}
 	if good < size { // a torn last line: quarantine it, then cut it
 		if err := f.quarantine(f.logf, logPath, good, size, "log", "a torn last log line"); err != nil {
@@ -586,6 +582,16 @@ func (f *Folder) openWritable() error {
 	if _, err := f.logf.Seek(f.logEnd, io.SeekStart); err != nil {
 		return err
 	}
+	if f.logEnd == 0 { // a new log, or one whose creation was interrupted
+		h := record{T: recHeader, Name: f.ID.Name, Local: f.ID.Local, At: time.Now().Unix()}
+		if f.ID.Delim != 0 {
+			h.Delim = string(f.ID.Delim)
+		}
+		f.pending = append(f.pending, h)
+		if err := f.Commit(); err != nil {
+			return err
+		}
+	}
 	st, err := f.mbox.Stat()
 	if err != nil {
 		return err
@@ -593,6 +599,8 @@ func (f *Folder) openWritable() error {
 	switch {
 	case st.Size() < f.end:
 		return &DamagedError{f.ID, fmt.Sprintf("%s has %d bytes but its log records messages up to byte %d", mboxPath, st.Size(), f.end)}
+	case st.Size() > f.end && !haveLog:
+		return f.adopt(f.end, "Lifeboat's records of this folder were missing")
 	case st.Size() > f.end:
 		f.pos = f.end
 		return f.adopt(f.end, "bytes past the last logged message (an interrupted write, or a log older than the mbox)")
