@@ -241,3 +241,130 @@ func checkArchiveParses(t *testing.T, dir string, folders []string) {
 		}
 	}
 }
+
+// TestCrashEarlyInAFreshArchive kills the first backup of a new archive
+// within its first few milliseconds (creating the state directory, the
+// first folders and their logs), many times: the next run always completes
+// with every folder backed up, none taken for damaged.
+func TestCrashEarlyInAFreshArchive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test is slow")
+	}
+	s := dovecottest.StartT(t)
+	bin := buildLifeboat(t)
+	r := rand.New(rand.NewPCG(3, 3))
+	folders := []string{"INBOX", "Work", "Lists/Go", "Lists/Rust", "Archive/2025"}
+	for i, f := range folders {
+		var msgs [][]byte
+		for j := 0; j < 10; j++ {
+			msgs = append(msgs, []byte(fmt.Sprintf("Subject: %s %d\r\nMessage-ID: <early-%d-%d@x>\r\n\r\nbody\r\n", f, j, i, j)))
+		}
+		if err := s.Load("user1", f, msgs, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	landed := 0
+	for i := 0; i < 25; i++ {
+		archiveDir := filepath.Join(t.TempDir(), "archive")
+		cfg := writeConfig(t, s, archiveDir)
+		cmd := exec.Command(bin, "--config", cfg, "backup")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(time.Duration(r.IntN(40)) * time.Millisecond):
+			cmd.Process.Signal(syscall.SIGKILL)
+			<-done
+			landed++
+		}
+		out, err := exec.Command(bin, "--config", cfg, "backup").CombinedOutput()
+		if code := exitCode(err); (code != 0 && code != 3) || strings.Contains(string(out), "damaged") {
+			t.Fatalf("iteration %d: the run after the kill: exit %d\n%s", i, code, out)
+		}
+		a, _ := archive.Open(archiveDir)
+		for _, folder := range folders {
+			f, err := a.ReadFolder(archive.FolderID{Account: "dove", Name: folder, Delim: '/'})
+			if err != nil || len(f.Current()) != 10 {
+				t.Fatalf("iteration %d: %s after the kill: %v", i, folder, err)
+			}
+		}
+	}
+	t.Logf("%d of 25 kills landed mid-run", landed)
+}
+
+// TestMigrationKilledAtAnyPoint turns a backed-up archive back into the
+// earlier layout (state inside the account directory), then kills the
+// first run of this Lifeboat within its first milliseconds, many times:
+// the run after each kill finishes the move, nothing is fetched again and
+// the account directory holds mail only.
+func TestMigrationKilledAtAnyPoint(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test is slow")
+	}
+	s := dovecottest.StartT(t)
+	bin := buildLifeboat(t)
+	folders := []string{"INBOX", "Work", "Lists/Go"}
+	for i, f := range folders {
+		var msgs [][]byte
+		for j := 0; j < 20; j++ {
+			msgs = append(msgs, []byte(fmt.Sprintf("Subject: %s %d\r\nMessage-ID: <mig-%d-%d@x>\r\n\r\nbody\r\n", f, j, i, j)))
+		}
+		if err := s.Load("user1", f, msgs, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The earlier layout, made from a backup of this one.
+	old := filepath.Join(t.TempDir(), "old")
+	cfg := writeConfig(t, s, old)
+	if out, err := exec.Command(bin, "--config", cfg, "backup").CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, m := range [][2]string{{"meta", ".meta"}, {"runs.log", ".runs.log"}, {"lock", ".lock"}} {
+		if err := os.Rename(filepath.Join(old, ".lifeboat", "dove", m[0]), filepath.Join(old, "dove", m[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Rename(filepath.Join(old, ".lifeboat", "index.sqlite"), filepath.Join(old, ".index.sqlite"))
+	os.RemoveAll(filepath.Join(old, ".lifeboat"))
+
+	r := rand.New(rand.NewPCG(5, 5))
+	for i := 0; i < 20; i++ {
+		dir := filepath.Join(t.TempDir(), "archive")
+		if out, err := exec.Command("cp", "-a", old, dir).CombinedOutput(); err != nil {
+			t.Fatalf("cp: %v %s", err, out)
+		}
+		cfg := writeConfig(t, s, dir)
+		cmd := exec.Command(bin, "--config", cfg, "backup")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(time.Duration(r.IntN(20)) * time.Millisecond):
+			cmd.Process.Signal(syscall.SIGKILL)
+			<-done
+		}
+		out, err := exec.Command(bin, "--config", cfg, "backup").CombinedOutput()
+		if code := exitCode(err); code != 0 || !strings.Contains(string(out), "0 new messages") {
+			t.Fatalf("iteration %d: the run after the kill: exit %d\n%s", i, code, out)
+		}
+		var left []string
+		filepath.Walk(filepath.Join(dir, "dove"), func(p string, info os.FileInfo, err error) error {
+			if err == nil && !info.IsDir() && !strings.HasSuffix(p, ".mbox") {
+				left = append(left, p)
+			}
+			return nil
+		})
+		if len(left) > 0 {
+			t.Fatalf("iteration %d: left in the account directory: %v", i, left)
+		}
+		if out, err := exec.Command(bin, "--config", cfg, "verify").CombinedOutput(); err != nil {
+			t.Fatalf("iteration %d: verify: %v\n%s", i, err, out)
+		}
+	}
+}
