@@ -586,9 +586,9 @@ func (r *Router) archiveCopy(acct *Account, id string) {
 	raw, err := r.readMessage(id)
 	if err == nil {
 		var queued bool
-		queued, err = r.o.Archive.AddLocal(context.Background(), acct.Name, archive.SentFolder, raw, r.o.Now(), []string{`\Seen`}, 2*time.Second)
+		queued, err = r.o.Archive.AddLocal(context.Background(), acct.Name, archive.SentFolder, raw, r.o.Now(), []string{`\Seen`}, 250*time.Millisecond)
 		if queued && err == nil {
-			r.notify(id, acct.Name, "sent; its copy for the archive waits until the backup running now ends")
+			r.notify(id, acct.Name, "sent; its copy for the archive waits (another Lifeboat process is writing the archive) and the next backup adds it")
 		}
 	}
 	if err != nil {
