@@ -103,21 +103,11 @@ func TestCrashSafety(t *testing.T) {
 		cmd := exec.Command(bin, "--config", cfg, "backup")
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			// Finished before the kill: fine, give it more work.
-			if code := cmd.ProcessState.ExitCode(); code != 0 && code != 3 {
-				t.Fatalf("run %d failed (%v):\n%s", i, err, out.String())
-			}
-		case <-time.After(time.Duration(10+r.IntN(250)) * time.Millisecond):
-			cmd.Process.Signal(syscall.SIGKILL)
-			<-done
+		if killed, err := killAfter(t, cmd, time.Duration(10+r.IntN(250))*time.Millisecond); killed {
 			kills++
+		} else if code := exitCode(err); code != 0 && code != 3 {
+			// Finished before the kill: fine, but it must have succeeded.
+			t.Fatalf("run %d failed (%v):\n%s", i, err, out.String())
 		}
 		quarantines += strings.Count(out.String(), "moved to")
 		adopted += strings.Count(out.String(), "an interrupted run had written")
@@ -173,6 +163,24 @@ func TestCrashSafety(t *testing.T) {
 	}
 	if total != next {
 		t.Fatalf("%d archived in all, %d delivered", total, next)
+	}
+}
+
+// killAfter starts cmd and kills it with SIGKILL after d unless it ended
+// before; it reports whether the kill landed, and how cmd ended.
+func killAfter(t *testing.T, cmd *exec.Cmd, d time.Duration) (killed bool, err error) {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return false, err
+	case <-time.After(d):
+		cmd.Process.Signal(syscall.SIGKILL)
+		return true, <-done
 	}
 }
 
@@ -267,17 +275,7 @@ func TestCrashEarlyInAFreshArchive(t *testing.T) {
 	for i := 0; i < 25; i++ {
 		archiveDir := filepath.Join(t.TempDir(), "archive")
 		cfg := writeConfig(t, s, archiveDir)
-		cmd := exec.Command(bin, "--config", cfg, "backup")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(time.Duration(r.IntN(40)) * time.Millisecond):
-			cmd.Process.Signal(syscall.SIGKILL)
-			<-done
+		if killed, _ := killAfter(t, exec.Command(bin, "--config", cfg, "backup"), time.Duration(r.IntN(40))*time.Millisecond); killed {
 			landed++
 		}
 		out, err := exec.Command(bin, "--config", cfg, "backup").CombinedOutput()
@@ -337,18 +335,7 @@ func TestMigrationKilledAtAnyPoint(t *testing.T) {
 			t.Fatalf("cp: %v %s", err, out)
 		}
 		cfg := writeConfig(t, s, dir)
-		cmd := exec.Command(bin, "--config", cfg, "backup")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(time.Duration(r.IntN(20)) * time.Millisecond):
-			cmd.Process.Signal(syscall.SIGKILL)
-			<-done
-		}
+		killAfter(t, exec.Command(bin, "--config", cfg, "backup"), time.Duration(r.IntN(20))*time.Millisecond)
 		out, err := exec.Command(bin, "--config", cfg, "backup").CombinedOutput()
 		if code := exitCode(err); code != 0 || !strings.Contains(string(out), "0 new messages") {
 			t.Fatalf("iteration %d: the run after the kill: exit %d\n%s", i, code, out)
