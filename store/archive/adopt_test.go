@@ -39,15 +39,6 @@ var adoptBodies = []string{
 	"Subject: e\r\n\r\nmixed\nendings\r\n",
 }
 
-// hashes returns the identities of messages, as the server would have them.
-func hashes(bodies ...string) map[[32]byte]int {
-	out := map[[32]byte]int{}
-	for _, b := range bodies {
-		out[mboxrd.Hash([]byte(b))]++
-	}
-	return out
-}
-
 // claim finds, for each message, an adopted entry that matches it by some
 // reading of its bytes, as a backup does, and returns how many matched.
 func claim(t *testing.T, f *Folder, bodies ...string) int {
