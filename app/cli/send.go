@@ -20,6 +20,7 @@ import (
 	"github.com/lifeboat-mail/lifeboat/store/outbox"
 	"github.com/lifeboat-mail/lifeboat/store/secrets"
 	"github.com/lifeboat-mail/lifeboat/sync/failover"
+	"github.com/lifeboat-mail/lifeboat/sync/providers"
 	"github.com/lifeboat-mail/lifeboat/sync/relay"
 	"github.com/lifeboat-mail/lifeboat/sync/smtpsend"
 )
@@ -64,7 +65,12 @@ func (c *command) newSender(cfg *config.Config, health failover.Health) (*sender
 	if err != nil {
 		return nil, err
 	}
-	if err := ob.Recover(); err != nil {
+	ob.Report = func(text string) { fmt.Fprintln(c.env.Stderr, "lifeboat: outbox: "+text) }
+	notes, err := ob.Recover()
+	for _, n := range notes {
+		ob.Report(n)
+	}
+	if err != nil {
 		return nil, err
 	}
 	arch, err := archive.Open(cfg.ArchiveDir)
@@ -79,7 +85,7 @@ func (c *command) newSender(cfg *config.Config, health failover.Health) (*sender
 		}
 		imapPW := func() (string, error) { return c.imapPassword(a) }
 		fa = append(fa, failover.Account{Name: a.Name, Email: email, SendAs: a.SendAs, SMTP: smtpEndpoint(*a.SMTP),
-			Password: c.smtpPassword(a), CheckSent: failover.SentChecker(endpoint(a.IMAP), imapPW)})
+			Password: c.smtpPassword(a), CheckSent: failover.SentChecker(endpoint(a.IMAP), imapPW, providers.FilesSubmissions(a.SMTP.Host))})
 	}
 	limit := cfg.Failover.RecipientLimit
 	if limit < 0 {
@@ -213,21 +219,15 @@ func (c *command) outbox(args []string) error {
 			return fmt.Errorf("%s: %w", id, err)
 		}
 		if sub == "drop" {
-			if err := s.ob.Append(id, outbox.Step{Step: outbox.StepDropped, Reason: "dropped by the user"}); err != nil {
-				return err
-			}
-			if err := s.ob.Finish(id); err != nil {
-				return err
+			if err := s.router.Drop(id); err != nil {
+				return fmt.Errorf("%s: %w", id, err)
 			}
 			fmt.Fprintf(c.env.Stdout, "Dropped %s (kept in %s).\n", id, filepath.Join(outboxDir(), "dropped"))
 			return nil
 		}
-		if err := s.ob.Append(id, outbox.Step{Step: outbox.StepRetry, Reason: "confirmed by the user"}); err != nil {
-			return err
-		}
-		out, err := s.router.Deliver(c.ctx, id)
+		out, err := s.router.Retry(c.ctx, id)
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", id, err)
 		}
 		c.printOutcome(out)
 		return nil

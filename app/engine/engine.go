@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"os"
 	"path/filepath"
 	"sort"
@@ -28,6 +29,7 @@ import (
 	"github.com/lifeboat-mail/lifeboat/sync/health"
 	"github.com/lifeboat-mail/lifeboat/sync/idle"
 	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
+	"github.com/lifeboat-mail/lifeboat/sync/providers"
 	"github.com/lifeboat-mail/lifeboat/sync/relay"
 	"github.com/lifeboat-mail/lifeboat/sync/smtpsend"
 )
@@ -142,7 +144,12 @@ func Open(o Options) (*Engine, error) {
 	if e.ob, err = outbox.Open(filepath.Join(o.DataDir, "outbox")); err != nil {
 		return nil, err
 	}
-	if err := e.ob.Recover(); err != nil {
+	e.ob.Report = func(text string) { log.Printf("outbox: %s", text) }
+	notes, err := e.ob.Recover()
+	for _, n := range notes {
+		e.ob.Report(n)
+	}
+	if err != nil {
 		return nil, err
 	}
 	e.router = failover.New(failover.Options{Outbox: e.ob, Accounts: e.sendAccounts(), FromPolicy: f.FromPolicy,
@@ -262,9 +269,10 @@ func (e *Engine) sendAccounts() []failover.Account {
 		}
 		s := a.SMTP
 		out = append(out, failover.Account{Name: a.Name, Email: email, SendAs: a.SendAs,
-			SMTP:      smtpsend.Endpoint{Host: s.Host, Port: s.Port, Security: string(s.Security), Username: s.Username, CAFile: s.TLSCAFile, Timeout: 20 * time.Second},
-			Password:  func() (string, error) { return e.password(a, true) },
-			CheckSent: failover.SentChecker(imapEndpoint(a.IMAP), func() (string, error) { return e.password(a, false) })})
+			SMTP:     smtpsend.Endpoint{Host: s.Host, Port: s.Port, Security: string(s.Security), Username: s.Username, CAFile: s.TLSCAFile, Timeout: 20 * time.Second},
+			Password: func() (string, error) { return e.password(a, true) },
+			CheckSent: failover.SentChecker(imapEndpoint(a.IMAP), func() (string, error) { return e.password(a, false) },
+				providers.FilesSubmissions(a.SMTP.Host))})
 	}
 	return out
 }
@@ -457,22 +465,19 @@ func (e *Engine) Outbox() []*outbox.Item {
 	return e.outboxNow
 }
 
-// Retry asks for a message to be sent again now.
+// Retry is the user's "send it again now" (it answers a held message's
+// question too); it returns once the delivery pass is over. Not on the UI
+// goroutine: it talks to servers.
 func (e *Engine) Retry(id string) error {
-	if err := e.ob.Append(id, outbox.Step{Step: outbox.StepRetry, Reason: "confirmed by the user"}); err != nil {
-		return err
-	}
-	e.router.Wake()
-	return nil
+	defer func() { e.reloadOutbox(); e.changed() }()
+	_, err := e.router.Retry(e.ctx, id)
+	return err
 }
 
 // Drop removes a message from the outbox (it is kept in outbox/dropped).
 func (e *Engine) Drop(id string) error {
-	if err := e.ob.Append(id, outbox.Step{Step: outbox.StepDropped, Reason: "dropped by the user"}); err != nil {
-		return err
-	}
 	defer func() { e.reloadOutbox(); e.changed() }()
-	return e.ob.Finish(id)
+	return e.router.Drop(id)
 }
 
 // Send queues a composed message and tries to send it at once. It returns

@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/lifeboat-mail/lifeboat/store/fsutil"
 )
 
 // ErrLocked means another Lifeboat process is writing this account.
@@ -54,15 +55,11 @@ func (a *Archive) LockAccountWait(ctx context.Context, account string, wait time
 }
 
 func lockPath(path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, fileMode)
-	if err != nil {
-		return nil, err
+	f, err := fsutil.LockFile(path)
+	if errors.Is(err, fsutil.ErrLocked) {
+		return nil, fmt.Errorf("%w (%s)", ErrLocked, path)
 	}
-	if err := lockFile(f); err != nil {
-		f.Close()
-		if errors.Is(err, errWouldBlock) {
-			return nil, fmt.Errorf("%w (%s)", ErrLocked, path)
-		}
+	if err != nil {
 		return nil, fmt.Errorf("locking %s: %w", path, err)
 	}
 	return func() { f.Close() }, nil

@@ -20,6 +20,17 @@
 //
 // Nothing is deleted: finished messages are moved to <dir>/done/, dropped
 // ones to <dir>/dropped/, with their ledgers.
+//
+// Several Lifeboat processes may share one outbox (a relay, the desktop
+// app, `lifeboat send`s). Each open Outbox holds a lock file of its own in
+// <dir>/owners/ and names its temporary files after it, so that Recover
+// moves aside only what a dead process left; and a message is delivered by
+// one process at a time, the one holding its lock (<dir>/locks/<id>.lock,
+// see Lock). Locks are released by the kernel when a process dies.
+//
+// Damage is never skipped silently: a torn last ledger line (a crash while
+// it was written) is moved to <dir>/quarantine/ and reported; a damaged line
+// before the end holds the message for the user, with the file and offset.
 package outbox
 
 import (
@@ -98,36 +109,65 @@ const (
 type Item struct {
 	Envelope
 	Steps []Step
+	// Damage says where its files are damaged ("" when they are not): the
+	// message is held for the user until they decide (retry or drop).
+	Damage string
+	// damagedAt is how many steps came before the damage.
+	damagedAt int
 }
 
 // State derives the message's state from its ledger.
 func (it *Item) State() State {
+	if it.Damage != "" && !it.decidedSince(it.damagedAt) {
+		return NeedsUser
+	}
 	st := Queued
+	// Once the final dot may have gone out (data-sent), only an answer
+	// clears the doubt: accepted, resolved by the Sent folder, a final
+	// rejection, the user's decision. Any other step (a retry written by
+	// mistake, an interruption) leaves the message ambiguous: never a blind
+	// resend.
+	doubt := false
 	for _, s := range it.Steps {
 		switch s.Step {
 		case StepSubmitting:
-			st = Submitting
+			if !doubt {
+				st = Submitting
+			}
 		case StepDataSent, StepAmbiguous:
-			st = Ambiguous
+			st, doubt = Ambiguous, true
 		case StepAccepted:
-			st = Sent
+			st, doubt = Sent, false
 		case StepResolved:
+			doubt = false
 			if s.Outcome == "accepted" {
 				st = Sent
 			} else {
 				st = Queued
 			}
-		case StepRetry, StepRequeue:
-			st = Queued
+		case StepRetry:
+			if s.Reason == ReasonConfirmed {
+				doubt = false
+			}
+			if !doubt {
+				st = Queued
+			}
+		case StepRequeue:
+			if !doubt {
+				st = Queued
+			}
 		case StepNeedsUser:
 			st = NeedsUser
 		case StepDropped:
-			st = Dropped
+			st, doubt = Dropped, false
 		case StepRejected:
 			if s.Recipient == "" {
-				st = Failed
+				st, doubt = Failed, false
 			}
 		}
+	}
+	if doubt && st != NeedsUser {
+		return Ambiguous
 	}
 	if (st == Queued || st == Submitting) && len(it.Pending()) == 0 {
 		if len(it.Accepted()) > 0 {
@@ -137,6 +177,21 @@ func (it *Item) State() State {
 	}
 	return st
 }
+
+// decidedSince reports whether the user decided about the message (send
+// again, or drop) in a step after the first n.
+func (it *Item) decidedSince(n int) bool {
+	for _, s := range it.Steps[min(n, len(it.Steps)):] {
+		if (s.Step == StepRetry && s.Reason == ReasonConfirmed) || s.Step == StepDropped {
+			return true
+		}
+	}
+	return false
+}
+
+// ReasonConfirmed is the reason of the retry step the user's "send it
+// again" writes.
+const ReasonConfirmed = "confirmed by the user"
 
 // Pending returns the recipients still to be delivered: all of them, less
 // those accepted or finally rejected, narrowed by the last requeue.
@@ -245,20 +300,94 @@ func remove(list []string, x string) []string {
 	return out
 }
 
-// Outbox is a spool directory.
+// Outbox is a spool directory, open in this process.
 type Outbox struct {
-	dir string
-	mu  sync.Mutex
+	dir     string
+	mu      sync.Mutex
+	ownerID string
+	owner   *os.File // locked while open: this process's temporary files are live
+	// Report, when set, hears what recovery did (a torn ledger line moved
+	// to quarantine); nil: it is not told.
+	Report func(string)
 }
 
-// Open opens (creating) the spool at dir.
+// Open opens (creating) the spool at dir. Close releases it.
 func Open(dir string) (*Outbox, error) {
-	for _, d := range []string{dir, filepath.Join(dir, "done"), filepath.Join(dir, "dropped")} {
+	for _, d := range []string{dir, filepath.Join(dir, "done"), filepath.Join(dir, "dropped"), filepath.Join(dir, "owners"), filepath.Join(dir, "locks")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("cannot create the outbox %s: %w", d, err)
 		}
 	}
-	return &Outbox{dir: dir}, nil
+	var b [6]byte
+	rand.Read(b[:])
+	o := &Outbox{dir: dir, ownerID: hex.EncodeToString(b[:])}
+	var err error
+	if o.owner, err = fsutil.LockFile(o.ownerPath(o.ownerID)); err != nil {
+		return nil, fmt.Errorf("cannot open the outbox %s: %w", dir, err)
+	}
+	return o, nil
+}
+
+// Close releases the outbox (its owner lock); temporary files of an
+// Enqueue still running are then fair game for another process's Recover.
+func (o *Outbox) Close() error {
+	if o.owner == nil {
+		return nil
+	}
+	os.Remove(o.owner.Name())
+	err := o.owner.Close()
+	o.owner = nil
+	return err
+}
+
+func (o *Outbox) ownerPath(id string) string { return filepath.Join(o.dir, "owners", id+".lock") }
+func (o *Outbox) lockPath(id string) string  { return filepath.Join(o.dir, "locks", id+".lock") }
+
+func (o *Outbox) report(format string, args ...any) {
+	if o.Report != nil {
+		o.Report(fmt.Sprintf(format, args...))
+	}
+}
+
+// ErrBusy means another Lifeboat process (or another worker of this one)
+// is delivering the message right now.
+var ErrBusy = errors.New("another Lifeboat process is delivering this message right now")
+
+// Lock takes the message's delivery lock, trying again for up to wait
+// while another holds it (then ErrBusy). Only its holder delivers the
+// message, appends to its ledger or finishes it. ErrNotFound: the message
+// left the spool meanwhile (finished by the one who held the lock).
+func (o *Outbox) Lock(id string, wait time.Duration) (unlock func(), err error) {
+	if !validID(id) {
+		return nil, ErrNotFound
+	}
+	deadline := time.Now().Add(wait)
+	for delay := 5 * time.Millisecond; ; delay = min(2*delay, 250*time.Millisecond) {
+		f, err := fsutil.LockFile(o.lockPath(id))
+		if err == nil {
+			if _, err := os.Stat(o.msgPath(id)); err != nil {
+				f.Close()
+				return nil, ErrNotFound
+			}
+			return func() { f.Close() }, nil
+		}
+		if !errors.Is(err, fsutil.ErrLocked) {
+			return nil, err
+		}
+		if !time.Now().Before(deadline) {
+			return nil, ErrBusy
+		}
+		time.Sleep(min(delay, time.Until(deadline)))
+	}
+}
+
+// Busy reports whether someone holds the message's delivery lock now.
+func (o *Outbox) Busy(id string) bool {
+	unlock, err := o.Lock(id, 0)
+	if err == nil {
+		unlock()
+	}
+	return errors.Is(err, ErrBusy)
 }
 
 // Dir is the spool directory.
@@ -291,7 +420,8 @@ func (o *Outbox) Enqueue(env Envelope, raw io.Reader) (Envelope, error) {
 		env.QueuedAt = time.Now()
 	}
 	env.ID = NewID(env.QueuedAt)
-	tmp, err := os.CreateTemp(o.dir, ".incoming-*")
+	// Named after this Outbox, whose owner lock tells Recover it is live.
+	tmp, err := os.CreateTemp(o.dir, ".incoming-"+o.ownerID+"-*")
 	if err != nil {
 		return env, err
 	}
@@ -339,7 +469,9 @@ func (o *Outbox) Enqueue(env Envelope, raw io.Reader) (Envelope, error) {
 	return env, nil
 }
 
-// Append adds a step to a message's ledger, fsynced.
+// Append adds a step to a message's ledger, fsynced. The caller holds the
+// message's lock (Lock). A torn last line another process left is moved to
+// quarantine first, so that the new line starts a line of its own.
 func (o *Outbox) Append(id string, s Step) error {
 	if !validID(id) {
 		return ErrNotFound
@@ -353,8 +485,12 @@ func (o *Outbox) Append(id string, s Step) error {
 		return ErrNotFound
 	}
 	_, statErr := os.Stat(o.ledgerPath(id))
-	f, err := os.OpenFile(o.ledgerPath(id), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(o.ledgerPath(id), os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
+		return err
+	}
+	if err := o.cutTornLine(f, id); err != nil {
+		f.Close()
 		return err
 	}
 	b, _ := json.Marshal(s)
@@ -375,6 +511,44 @@ func (o *Outbox) Append(id string, s Step) error {
 	return nil
 }
 
+// cutTornLine moves a ledger's last line to quarantine when it has no line
+// end (a crash while it was written), then cuts it.
+func (o *Outbox) cutTornLine(f *os.File, id string) error {
+	st, err := f.Stat()
+	if err != nil || st.Size() == 0 {
+		return err
+	}
+	tail := make([]byte, min(st.Size(), 64<<10))
+	base := st.Size() - int64(len(tail))
+	if _, err := f.ReadAt(tail, base); err != nil {
+		return err
+	}
+	if tail[len(tail)-1] == '\n' {
+		return nil
+	}
+	i := bytes.LastIndexByte(tail, '\n')
+	if i < 0 && base > 0 {
+		return fmt.Errorf("%s: its last line is longer than 64 KB and torn; nothing was changed", f.Name())
+	}
+	start, torn := base+int64(i+1), tail[i+1:]
+	qdir := filepath.Join(o.dir, "quarantine")
+	if err := os.MkdirAll(qdir, 0o700); err != nil {
+		return err
+	}
+	q := filepath.Join(qdir, id+".ledger."+time.Now().UTC().Format("20060102T150405.000000000")+".tail")
+	if err := fsutil.WriteFileSync(q, torn, 0o600); err != nil {
+		return fmt.Errorf("cannot quarantine the torn last line of %s: %w (nothing was cut)", f.Name(), err)
+	}
+	if err := f.Truncate(start); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	o.report("%s: the last line of its ledger was torn (a crash while it was written): %d bytes moved to %s", id, st.Size()-start, q)
+	return nil
+}
+
 // Get loads one message's envelope and ledger.
 func (o *Outbox) Get(id string) (*Item, error) {
 	if !validID(id) {
@@ -392,13 +566,15 @@ func (o *Outbox) load(dir, id string) (*Item, error) {
 		return nil, err
 	}
 	defer f.Close()
+	it := &Item{Envelope: Envelope{ID: id}}
 	line, err := bufio.NewReaderSize(f, 4096).ReadBytes('\n')
-	if err != nil {
-		return nil, fmt.Errorf("%s: damaged spool file: %v", f.Name(), err)
+	if err == nil {
+		err = json.Unmarshal(bytes.TrimSpace(line), &it.Envelope)
 	}
-	it := &Item{}
-	if err := json.Unmarshal(bytes.TrimSpace(line), &it.Envelope); err != nil {
-		return nil, fmt.Errorf("%s: damaged envelope: %v", f.Name(), err)
+	if err != nil {
+		it.Envelope = Envelope{ID: id}
+		it.Damage = fmt.Sprintf("%s: its envelope (the first line) is damaged (%v): who it is for is not known", f.Name(), err)
+		return it, nil
 	}
 	lf, err := os.Open(filepath.Join(dir, id+".ledger"))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -408,14 +584,33 @@ func (o *Outbox) load(dir, id string) (*Item, error) {
 		return nil, err
 	}
 	defer lf.Close()
-	sc := bufio.NewScanner(lf)
-	for sc.Scan() {
+	br := bufio.NewReaderSize(lf, 64<<10)
+	for off := int64(0); ; {
+		line, err := br.ReadBytes('\n')
+		if len(line) == 0 && err == io.EOF {
+			break
+		}
+		if err != nil && err != io.EOF {
+			return nil, err
+		}
+		if err == io.EOF {
+			break // a torn last line (no line end): not a step; Append and Recover quarantine it
+		}
 		var s Step
-		if json.Unmarshal(sc.Bytes(), &s) == nil { // a torn last line is skipped
+		if jerr := json.Unmarshal(line, &s); jerr != nil || s.Step == "" {
+			if _, perr := br.Peek(1); perr == io.EOF && jerr != nil {
+				break // a torn last line that happens to end in a line end
+			}
+			if it.Damage == "" {
+				it.Damage = fmt.Sprintf("%s: damaged record at byte %d: what happened to the message after it is not known", lf.Name(), off)
+				it.damagedAt = len(it.Steps)
+			}
+		} else {
 			it.Steps = append(it.Steps, s)
 		}
+		off += int64(len(line))
 	}
-	return it, sc.Err()
+	return it, nil
 }
 
 // Open returns the raw message (without the envelope line).
@@ -479,6 +674,7 @@ func (o *Outbox) list(dir string) ([]*Item, error) {
 }
 
 // Finish moves a message that reached a final state to done/ (or dropped/).
+// The caller holds its lock.
 func (o *Outbox) Finish(id string) error {
 	it, err := o.Get(id)
 	if err != nil {
@@ -503,6 +699,8 @@ func (o *Outbox) Finish(id string) error {
 	if err := os.Rename(o.ledgerPath(id), filepath.Join(dest, id+".ledger")); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
+	// Whoever waits for the lock finds the message gone (Lock checks).
+	os.Remove(o.lockPath(id))
 	if err := fsutil.SyncDir(dest); err != nil {
 		return err
 	}
@@ -510,23 +708,37 @@ func (o *Outbox) Finish(id string) error {
 }
 
 // Recover cleans up after a crash: temporary files of unacknowledged
-// messages are moved to <dir>/incomplete/ (never deleted), and ledgers
-// whose message already moved to done/ follow it.
-func (o *Outbox) Recover() error {
+// messages whose process is gone are moved to <dir>/incomplete/ (never
+// deleted; those of live processes are left alone), torn last ledger lines
+// of messages nobody is delivering go to quarantine, and ledgers whose
+// message already moved to done/ follow it. It returns what it did, in
+// words; it is safe to run while other processes use the outbox.
+func (o *Outbox) Recover() ([]string, error) {
+	var notes []string
+	report := o.Report
+	o.Report = func(s string) { notes = append(notes, s) }
+	defer func() { o.Report = report }()
 	des, err := os.ReadDir(o.dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, de := range des {
 		name := de.Name()
 		switch {
 		case strings.HasPrefix(name, ".incoming-"):
+			if o.liveTemp(name) {
+				continue
+			}
 			inc := filepath.Join(o.dir, "incomplete")
 			if err := os.MkdirAll(inc, 0o700); err != nil {
-				return err
+				return notes, err
 			}
-			if err := os.Rename(filepath.Join(o.dir, name), filepath.Join(inc, name)); err != nil {
-				return err
+			err := os.Rename(filepath.Join(o.dir, name), filepath.Join(inc, name))
+			if err != nil && !errors.Is(err, fs.ErrNotExist) { // another Recover was quicker
+				return notes, err
+			}
+			if err == nil {
+				notes = append(notes, fmt.Sprintf("a message whose writer stopped before it was acknowledged was moved to %s", filepath.Join(inc, name)))
 			}
 		case strings.HasSuffix(name, ".ledger"):
 			id := strings.TrimSuffix(name, ".ledger")
@@ -536,8 +748,70 @@ func (o *Outbox) Recover() error {
 						os.Rename(filepath.Join(o.dir, name), filepath.Join(o.dir, sub, name))
 					}
 				}
+				continue
+			}
+			if err := o.recoverLedger(id); err != nil && !errors.Is(err, ErrBusy) && !errors.Is(err, ErrNotFound) {
+				return notes, err
 			}
 		}
 	}
-	return fsutil.SyncDir(o.dir)
+	o.cleanOwners()
+	return notes, fsutil.SyncDir(o.dir)
+}
+
+// recoverLedger quarantines a torn last line of a message nobody delivers.
+func (o *Outbox) recoverLedger(id string) error {
+	unlock, err := o.Lock(id, 0)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	f, err := os.OpenFile(o.ledgerPath(id), os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return o.cutTornLine(f, id)
+}
+
+// liveTemp reports whether a temporary file belongs to a process that is
+// still running: its owner lock is held. A file of an earlier Lifeboat (no
+// owner in its name) counts as live for ten minutes.
+func (o *Outbox) liveTemp(name string) bool {
+	owner, _, ok := strings.Cut(strings.TrimPrefix(name, ".incoming-"), "-")
+	if !ok {
+		st, err := os.Stat(filepath.Join(o.dir, name))
+		return err == nil && time.Since(st.ModTime()) < 10*time.Minute
+	}
+	if owner == o.ownerID {
+		return true
+	}
+	f, err := os.OpenFile(o.ownerPath(owner), os.O_RDWR, 0)
+	if err != nil {
+		return false // no owner file: its process is gone
+	}
+	defer f.Close()
+	return errors.Is(fsutil.TryLock(f), fsutil.ErrLocked)
+}
+
+// cleanOwners removes the owner files of processes that are gone.
+func (o *Outbox) cleanOwners() {
+	des, _ := os.ReadDir(filepath.Join(o.dir, "owners"))
+	for _, de := range des {
+		id := strings.TrimSuffix(de.Name(), ".lock")
+		if id == o.ownerID {
+			continue
+		}
+		f, err := os.OpenFile(o.ownerPath(id), os.O_RDWR, 0)
+		if err != nil {
+			continue
+		}
+		dead := fsutil.TryLock(f) == nil
+		f.Close()
+		if dead {
+			os.Remove(o.ownerPath(id))
+		}
+	}
 }

@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -142,19 +143,81 @@ func TestTornLedgerLineAndRecover(t *testing.T) {
 	f.WriteString(`{"step":"data-se`)
 	f.Close()
 	it, err := o.Get(id)
-	if err != nil || it.State() != Submitting {
-		t.Fatalf("torn ledger: %v %v", it.State(), err)
+	if err != nil || it.State() != Submitting || it.Damage != "" {
+		t.Fatalf("torn ledger: %v %v %q", it.State(), err, it.Damage)
 	}
-	// An unacknowledged half-written message is kept aside, not deleted.
-	os.WriteFile(filepath.Join(o.Dir(), ".incoming-123"), []byte("half"), 0o600)
-	if err := o.Recover(); err != nil {
+	// An unacknowledged half-written message of a process that is gone (an
+	// earlier Lifeboat's: no owner in its name, and old) is kept aside.
+	half := filepath.Join(o.Dir(), ".incoming-123")
+	os.WriteFile(half, []byte("half"), 0o600)
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(half, old, old)
+	notes, err := o.Recover()
+	if err != nil {
 		t.Fatal(err)
 	}
 	if b, err := os.ReadFile(filepath.Join(o.Dir(), "incomplete", ".incoming-123")); err != nil || !bytes.Equal(b, []byte("half")) {
 		t.Fatal("incomplete message not kept")
 	}
+	// The torn line is quarantined and reported; the ledger ends whole.
+	all := strings.Join(notes, "\n")
+	if !strings.Contains(all, "torn") || !strings.Contains(all, "quarantine") {
+		t.Fatalf("recover said: %q", notes)
+	}
+	q, _ := filepath.Glob(filepath.Join(o.Dir(), "quarantine", id+".ledger.*"))
+	if len(q) != 1 {
+		t.Fatalf("quarantine: %v", q)
+	}
+	if b, _ := os.ReadFile(q[0]); string(b) != `{"step":"data-se` {
+		t.Fatalf("quarantined %q", b)
+	}
+	ledger, _ := os.ReadFile(filepath.Join(o.Dir(), id+".ledger"))
+	if !bytes.HasSuffix(ledger, []byte("}\n")) {
+		t.Fatalf("ledger after recovery: %q", ledger)
+	}
 	if items, _ := o.List(); len(items) != 1 {
 		t.Fatalf("%d items", len(items))
+	}
+}
+
+// A ledger damaged before its end: the message is held for the user, with
+// the file and offset, until they decide; no step is guessed.
+func TestDamagedLedgerHoldsTheMessage(t *testing.T) {
+	o := newOutbox(t)
+	id := enqueue(t, o).ID
+	o.Append(id, Step{Step: StepSubmitting, Account: "bt"})
+	o.Append(id, Step{Step: StepDataSent, Account: "bt"})
+	path := filepath.Join(o.Dir(), id+".ledger")
+	b, _ := os.ReadFile(path)
+	i := bytes.IndexByte(b, '\n') + 1
+	b[i+2] = 0xff // the data-sent line
+	b[i] = 'X'
+	os.WriteFile(path, b, 0o600)
+	o.Append(id, Step{Step: StepAmbiguous, Account: "bt"})
+	it, err := o.Get(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it.State() != NeedsUser || !strings.Contains(it.Damage, path) || !strings.Contains(it.Damage, fmt.Sprintf("byte %d", i)) {
+		t.Fatalf("state %s, damage %q", it.State(), it.Damage)
+	}
+	// The user decides: send it again.
+	o.Append(id, Step{Step: StepRetry, Reason: ReasonConfirmed})
+	if it, _ := o.Get(id); it.State() != Queued {
+		t.Fatalf("after the user's decision: %s", it.State())
+	}
+}
+
+func TestDamagedEnvelopeHoldsTheMessage(t *testing.T) {
+	o := newOutbox(t)
+	id := enqueue(t, o).ID
+	path := filepath.Join(o.Dir(), id+".msg")
+	b, _ := os.ReadFile(path)
+	b[0] = 'X'
+	os.WriteFile(path, b, 0o600)
+	items, err := o.List()
+	if err != nil || len(items) != 1 || items[0].State() != NeedsUser || !strings.Contains(items[0].Damage, "envelope") {
+		t.Fatalf("list: %v %v", items, err)
 	}
 }
 
@@ -167,5 +230,85 @@ func TestBadIDs(t *testing.T) {
 		if err := o.Append(id, Step{Step: StepDropped}); err != ErrNotFound {
 			t.Errorf("%q: %v", id, err)
 		}
+	}
+}
+
+// slowReader gives a message in two halves, with a pause between.
+type slowReader struct {
+	parts [][]byte
+	pause chan struct{}
+}
+
+func (s *slowReader) Read(p []byte) (int, error) {
+	if len(s.parts) == 0 {
+		return 0, io.EOF
+	}
+	if len(s.parts) == 1 && s.pause != nil {
+		<-s.pause
+		s.pause = nil
+	}
+	n := copy(p, s.parts[0])
+	s.parts = s.parts[1:]
+	return n, nil
+}
+
+// Another process's recovery must not take a message this one is still
+// writing: the message is either acknowledged, or refused with a reason.
+func TestRecoverLeavesOtherWritersAlone(t *testing.T) {
+	dir := t.TempDir()
+	writer, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close()
+	other, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	r := &slowReader{parts: [][]byte{[]byte(raw[:20]), []byte(raw[20:])}, pause: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() {
+		_, err := writer.Enqueue(Envelope{From: "jane@example.test", To: []string{"a@x"}}, r)
+		done <- err
+	}()
+	for i := 0; i < 200; i++ { // the writer's temporary file exists
+		if m, _ := filepath.Glob(filepath.Join(dir, ".incoming-*")); len(m) > 0 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := other.Recover(); err != nil {
+		t.Fatal(err)
+	}
+	close(r.pause)
+	if err := <-done; err != nil {
+		t.Fatalf("a live writer's message was refused after another's recovery: %v", err)
+	}
+	if items, _ := other.List(); len(items) != 1 {
+		t.Fatalf("%d messages spooled, want 1", len(items))
+	}
+}
+
+// Once the final dot may have gone out, only an answer clears the doubt: a
+// plain retry (an interruption taken for a failure) leaves the message
+// ambiguous; the user's "send it again" does not.
+func TestNoBlindResendAfterDataSent(t *testing.T) {
+	o := newOutbox(t)
+	id := enqueue(t, o).ID
+	for _, s := range []Step{{Step: StepSubmitting, Account: "bt"}, {Step: StepDataSent, Account: "bt"},
+		{Step: StepRetry, Account: "bt", Reason: "context canceled"}} {
+		o.Append(id, s)
+	}
+	if it, _ := o.Get(id); it.State() != Ambiguous {
+		t.Fatalf("after data-sent and a retry: %s", it.State())
+	}
+	o.Append(id, Step{Step: StepNeedsUser, Account: "bt", Reason: "the server may have accepted it; send it again?"})
+	if it, _ := o.Get(id); it.State() != NeedsUser {
+		t.Fatalf("held: %s", it.State())
+	}
+	o.Append(id, Step{Step: StepRetry, Reason: ReasonConfirmed})
+	if it, _ := o.Get(id); it.State() != Queued {
+		t.Fatalf("after the user's decision: %s", it.State())
 	}
 }

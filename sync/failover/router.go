@@ -45,8 +45,9 @@ type Account struct {
 	// Password returns the SMTP password.
 	Password func() (string, error)
 	// CheckSent searches the account's Sent folder (Gmail: All Mail) for a
-	// Message-ID; nil means the account cannot be checked.
-	CheckSent func(ctx context.Context, messageID string) (bool, error)
+	// Message-ID sent at sentAt (see SentChecker for what its answers
+	// mean); nil means the account cannot be checked.
+	CheckSent func(ctx context.Context, messageID string, sentAt time.Time) (bool, error)
 }
 
 func (a *Account) owns(addr string) bool {
@@ -102,6 +103,10 @@ type Options struct {
 	AfterStep func(step string)
 	// Workers is how many messages RunOnce delivers at once (default 4).
 	Workers int
+	// LockWait is how long Deliver, Retry and Drop wait for a message that
+	// another process (or worker) is delivering (default 1 minute); RunOnce
+	// leaves such messages to it.
+	LockWait time.Duration
 }
 
 // Router delivers outbox messages.
@@ -134,6 +139,9 @@ func New(o Options) *Router {
 	}
 	if o.Workers == 0 {
 		o.Workers = 4
+	}
+	if o.LockWait == 0 {
+		o.LockWait = time.Minute
 	}
 	return &Router{o: o, parked: map[string]time.Time{}, wake: make(chan struct{}, 1)}
 }
@@ -226,7 +234,10 @@ func (r *Router) RunOnce(ctx context.Context) (time.Time, error) {
 		go func() {
 			defer wg.Done()
 			for it := range due {
-				out, err := r.deliverSafely(ctx, it.ID)
+				out, err := r.deliverSafely(ctx, it.ID, 0)
+				if errors.Is(err, outbox.ErrBusy) || errors.Is(err, outbox.ErrNotFound) {
+					continue // another process delivers it, or did
+				}
 				if err != nil {
 					mu.Lock()
 					if firstErr == nil {
@@ -297,19 +308,62 @@ func (r *Router) backoff(attempt int) time.Duration {
 
 // deliverSafely is Deliver with a panic turned into an error: the message
 // stays in the outbox as its ledger left it, and the other workers go on.
-func (r *Router) deliverSafely(ctx context.Context, id string) (out Outcome, err error) {
+func (r *Router) deliverSafely(ctx context.Context, id string, wait time.Duration) (out Outcome, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			out, err = Outcome{ID: id}, fmt.Errorf("internal error delivering %s (please report; it stays in the outbox): %v\n%s", id, p, debug.Stack())
 		}
 	}()
-	return r.Deliver(ctx, id)
+	return r.deliver(ctx, id, wait)
 }
 
 // Deliver makes one delivery pass for a message: resolves an ambiguous
 // outcome first, then tries the accounts in order. It returns what
-// happened; an error means the outbox itself failed (disk).
+// happened; an error means the outbox itself failed (disk), or
+// outbox.ErrBusy: another process kept delivering it for LockWait.
 func (r *Router) Deliver(ctx context.Context, id string) (Outcome, error) {
+	return r.deliver(ctx, id, r.o.LockWait)
+}
+
+// Retry is the user's "send it again": it clears a hold (and an ambiguous
+// outcome: the user decided) and makes a delivery pass.
+func (r *Router) Retry(ctx context.Context, id string) (Outcome, error) {
+	unlock, err := r.o.Outbox.Lock(id, r.o.LockWait)
+	if err != nil {
+		return Outcome{ID: id}, err
+	}
+	defer unlock()
+	if err := r.step(id, outbox.Step{Step: outbox.StepRetry, Reason: outbox.ReasonConfirmed}); err != nil {
+		return Outcome{ID: id}, err
+	}
+	return r.deliverLocked(ctx, id)
+}
+
+// Drop is the user's "do not send it": the message moves to dropped/.
+func (r *Router) Drop(id string) error {
+	unlock, err := r.o.Outbox.Lock(id, r.o.LockWait)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := r.step(id, outbox.Step{Step: outbox.StepDropped, Reason: "dropped by the user"}); err != nil {
+		return err
+	}
+	return r.o.Outbox.Finish(id)
+}
+
+// deliver is Deliver holding the message's lock (waiting up to wait for
+// it): one process at a time delivers a message.
+func (r *Router) deliver(ctx context.Context, id string, wait time.Duration) (Outcome, error) {
+	unlock, err := r.o.Outbox.Lock(id, wait)
+	if err != nil {
+		return Outcome{ID: id}, err
+	}
+	defer unlock()
+	return r.deliverLocked(ctx, id)
+}
+
+func (r *Router) deliverLocked(ctx context.Context, id string) (Outcome, error) {
 	it, err := r.o.Outbox.Get(id)
 	if err != nil {
 		return Outcome{ID: id}, err
@@ -328,6 +382,11 @@ func (r *Router) Deliver(ctx context.Context, id string) (Outcome, error) {
 	case outbox.Failed, outbox.Dropped:
 		return out, r.o.Outbox.Finish(id)
 	case outbox.NeedsUser:
+		if it.Damage != "" {
+			out.Why = it.Damage + "; decide with lifeboat outbox retry|drop " + id
+		} else if l := it.Last(); l != nil {
+			out.Why = l.Reason
+		}
 		return out, nil
 	case outbox.Ambiguous:
 		resolved, err := r.resolve(ctx, it, &out)
@@ -359,38 +418,69 @@ func (r *Router) Deliver(ctx context.Context, id string) (Outcome, error) {
 
 func confirmed(it *outbox.Item) bool {
 	for _, s := range it.Steps {
-		if s.Step == outbox.StepRetry && s.Reason == "confirmed by the user" {
+		if s.Step == outbox.StepRetry && s.Reason == outbox.ReasonConfirmed {
 			return true
 		}
 	}
 	return false
 }
 
+// Question is what Lifeboat asks about a message a server may have
+// accepted without saying so.
+func Question(account, id string, at time.Time, why string) string {
+	return fmt.Sprintf("%s may have accepted this message (it sent no answer after the message went out at %s), and %s. "+
+		"Send it again? If the recipients did not get it: lifeboat outbox retry %s; if they did: lifeboat outbox drop %s",
+		account, at.Local().Format("15:04"), why, id, id)
+}
+
 // resolve looks for an ambiguous message in the Sent folder of the account
-// that may have accepted it. It returns false while that cannot be known.
+// that may have accepted it. It returns false while that cannot be known:
+// the message then waits for another look, or, when no look can tell, is
+// held for the user with a question. Never a blind resend.
 func (r *Router) resolve(ctx context.Context, it *outbox.Item, out *Outcome) (bool, error) {
 	var acctName string
+	var sentAt time.Time
 	for i := len(it.Steps) - 1; i >= 0; i-- {
 		if s := it.Steps[i]; s.Step == outbox.StepDataSent || s.Step == outbox.StepAmbiguous {
 			acctName = s.Account
-			break
+			if s.Step == outbox.StepDataSent || sentAt.IsZero() {
+				sentAt = s.At
+			}
+			if s.Step == outbox.StepDataSent {
+				break
+			}
 		}
 	}
-	acct := r.account(acctName)
-	if acct == nil || acct.CheckSent == nil || it.MessageID == "" {
-		why := fmt.Sprintf("%s may or may not have accepted it and its Sent folder cannot be checked; decide with lifeboat outbox retry|drop %s", acctName, it.ID)
-		out.State, out.Why = outbox.NeedsUser, why
-		return false, r.step(it.ID, outbox.Step{Step: outbox.StepNeedsUser, Account: acctName, Reason: why})
+	hold := func(why string) (bool, error) {
+		q := Question(acctName, it.ID, sentAt, why)
+		out.State, out.Account, out.Why = outbox.NeedsUser, acctName, q
+		r.notify(it.ID, acctName, "%s", q)
+		return false, r.step(it.ID, outbox.Step{Step: outbox.StepNeedsUser, Account: acctName, Reason: q})
 	}
-	found, err := acct.CheckSent(ctx, it.MessageID)
-	if err != nil {
+	acct := r.account(acctName)
+	if acct == nil || acct.CheckSent == nil {
+		return hold("its Sent folder cannot be searched")
+	}
+	if it.MessageID == "" {
+		return hold("the message has no Message-ID to look for")
+	}
+	found, err := acct.CheckSent(ctx, it.MessageID, sentAt)
+	var early *TooEarly
+	switch {
+	case errors.Is(err, ErrCannotCheck):
+		return hold(strings.TrimPrefix(err.Error(), ErrCannotCheck.Error()+": "))
+	case errors.As(err, &early):
+		out.State, out.Account = outbox.Ambiguous, acctName
+		out.Why = fmt.Sprintf("%s did not answer after the message was sent; its Sent folder is searched for it at %s, before any resend",
+			acctName, early.Until.Local().Format("15:04:05"))
+		return false, r.step(it.ID, outbox.Step{Step: outbox.StepAmbiguous, Account: acctName, Reason: err.Error(), NotBefore: early.Until})
+	case err != nil:
 		// Cannot look now: wait, never resend blindly.
 		nb := r.o.Now().Add(r.backoff(it.Waits() + 1))
-		out.State = outbox.Ambiguous
+		out.State, out.Account = outbox.Ambiguous, acctName
 		out.Why = fmt.Sprintf("waiting to check %s's Sent folder for %s: %v", acctName, it.MessageID, err)
 		return false, r.step(it.ID, outbox.Step{Step: outbox.StepAmbiguous, Account: acctName, Reason: err.Error(), NotBefore: nb})
-	}
-	if found {
+	case found:
 		out.Account, out.Why = acctName, fmt.Sprintf("found in %s's Sent folder after an unanswered send", acctName)
 		if err := r.step(it.ID, outbox.Step{Step: outbox.StepResolved, Account: acctName, Outcome: "accepted", Recipients: it.Pending()}); err != nil {
 			return false, err
@@ -399,7 +489,7 @@ func (r *Router) resolve(ctx context.Context, it *outbox.Item, out *Outcome) (bo
 		r.notify(it.ID, acctName, "sent through %s (confirmed in its Sent folder)", acctName)
 		return true, nil
 	}
-	out.Why = fmt.Sprintf("not in %s's Sent folder: sending again", acctName)
+	out.Why = fmt.Sprintf("not in %s's Sent folder, which holds everything sent through it: sending again", acctName)
 	return true, r.step(it.ID, outbox.Step{Step: outbox.StepResolved, Account: acctName, Outcome: "not-found"})
 }
 

@@ -1,6 +1,7 @@
 package failover
 
 import (
+	"errors"
 	"bytes"
 	"context"
 	"fmt"
@@ -59,8 +60,8 @@ func newEnv(t *testing.T) *env {
 	e.bt = smtptest.Start(t, smtptest.Options{})
 	e.gm = smtptest.Start(t, smtptest.Options{})
 	pw := func() (string, error) { return "pass1", nil }
-	check := func(name string) func(context.Context, string) (bool, error) {
-		return func(_ context.Context, mid string) (bool, error) {
+	check := func(name string) func(context.Context, string, time.Time) (bool, error) {
+		return func(_ context.Context, mid string, _ time.Time) (bool, error) {
 			e.mu.Lock()
 			defer e.mu.Unlock()
 			return e.sent[name][mid], nil
@@ -359,5 +360,103 @@ func TestPanicWhileDeliveringIsReported(t *testing.T) {
 	}
 	if len(e.bt.Messages()) != 1 {
 		t.Fatalf("%d messages sent after the panic", len(e.bt.Messages()))
+	}
+}
+
+// Without a Sent folder that files submissions, "not found" means nothing:
+// the message is held for the user with a question, never resent blindly;
+// the user's "send it again" sends it once more.
+func TestAmbiguousThatCannotBeCheckedIsHeld(t *testing.T) {
+	e := newEnv(t)
+	e.accounts[0].CheckSent = func(context.Context, string, time.Time) (bool, error) {
+		return false, fmt.Errorf("%w: it has no Sent folder", ErrCannotCheck)
+	}
+	e.bt.Set(smtptest.Faults{AcceptThenDrop: true})
+	r := e.router()
+	id := e.queue(msg)
+	if out := e.deliver(r, id); out.State != outbox.Ambiguous {
+		t.Fatalf("%+v", out)
+	}
+	e.bt.Set(smtptest.Faults{})
+	out := e.deliver(r, id)
+	if out.State != outbox.NeedsUser || !strings.Contains(out.Why, "may have accepted this message") ||
+		!strings.Contains(out.Why, "no Sent folder") || !strings.Contains(out.Why, "lifeboat outbox retry "+id) {
+		t.Fatalf("held? %+v", out)
+	}
+	if out := e.deliver(r, id); out.State != outbox.NeedsUser || len(e.bt.Messages())+len(e.gm.Messages()) != 1 {
+		t.Fatalf("a held message was sent again: %+v", out)
+	}
+	out, err := r.Retry(context.Background(), id)
+	if err != nil || out.State != outbox.Sent || len(e.bt.Messages()) != 2 {
+		t.Fatalf("after the user's send-again: %+v %v, %d copies", out, err, len(e.bt.Messages()))
+	}
+}
+
+// Searched too soon after the send, the Sent folder is no answer yet: the
+// message waits until it is.
+func TestAmbiguousSearchedTooEarlyWaits(t *testing.T) {
+	e := newEnv(t)
+	until := e.now.Add(SentSettle)
+	e.accounts[0].CheckSent = func(context.Context, string, time.Time) (bool, error) { return false, &TooEarly{Until: until} }
+	e.bt.Set(smtptest.Faults{AcceptThenDrop: true})
+	r := e.router()
+	id := e.queue(msg)
+	e.deliver(r, id)
+	e.bt.Set(smtptest.Faults{})
+	out := e.deliver(r, id)
+	it, _ := e.ob.Get(id)
+	if out.State != outbox.Ambiguous || !it.NotBefore().Equal(until) || len(e.bt.Messages()) != 1 {
+		t.Fatalf("%+v, not before %v", out, it.NotBefore())
+	}
+}
+
+// Stopping Lifeboat while it waits for the answer to the final dot (Ctrl-C,
+// SIGTERM, closing the app) is no failure to retry: the outcome is unknown.
+func TestCancelAfterTheFinalDotIsAmbiguous(t *testing.T) {
+	e := newEnv(t)
+	e.bt.Set(smtptest.Faults{DelayFinalReply: 5 * time.Second})
+	r := e.router()
+	id := e.queue(msg)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for len(e.bt.Messages()) == 0 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+	}()
+	out, err := r.Deliver(ctx, id)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	it, _ := e.ob.Get(id)
+	if it.State() != outbox.Ambiguous || len(e.gm.Messages()) != 0 {
+		t.Fatalf("after a cancel at the final dot: %s %+v, gmail got %d", it.State(), out, len(e.gm.Messages()))
+	}
+}
+
+// Two routers (two processes) on one outbox: one message, one delivery.
+func TestTwoRoutersDeliverOnce(t *testing.T) {
+	e := newEnv(t)
+	e.bt.Set(smtptest.Faults{DelayFinalReply: 300 * time.Millisecond})
+	other, err := outbox.Open(e.ob.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	r1 := e.router()
+	r2 := e.router(func(o *Options) { o.Outbox = other })
+	id := e.queue(msg)
+	var wg sync.WaitGroup
+	for _, r := range []*Router{r1, r2, r1, r2} {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.RunOnce(context.Background()) }()
+	}
+	out, err := r2.Deliver(context.Background(), id) // waits for whoever has it
+	wg.Wait()
+	if err != nil && !errors.Is(err, outbox.ErrNotFound) {
+		t.Fatal(err)
+	}
+	if n := len(e.bt.Messages()); n != 1 {
+		t.Fatalf("delivered %d times (%+v)", n, out)
 	}
 }

@@ -2,18 +2,46 @@ package failover
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
 )
 
+// ErrCannotCheck means an account's mailbox cannot tell whether it accepted
+// a message whose answer was lost: no folder that holds what is submitted
+// through SMTP could be searched. Only the user can decide.
+var ErrCannotCheck = errors.New("its mailbox cannot tell whether it accepted the message")
+
+// TooEarly means the folder that will hold the submission was searched too
+// soon after the send to count as an answer (providers file submissions
+// with a delay): look again at Until.
+type TooEarly struct{ Until time.Time }
+
+func (e *TooEarly) Error() string {
+	return "the Sent folder cannot tell yet; looking again at " + e.Until.Local().Format("15:04:05")
+}
+
+// SentSettle is how long after a send a provider that files submissions
+// has certainly filed it.
+const SentSettle = 2 * time.Minute
+
 // SentChecker returns a CheckSent function that logs in to an account over
-// IMAP and searches its Sent folder (by SPECIAL-USE \Sent, else by common
-// names) and, where there is one, its \All folder (Gmail's All Mail files
-// submitted mail there) for a Message-ID.
-func SentChecker(ep imapconn.Endpoint, password func() (string, error)) func(ctx context.Context, messageID string) (bool, error) {
-	return func(ctx context.Context, messageID string) (bool, error) {
+// IMAP and searches for a Message-ID in the folders that hold what was
+// submitted through SMTP: Sent (by SPECIAL-USE \Sent, else by common names)
+// and, where there is one, \All (Gmail's All Mail).
+//
+// Found is an answer at once. Not found is an answer only when the provider
+// is known to file every submission there (filesSubmissions, or Gmail,
+// recognised by its \All folder) and the search ran SentSettle or more after
+// the send; too early it is *TooEarly, and for a provider that does not
+// file submissions (most servers: the mail program saves its own copy) it
+// is ErrCannotCheck — "not in Sent" would mean nothing there.
+func SentChecker(ep imapconn.Endpoint, password func() (string, error), filesSubmissions bool) func(ctx context.Context, messageID string, sentAt time.Time) (bool, error) {
+	return func(ctx context.Context, messageID string, sentAt time.Time) (bool, error) {
 		pw, err := password()
 		if err != nil {
 			return false, err
@@ -23,14 +51,20 @@ func SentChecker(ep imapconn.Endpoint, password func() (string, error)) func(ctx
 			return false, err
 		}
 		defer c.Close()
+		searched := time.Now()
 		list, err := c.List("", "*", &imap.ListOptions{ReturnSpecialUse: c.Caps().Has(imap.CapSpecialUse)}).Collect()
 		if err != nil {
 			return false, imapconn.Classify(ep.Addr(), err)
 		}
 		var folders []string
+		files := filesSubmissions
 		for _, l := range list {
 			for _, a := range l.Attrs {
-				if a == imap.MailboxAttrSent || a == imap.MailboxAttrAll {
+				switch a {
+				case imap.MailboxAttrAll:
+					files = true // Gmail: every submission is in All Mail
+					folders = append(folders, l.Mailbox)
+				case imap.MailboxAttrSent:
 					folders = append(folders, l.Mailbox)
 				}
 			}
@@ -53,10 +87,19 @@ func SentChecker(ep imapconn.Endpoint, password func() (string, error)) func(ctx
 				return false, imapconn.Classify(ep.Addr(), err)
 			}
 			if len(data.AllUIDs()) > 0 {
+				c.Logout().Wait()
 				return true, nil
 			}
 		}
 		c.Logout().Wait()
+		switch {
+		case len(folders) == 0:
+			return false, fmt.Errorf("%w: it has no Sent folder", ErrCannotCheck)
+		case !files:
+			return false, fmt.Errorf("%w: this provider does not put what is sent through SMTP into its Sent folder", ErrCannotCheck)
+		case searched.Sub(sentAt) < SentSettle:
+			return false, &TooEarly{Until: sentAt.Add(SentSettle)}
+		}
 		return false, nil
 	}
 }

@@ -20,6 +20,13 @@ type Preset struct {
 	LocalPartLogin bool
 	Advice         string
 
+	// FilesSubmissions: the provider puts every message submitted over SMTP
+	// into the account's Sent folder (Gmail: All Mail too), so searching
+	// there tells whether a submission whose answer was lost arrived.
+	// Only providers known to do so: a wrong "yes" would make Lifeboat
+	// send a message twice.
+	FilesSubmissions bool
+
 	// MXDomains: domains whose hosts receive mail for this provider's
 	// customers (custom domains); a domain whose MX host is one of them, or a
 	// subdomain of one, is hosted here. See ForMXHost.
@@ -31,16 +38,16 @@ var presets = []struct {
 	p       Preset
 }{
 	{[]string{"gmail.com", "googlemail.com"}, Preset{Name: "Gmail", Host: "imap.gmail.com", Port: 993, Security: "tls",
-		SMTPHost: "smtp.gmail.com", SMTPPort: 465, SMTPSecurity: "tls",
+		SMTPHost: "smtp.gmail.com", SMTPPort: 465, SMTPSecurity: "tls", FilesSubmissions: true,
 		MXDomains: []string{"google.com", "googlemail.com"},
 		Advice:    "Gmail needs an app password (Google Account → Security → 2-Step Verification → App passwords)."}},
 	{[]string{"outlook.com", "hotmail.com", "hotmail.co.uk", "live.com", "live.co.uk", "msn.com"}, Preset{Name: "Outlook.com", Host: "outlook.office365.com", Port: 993, Security: "tls",
-		SMTPHost: "smtp-mail.outlook.com", SMTPPort: 587, SMTPSecurity: "starttls",
+		SMTPHost: "smtp-mail.outlook.com", SMTPPort: 587, SMTPSecurity: "starttls", FilesSubmissions: true,
 		Advice: "Outlook.com accepts only OAuth2 sign-in for IMAP since September 2024; password login will be refused."}},
 	// Microsoft 365 has no consumer domain of its own: it is found through a
 	// custom domain's MX (<tenant>.mail.protection.outlook.com).
 	{nil, Preset{Name: "Microsoft 365", Host: "outlook.office365.com", Port: 993, Security: "tls",
-		SMTPHost: "smtp.office365.com", SMTPPort: 587, SMTPSecurity: "starttls",
+		SMTPHost: "smtp.office365.com", SMTPPort: 587, SMTPSecurity: "starttls", FilesSubmissions: true,
 		MXDomains: []string{"protection.outlook.com", "outlook.com"},
 		Advice:    "Microsoft 365 accepts only OAuth2 sign-in for IMAP; SMTP sign-in must be allowed for the mailbox by its administrator."}},
 	{[]string{"btinternet.com", "btopenworld.com", "talk21.com"}, Preset{Name: "BT Mail", Host: "mail.btinternet.com", Port: 993, Security: "tls",
@@ -74,10 +81,25 @@ var presets = []struct {
 		MXDomains: []string{"zoho.com"},
 		Advice:    "Zoho needs IMAP access enabled and, with two-factor sign-in, an app password."}},
 	{[]string{"proton.me", "protonmail.com", "pm.me"}, Preset{Name: "Proton Mail Bridge", Host: "127.0.0.1", Port: 1143, Security: "starttls",
-		SMTPHost: "127.0.0.1", SMTPPort: 1025, SMTPSecurity: "starttls",
+		SMTPHost: "127.0.0.1", SMTPPort: 1025, SMTPSecurity: "starttls", FilesSubmissions: true,
 		MXDomains: []string{"protonmail.ch"},
 		Advice:    "Proton works through Proton Mail Bridge: use the Bridge password, and set tls_ca_file to the certificate Bridge exports."}},
 }
+
+// FilesSubmissions reports whether the provider whose SMTP submission
+// server is host is known to file what is submitted there into its Sent
+// folder (see Preset.FilesSubmissions).
+func FilesSubmissions(smtpHost string) bool {
+	h := normHost(smtpHost)
+	for _, e := range presets {
+		if e.p.FilesSubmissions && normHost(e.p.SMTPHost) == h && !isLoopbackHost(h) {
+			return true
+		}
+	}
+	return false
+}
+
+func isLoopbackHost(h string) bool { return h == "localhost" || strings.HasPrefix(h, "127.") || h == "::1" }
 
 func normHost(s string) string {
 	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(s)), ".")

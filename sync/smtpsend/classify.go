@@ -1,7 +1,6 @@
 package smtpsend
 
 import (
-	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -122,8 +121,10 @@ func classify(phase Phase, err error) *Failure {
 		f.Action = classifyReply(phase, se.Code, f.Enhanced, se.Message)
 	case errors.As(err, &x509Unknown), errors.As(err, &x509Host), errors.As(err, &x509Invalid):
 		f.Phase, f.Action = PhaseTLS, NextAccountAlert
-	case phase == PhaseDataEnd && !errors.Is(err, context.Canceled):
-		// The final dot went out and no reply came back.
+	case phase == PhaseDataEnd:
+		// The final dot may have gone out and no reply came back — also when
+		// Lifeboat itself was stopped while waiting (Ctrl-C, SIGTERM): the
+		// server may have accepted the message either way.
 		f.Action = Ambiguous
 	default:
 		f.Action = NextAccount

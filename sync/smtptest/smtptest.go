@@ -50,6 +50,9 @@ type Faults struct {
 	AcceptThenDrop bool
 	// RefuseConnections closes every new connection at once.
 	RefuseConnections bool
+	// DelayFinalReply stores the message, then waits this long before
+	// its reply to the final dot.
+	DelayFinalReply time.Duration
 }
 
 // Options for Start.
@@ -243,6 +246,7 @@ func (se *session) Data(r io.Reader) error {
 		se.c.Conn().Close()
 		return errors.New("dropped")
 	}
+	time.Sleep(f.DelayFinalReply)
 	return nil
 }
 
