@@ -1,9 +1,9 @@
 package failover
 
 import (
-	"errors"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"

@@ -99,7 +99,9 @@ func FilesSubmissions(smtpHost string) bool {
 	return false
 }
 
-func isLoopbackHost(h string) bool { return h == "localhost" || strings.HasPrefix(h, "127.") || h == "::1" }
+func isLoopbackHost(h string) bool {
+	return h == "localhost" || strings.HasPrefix(h, "127.") || h == "::1"
+}
 
 func normHost(s string) string {
 	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(s)), ".")
