@@ -321,10 +321,20 @@ func Open(dir string) (*Outbox, error) {
 	var b [6]byte
 	rand.Read(b[:])
 	o := &Outbox{dir: dir, ownerID: hex.EncodeToString(b[:])}
-	var err error
-	if o.owner, err = fsutil.LockFile(o.ownerPath(o.ownerID)); err != nil {
+	// Locked before it has its name: whoever sees an owner file sees it
+	// locked while its process lives.
+	tmp := filepath.Join(dir, "owners", ".new-"+o.ownerID)
+	f, err := fsutil.LockFile(tmp)
+	if err == nil {
+		if err = os.Rename(tmp, o.ownerPath(o.ownerID)); err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("cannot open the outbox %s: %w", dir, err)
 	}
+	o.owner = f
 	return o, nil
 }
 
@@ -334,7 +344,7 @@ func (o *Outbox) Close() error {
 	if o.owner == nil {
 		return nil
 	}
-	os.Remove(o.owner.Name())
+	os.Remove(o.ownerPath(o.ownerID))
 	err := o.owner.Close()
 	o.owner = nil
 	return err
@@ -800,9 +810,9 @@ func (o *Outbox) liveTemp(name string) bool {
 func (o *Outbox) cleanOwners() {
 	des, _ := os.ReadDir(filepath.Join(o.dir, "owners"))
 	for _, de := range des {
-		id := strings.TrimSuffix(de.Name(), ".lock")
-		if id == o.ownerID {
-			continue
+		id, ok := strings.CutSuffix(de.Name(), ".lock")
+		if !ok || id == o.ownerID {
+			continue // not an owner file (one being made), or ours
 		}
 		f, err := os.OpenFile(o.ownerPath(id), os.O_RDWR, 0)
 		if err != nil {
