@@ -93,6 +93,9 @@ type stack struct {
 	data       string
 	relayPort  int
 	relayExtra string
+	// aSubmission, when set, is the port A's SMTP is reached at instead
+	// of aSMTP's.
+	aSubmission int
 }
 
 func newStack(t *testing.T) *stack {
@@ -115,6 +118,10 @@ func newStack(t *testing.T) *stack {
 
 func (s *stack) writeConfig(failoverExtra string) {
 	account := func(name string, p *mailstack.Provider, imapProxy, smtpProxy *cutProxy) string {
+		smtpPort := smtpProxy.Port()
+		if name == "a" && s.aSubmission != 0 {
+			smtpPort = s.aSubmission
+		}
 		return fmt.Sprintf(`
 [[account]]
 name = %q
@@ -131,7 +138,7 @@ host = "localhost"
 port = %d
 security = "starttls"
 tls_ca_file = %q
-`, name, p.Email("jane"), imapProxy.Port(), p.Email("jane"), p.CAFile, p.Password("jane"), smtpProxy.Port(), p.CAFile)
+`, name, p.Email("jane"), imapProxy.Port(), p.Email("jane"), p.CAFile, p.Password("jane"), smtpPort, p.CAFile)
 	}
 	cfg := fmt.Sprintf("archive_dir = %q\n", filepath.Join(s.data, "archive")) +
 		account("a", s.a, s.aIMAP, s.aSMTP) + account("b", s.b, s.bIMAP, s.bSMTP) +
