@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/lifeboat-mail/lifeboat/sync/health"
 	"net"
 	"strings"
 	"sync"
@@ -458,5 +459,28 @@ func TestTwoRoutersDeliverOnce(t *testing.T) {
 	}
 	if n := len(e.bt.Messages()); n != 1 {
 		t.Fatalf("delivered %d times (%+v)", n, out)
+	}
+}
+
+// A login refused during a real send (not a probe) puts the account into
+// needs-you with the server's words, exactly as a probe's refusal does: one
+// failure model for the sender and the health model.
+func TestRefusedLoginDuringASendNeedsYou(t *testing.T) {
+	e := newEnv(t)
+	e.bt.Set(smtptest.Faults{Auth: &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Username and Password not accepted"}})
+	tr := health.NewTracker(health.DefaultConfig(), health.Hooks{})
+	r := e.router(func(o *Options) { o.Health = TrackerHealth(tr) })
+	id := e.queue(msg)
+	if out := e.deliver(r, id); out.State != outbox.Sent || out.Account != "gmail" {
+		t.Fatalf("%+v", out)
+	}
+	st, _ := tr.Status("bt")
+	if st.State != health.NeedsYou || !strings.Contains(st.Cause, "login refused") || !strings.Contains(st.Cause, "535 5.7.8 Username and Password not accepted") {
+		t.Fatalf("bt after a refused login in a real send: %s (%s)", st.State, st.Cause)
+	}
+	// And a probe's refusal reads the same.
+	kind, cause := health.Classify(health.SMTP, health.PhaseLogin, &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Username and Password not accepted"})
+	if kind != health.KindAuth || !strings.Contains(st.Cause, cause) {
+		t.Fatalf("probe: %s %q; send: %q", kind, cause, st.Cause)
 	}
 }

@@ -1,83 +1,67 @@
 package health
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strings"
 	"syscall"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-smtp"
+	"github.com/lifeboat-mail/lifeboat/sync/failure"
 	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
 )
 
 // Classify turns an error seen at phase of protocol p — by a probe or by
-// real traffic (go-smtp, go-imap, sync/imapconn and network errors) — into a
-// Kind and a cause in plain words, such as (KindAuth, "login refused: 535
-// 5.7.8 credentials rejected"). SMTP replies are judged by their enhanced
-// status code (RFC 3463) as well as their basic code.
+// real traffic (go-smtp, go-imap, sync/imapconn, sync/smtpsend and network
+// errors) — into a Kind and a cause in plain words, such as (KindAuth,
+// "login refused: 535 5.7.8 credentials rejected"). The kind is
+// sync/failure's, the one every part of Lifeboat uses: a 535 at AUTH is
+// "auth" in a probe and in a real send alike.
 func Classify(p Protocol, phase Phase, err error) (Kind, string) {
 	if err == nil {
 		return KindNone, ""
 	}
-	var kind Kind
-	var se *smtp.SMTPError
 	var ie *imap.Error
-	switch {
-	case errors.As(err, &se):
-		kind = smtpKind(phase, se)
-	case errors.As(err, &ie) && phase == PhaseLogin && ie.Type == imap.StatusResponseTypeNo && ie.Code == "":
-		// Many servers say a plain NO for a bad password.
+	var kind Kind
+	switch k := failure.Of(err, smtpPhase(phase)); {
+	case k == failure.Auth:
 		kind = KindAuth
-	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
+	case k == failure.SendAs && phase == PhaseEnvelope:
+		kind = KindAuth // the account may not send as itself: an account or licence problem
+	case k == failure.Unreachable:
 		kind = KindUnreachable
+	case k == failure.TLS:
+		kind = KindTLS
+	case k == failure.Throttled, k == failure.Quota:
+		kind = KindThrottled
+	case errors.As(err, &ie) && phase == PhaseLogin && ie.Type == imap.StatusResponseTypeNo && ie.Code == "":
+		kind = KindAuth // many servers say a plain NO for a bad password
 	default:
-		var ce *imapconn.Error
-		if !errors.As(imapconn.Classify("", err), &ce) {
-			kind = KindOther
-			break
-		}
-		kind = fromImapconn(ce.Kind)
+		kind = KindOther
 	}
 	return kind, phrase(p, phase, kind) + ": " + plain(err)
 }
 
-func fromImapconn(k imapconn.Kind) Kind {
-	switch k {
-	case imapconn.KindAuth:
-		return KindAuth
-	case imapconn.KindUnreachable:
-		return KindUnreachable
-	case imapconn.KindTLS:
-		return KindTLS
-	case imapconn.KindThrottled:
-		return KindThrottled
+// smtpPhase is the SMTP phase a probe phase's replies answer.
+func smtpPhase(phase Phase) failure.Phase {
+	switch phase {
+	case PhaseDNS, PhaseTCP:
+		return failure.PhaseConnect
+	case PhaseTLS:
+		return failure.PhaseTLS
+	case PhaseGreeting, PhaseCapability:
+		return failure.PhaseGreeting
+	case PhaseLogin:
+		return failure.PhaseAuth
+	case PhaseEnvelope:
+		return failure.PhaseMail
 	}
-	return KindOther
-}
-
-// smtpKind classifies an SMTP reply by its code and enhanced code.
-func smtpKind(phase Phase, se *smtp.SMTPError) Kind {
-	ec := se.EnhancedCode
-	hasEC := ec[0] > 0
-	switch {
-	case se.Code == 421:
-		return KindUnreachable // service not available, closing
-	case hasEC && ec[0] == 4 && ec[1] == 7, se.Code == 454 && phase == PhaseLogin,
-		ec == smtp.EnhancedCode{5, 4, 5}:
-		return KindThrottled // 454 4.7.0 too many login attempts, rate limits, quota
-	case phase == PhaseLogin && (se.Code == 535 || se.Code == 534 || se.Code == 530 || (hasEC && ec[0] == 5 && ec[1] == 7)):
-		return KindAuth // 535 5.7.8 credentials rejected, 534 5.7.9 web login/app password required
-	case phase == PhaseEnvelope && hasEC && ec[0] == 5 && ec[1] == 7:
-		return KindAuth // the account may not send as itself: account or licence problem
-	}
-	return KindOther
+	return "" // real traffic: its errors say their own kind
 }
 
 // phrase is the start of a cause: what went wrong, where.

@@ -2,6 +2,7 @@ package health
 
 import (
 	"fmt"
+	"github.com/lifeboat-mail/lifeboat/sync/failure"
 	"time"
 )
 
@@ -85,16 +86,17 @@ const (
 	PhaseBackup     Phase = "backup"     // real traffic: a backup run
 )
 
-// Kind classifies a failure.
-type Kind string
+// Kind classifies a failure: the kinds of sync/failure that matter to an
+// account's health (Classify maps the others onto these).
+type Kind = failure.Kind
 
 const (
-	KindNone        Kind = ""
-	KindAuth        Kind = "auth"        // credentials rejected, token revoked, account or licence problem: the user must act
-	KindUnreachable Kind = "unreachable" // DNS, TCP, timeouts, drops, 421
-	KindTLS         Kind = "tls"         // certificate or handshake problem; never downgraded
-	KindThrottled   Kind = "throttled"   // the server asks us to slow down (454 4.7.0, 4.7.x, quotas)
-	KindOther       Kind = "other"
+	KindNone        = failure.None
+	KindAuth        = failure.Auth        // credentials rejected, token revoked, account or licence problem: the user must act
+	KindUnreachable = failure.Unreachable // DNS, TCP, timeouts, drops, 421
+	KindTLS         = failure.TLS         // certificate or handshake problem; never downgraded
+	KindThrottled   = failure.Throttled   // the server asks us to slow down (454 4.7.0, 4.7.x, quotas)
+	KindOther       = failure.Other
 )
 
 // Observation is one thing seen about an account: a probe, a send, a backup.

@@ -12,7 +12,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strconv"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/lifeboat-mail/lifeboat/sync/failure"
 )
 
 // Security is how the connection is protected.
@@ -60,16 +60,16 @@ func IsLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// Kind classifies why a connection failed.
-type Kind int
+// Kind classifies why a connection failed (sync/failure's model).
+type Kind = failure.Kind
 
 const (
-	KindOther       Kind = iota
-	KindAuth             // credentials refused: the user must act
-	KindUnreachable      // DNS, TCP, timeouts, drops: try again later
-	KindTLS              // certificate or handshake problem: never downgraded
-	KindThrottled        // the server asks us to slow down
-	KindCanceled         // the caller stopped
+	KindOther       = failure.Other
+	KindAuth        = failure.Auth        // credentials refused: the user must act
+	KindUnreachable = failure.Unreachable // DNS, TCP, timeouts, drops: try again later
+	KindTLS         = failure.TLS         // certificate or handshake problem: never downgraded
+	KindThrottled   = failure.Throttled   // the server asks us to slow down
+	KindCanceled    = failure.Canceled    // the caller stopped
 )
 
 // Error is a connection or login failure with its kind and advice.
@@ -108,7 +108,10 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // Temporary reports whether trying again later may succeed.
-func (e *Error) Temporary() bool { return e.Kind == KindUnreachable || e.Kind == KindThrottled }
+func (e *Error) Temporary() bool { return e.Kind.Temporary() }
+
+// FailureKind makes an Error a failure.Kinded.
+func (e *Error) FailureKind() failure.Kind { return e.Kind }
 
 // Classify turns any error from dialling, logging in or a command into an
 // *Error (nil stays nil).
@@ -120,58 +123,27 @@ func Classify(addr string, err error) error {
 	if errors.As(err, &ce) {
 		return err
 	}
-	e := &Error{Addr: addr, Err: err}
-	var imapErr *imap.Error
+	e := &Error{Addr: addr, Err: err, Kind: failure.Of(err, "")}
+	var tlsRecord tls.RecordHeaderError
+	var dnsErr *net.DNSError
 	var x509Unknown x509.UnknownAuthorityError
 	var x509Host x509.HostnameError
 	var x509Invalid x509.CertificateInvalidError
-	var tlsRecord tls.RecordHeaderError
-	var netErr net.Error
-	var dnsErr *net.DNSError
 	switch {
-	case errors.Is(err, context.Canceled):
-		e.Kind = KindCanceled
-	case errors.As(err, &imapErr):
-		switch imapErr.Code {
-		case imap.ResponseCodeAuthenticationFailed, imap.ResponseCodeAuthorizationFailed, imap.ResponseCodeExpired,
-			imap.ResponseCodePrivacyRequired, imap.ResponseCodeContactAdmin:
-			e.Kind, e.Advice = KindAuth, "check the user name and password (many providers need an app password), then run `lifeboat accounts add` again"
-		case imap.ResponseCodeLimit, imap.ResponseCodeInUse, imap.ResponseCodeUnavailable:
-			e.Kind, e.Advice = KindThrottled, "Lifeboat will try again later"
-		default:
-			if imapErr.Type == imap.StatusResponseTypeBye {
-				e.Kind = KindUnreachable
-			}
-		}
-	case errors.As(err, &x509Unknown), errors.As(err, &x509Host), errors.As(err, &x509Invalid):
-		e.Kind, e.Advice = KindTLS, "the server's certificate is not trusted for this host name; check the host, or set tls_ca_file for a self-signed server (Lifeboat never falls back to an unencrypted connection)"
+	case e.Kind == KindAuth:
+		e.Advice = "check the user name and password (many providers need an app password), then run `lifeboat accounts add` again"
+	case e.Kind == KindThrottled:
+		e.Advice = "Lifeboat will try again later"
 	case errors.As(err, &tlsRecord):
-		e.Kind, e.Advice = KindTLS, "the server does not speak TLS on this port; check port and security (tls = 993, starttls = 143)"
+		e.Advice = "the server does not speak TLS on this port; check port and security (tls = 993, starttls = 143)"
+	case errors.As(err, &x509Unknown), errors.As(err, &x509Host), errors.As(err, &x509Invalid):
+		e.Advice = "the server's certificate is not trusted for this host name; check the host, or set tls_ca_file for a self-signed server (Lifeboat never falls back to an unencrypted connection)"
 	case errors.As(err, &dnsErr):
-		e.Kind, e.Advice = KindUnreachable, "check the host name and your internet connection"
+		e.Advice = "check the host name and your internet connection"
 	case errors.Is(err, syscall.ECONNREFUSED):
-		e.Kind, e.Advice = KindUnreachable, "nothing answers on that port; check host and port, or the provider may be down"
-	case errors.As(err, &netErr), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
-		errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
-		errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
-		e.Kind = KindUnreachable
-	case strings.Contains(err.Error(), "tls:"):
-		e.Kind = KindTLS
-	case droppedConnection(err.Error()):
-		// go-imap reports some I/O errors as text only ("in response-data:
-		// unexpected EOF").
-		e.Kind = KindUnreachable
+		e.Advice = "nothing answers on that port; check host and port, or the provider may be down"
 	}
 	return e
-}
-
-func droppedConnection(msg string) bool {
-	for _, s := range []string{"EOF", "connection closed", "closed network connection", "connection reset", "broken pipe", "i/o timeout"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
 }
 
 // Dropped marks err as a dropped connection (the caller saw the client

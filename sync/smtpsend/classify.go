@@ -1,26 +1,25 @@
 package smtpsend
 
 import (
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/emersion/go-smtp"
+	"github.com/lifeboat-mail/lifeboat/sync/failure"
 )
 
 // Phase is the step of a submission where something happened.
-type Phase string
+type Phase = failure.Phase
 
 const (
-	PhaseConnect  Phase = "connect"  // DNS and TCP
-	PhaseTLS      Phase = "tls"      // handshake and certificate
-	PhaseGreeting Phase = "greeting" // the server's 220 and EHLO
-	PhaseAuth     Phase = "auth"
-	PhaseMail     Phase = "mail" // MAIL FROM
-	PhaseRcpt     Phase = "rcpt" // RCPT TO
-	PhaseData     Phase = "data" // DATA and the message bytes
-	PhaseDataEnd  Phase = "data-end"
+	PhaseConnect  = failure.PhaseConnect  // DNS and TCP
+	PhaseTLS      = failure.PhaseTLS      // handshake and certificate
+	PhaseGreeting = failure.PhaseGreeting // the server's 220 and EHLO
+	PhaseAuth     = failure.PhaseAuth
+	PhaseMail     = failure.PhaseMail // MAIL FROM
+	PhaseRcpt     = failure.PhaseRcpt // RCPT TO
+	PhaseData     = failure.PhaseData // DATA and the message bytes
+	PhaseDataEnd  = failure.PhaseDataEnd
 )
 
 // Action is what the router must do after a failure (PRODUCT.md §5).
@@ -65,6 +64,7 @@ func (a Action) String() string { return actionNames[a] }
 // Failure is why a submission (or one recipient) did not go through.
 type Failure struct {
 	Phase     Phase
+	Kind      failure.Kind // why (sync/failure); Action follows from it
 	Action    Action
 	Code      int    // SMTP reply code, 0 when none
 	Enhanced  string // "5.1.1", "" when none
@@ -91,6 +91,11 @@ func (f *Failure) Error() string {
 
 func (f *Failure) Unwrap() error { return f.Err }
 
+// FailureKind makes a Failure a failure.Kinded: the health model reads the
+// kind the sender found (a 535 at AUTH is "auth", whatever phase the
+// observation is filed under).
+func (f *Failure) FailureKind() failure.Kind { return f.Kind }
+
 // Temporary reports whether the same message may succeed later through the
 // same account (so an all-accounts-down message stays queued).
 func (f *Failure) Temporary() bool {
@@ -101,71 +106,50 @@ func (f *Failure) Temporary() bool {
 	return true
 }
 
-func enhanced(e smtp.EnhancedCode) string {
-	if e == smtp.EnhancedCodeNotSet || e == smtp.NoEnhancedCode || e[0] <= 0 {
-		return ""
-	}
-	return fmt.Sprintf("%d.%d.%d", e[0], e[1], e[2])
-}
-
-// classify turns an error at a phase into a Failure with its action.
+// classify turns an error at a phase into a Failure with its kind and action.
 func classify(phase Phase, err error) *Failure {
 	f := &Failure{Phase: phase, Err: err, Text: err.Error()}
 	var se *smtp.SMTPError
-	var x509Unknown x509.UnknownAuthorityError
-	var x509Host x509.HostnameError
-	var x509Invalid x509.CertificateInvalidError
-	switch {
-	case errors.As(err, &se):
-		f.Code, f.Enhanced, f.Text = se.Code, enhanced(se.EnhancedCode), se.Message
-		f.Action = classifyReply(phase, se.Code, f.Enhanced, se.Message)
-	case errors.As(err, &x509Unknown), errors.As(err, &x509Host), errors.As(err, &x509Invalid):
-		f.Phase, f.Action = PhaseTLS, NextAccountAlert
-	case phase == PhaseDataEnd:
-		// The final dot may have gone out and no reply came back — also when
-		// Lifeboat itself was stopped while waiting (Ctrl-C, SIGTERM): the
-		// server may have accepted the message either way.
-		f.Action = Ambiguous
-	default:
-		f.Action = NextAccount
+	if errors.As(err, &se) {
+		f.Code, f.Enhanced, f.Text = se.Code, failure.CodeOf(se.EnhancedCode).String(), se.Message
 	}
+	f.Kind = failure.Of(err, phase)
+	if phase == PhaseDataEnd && se == nil {
+		// The final dot may have gone out and no reply came back — also
+		// when Lifeboat itself was stopped while waiting (Ctrl-C, SIGTERM):
+		// the server may have accepted the message either way.
+		f.Kind = failure.Ambiguous
+	}
+	if f.Kind == failure.TLS {
+		f.Phase = PhaseTLS
+	}
+	f.Action = actionFor(f.Kind, phase)
 	return f
 }
 
-// classifyReply applies the table of PRODUCT.md §5 to an SMTP reply. It
-// looks at the enhanced code's class and subject (RFC 3463) first, since
-// providers make some 5xx replies relay-specific.
-func classifyReply(phase Phase, code int, enh, text string) Action {
-	subject := ""
-	if i := strings.IndexByte(enh, '.'); i >= 0 {
-		subject = enh[i+1:]
-	}
-	has := func(prefix string) bool { return subject == prefix || strings.HasPrefix(subject, prefix+".") }
-	lower := strings.ToLower(text)
-	switch {
-	case code == 421:
-		return NextAccount
-	case phase == PhaseAuth && (code == 454 || enh == "4.7.0"):
-		return NextAccountBackoff
-	case phase == PhaseAuth && (code == 535 || code == 534 || code == 530 || has("7.8") || has("7.9")):
+// actionFor is what the router does after a failure of a kind (PRODUCT.md
+// §5).
+func actionFor(k failure.Kind, phase Phase) Action {
+	switch k {
+	case failure.TLS:
+		return NextAccountAlert
+	case failure.Auth:
 		return NextAccountNeedsYou
-	case phase == PhaseAuth:
-		return NextAccount
-	case strings.Contains(lower, "sendasdenied") || enh == "5.2.252":
-		return NextAccountRewriteFrom
-	case code == 552 || has("3.4") || has("2.3"):
-		if phase == PhaseRcpt && has("2.2") {
-			break
+	case failure.Throttled:
+		if phase == PhaseAuth {
+			return NextAccountBackoff
 		}
-		return NextAccountIfSize
-	case has("4.5") || (code/100 == 4 && has("7")):
-		return NextAccountPark // 5.4.5 quota, 4.7.x rate limits
-	case phase == PhaseMail && code/100 == 5 && (has("7") || has("1.7") || has("1.8")):
+		return NextAccountPark
+	case failure.Quota:
+		return NextAccountPark
+	case failure.SendAs:
 		return NextAccountRewriteFrom
-	case phase == PhaseDataEnd && code/100 == 5 && (has("6") || has("7.1") || has("7")):
+	case failure.Size:
+		return NextAccountIfSize
+	case failure.Content:
 		return AskUser
-	case phase == PhaseDataEnd && code/100 == 5:
-		return AskUser
+	case failure.Ambiguous:
+		return Ambiguous
 	}
 	return NextAccount
 }
@@ -175,19 +159,10 @@ func classifyReply(phase Phase, code int, enh, text string) Action {
 // failover) or deferred (4.x.x: deliver to the others, requeue this one). A
 // false ok means the failure is about the account, not the recipient.
 func recipientVerdict(f *Failure) (final, deferred, ok bool) {
-	if f.Code == 421 {
-		return false, false, false
-	}
-	sub := ""
-	if i := strings.IndexByte(f.Enhanced, '.'); i >= 0 {
-		sub = f.Enhanced[i+1:]
-	}
-	switch {
-	case f.Code/100 == 5 && (strings.HasPrefix(sub, "1.") || sub == "2.1" || sub == "2.2"):
+	switch f.Kind {
+	case failure.Recipient:
 		return true, false, true
-	case f.Code/100 == 5 && f.Enhanced == "" && (f.Code == 550 || f.Code == 553 || f.Code == 551):
-		return true, false, true // no enhanced code: the classic "no such user"
-	case f.Code/100 == 4 && !strings.HasPrefix(sub, "7."):
+	case failure.Deferred:
 		return false, true, true
 	}
 	return false, false, false

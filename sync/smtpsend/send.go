@@ -22,6 +22,7 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+	"github.com/lifeboat-mail/lifeboat/sync/failure"
 )
 
 // Endpoint is an SMTP submission server.
@@ -109,11 +110,11 @@ func Dial(ctx context.Context, ep Endpoint, password string) (*smtp.Client, *Fai
 		timeout = 60 * time.Second
 	}
 	if ep.Security == "plain" && !isLoopback(ep.Host) {
-		return nil, &Failure{Phase: PhaseConnect, Action: NextAccountAlert, Text: "plaintext SMTP refused: it would send the password unencrypted (allowed only to 127.0.0.1/::1)"}
+		return nil, &Failure{Phase: PhaseConnect, Kind: failure.TLS, Action: NextAccountAlert, Text: "plaintext SMTP refused: it would send the password unencrypted (allowed only to 127.0.0.1/::1)"}
 	}
 	cfg, err := tlsConfig(ep)
 	if err != nil {
-		return nil, &Failure{Phase: PhaseTLS, Action: NextAccountAlert, Text: err.Error(), Err: err}
+		return nil, &Failure{Phase: PhaseTLS, Kind: failure.TLS, Action: NextAccountAlert, Text: err.Error(), Err: err}
 	}
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -200,7 +201,7 @@ func Send(ctx context.Context, ep Endpoint, password, from string, rcpts []strin
 	if n, ok := c.MaxMessageSize(); ok {
 		res.MaxSize = int64(n)
 		if n > 0 && size > int64(n) {
-			res.Failure = &Failure{Phase: PhaseMail, Action: NextAccountIfSize, Code: 552, Enhanced: "5.3.4",
+			res.Failure = &Failure{Phase: PhaseMail, Kind: failure.Size, Action: NextAccountIfSize, Code: 552, Enhanced: "5.3.4",
 				Text: fmt.Sprintf("the message is %d bytes; this server accepts at most %d", size, n)}
 			return res
 		}
@@ -244,7 +245,7 @@ func Send(ctx context.Context, ep Endpoint, password, from string, rcpts []strin
 	if hooks.BeforeFinalDot != nil {
 		if err := hooks.BeforeFinalDot(); err != nil {
 			// Abort without the dot: the server discards the message.
-			res.Failure = &Failure{Phase: PhaseData, Action: NextAccount, Text: err.Error(), Err: err}
+			res.Failure = &Failure{Phase: PhaseData, Kind: failure.Other, Action: NextAccount, Text: err.Error(), Err: err}
 			return res
 		}
 	}
