@@ -22,6 +22,9 @@ have swaks               || need+=(swaks)
 # needs a terminal).
 have mutt                || need+=(mutt)
 have tmux                || need+=(tmux)
+# A standard mail program's SMTP client with its defaults (auth on, TLS),
+# against the relay.
+have msmtp               || need+=(msmtp)
 perl -MNet::SSLeay -e1 2>/dev/null || need+=(libnet-ssleay-perl) # swaks's TLS
 /usr/bin/python3 -c "import mailbox" 2>/dev/null || need+=(python3)
 # The desktop app (Fyne) builds against GL and X11 headers; its end-to-end

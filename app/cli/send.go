@@ -2,8 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -26,11 +24,9 @@ import (
 )
 
 // relayUser is the relay's user name; its password is generated once and
-// kept in the keyring under relayKey.
-const (
-	relayUser = "lifeboat"
-	relayKey  = "relay"
-)
+// kept in the keyring (secrets.RelayPassword), or comes from
+// relay_password_command.
+const relayUser = "lifeboat"
 
 func smtpEndpoint(s config.Server) smtpsend.Endpoint {
 	return smtpsend.Endpoint{Host: s.Host, Port: s.Port, Security: string(s.Security), Username: s.Username, CAFile: s.TLSCAFile}
@@ -266,24 +262,6 @@ func (c *command) outboxList(s *sender) error {
 	return nil
 }
 
-// relayPassword returns the relay's password, generating it on first use.
-func (c *command) relayPassword() (string, error) {
-	pw, err := c.env.Secrets.Get(secrets.Service, relayKey)
-	if err == nil {
-		return pw, nil
-	}
-	if !errors.Is(err, secrets.ErrNotFound) {
-		return "", err
-	}
-	var b [18]byte
-	rand.Read(b[:])
-	pw = base64.RawURLEncoding.EncodeToString(b[:])
-	if err := c.env.Secrets.Set(secrets.Service, relayKey, pw); err != nil {
-		return "", fmt.Errorf("cannot store the relay password in the keyring: %w", err)
-	}
-	return pw, nil
-}
-
 func (c *command) relay(args []string) error {
 	fs := c.flags("relay")
 	show := fs.Bool("show-credentials", false, "print the relay's user name and password and exit")
@@ -296,12 +274,18 @@ func (c *command) relay(args []string) error {
 	if err != nil {
 		return err
 	}
-	pw, err := c.relayPassword()
+	pw, err := secrets.RelayPassword(c.env.Secrets, cfg.Failover.RelayPasswordCommand)
+	if err != nil {
+		return err
+	}
+	tlsCfg, err := relay.LoadOrCreateTLS(config.DataDir())
 	if err != nil {
 		return err
 	}
 	if *show {
-		fmt.Fprintf(c.env.Stdout, "SMTP server: %s\nuser name:   %s\npassword:    %s\n", cfg.Failover.RelayListen, relayUser, pw)
+		fmt.Fprintf(c.env.Stdout, "SMTP server: %s\nsecurity:    STARTTLS (or none: it is this computer)\nuser name:   %s\npassword:    %s\n",
+			cfg.Failover.RelayListen, relayUser, pw)
+		fmt.Fprintf(c.env.Stdout, "certificate: %s\nfingerprint: SHA256:%s\n", tlsCfg.CertFile, tlsCfg.Fingerprint)
 		return nil
 	}
 	c.watching = true
@@ -309,12 +293,6 @@ func (c *command) relay(args []string) error {
 	s, err := c.newSender(cfg, health)
 	if err != nil {
 		return err
-	}
-	var tlsCfg *relay.TLSConfig
-	if cfg.Failover.RelayAllowRemote {
-		if tlsCfg, err = relay.LoadOrCreateTLS(config.DataDir()); err != nil {
-			return err
-		}
 	}
 	rl, err := relay.Start(relay.Options{Addr: cfg.Failover.RelayListen, AllowRemote: cfg.Failover.RelayAllowRemote,
 		Username: relayUser, Password: pw, Outbox: s.ob, TLS: tlsCfg, Queued: func(string) { s.router.Wake() }})

@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -109,7 +112,7 @@ func TestRelayCredentials(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "127.0.0.1:1587") || !strings.Contains(out, "user name:   lifeboat") {
 		t.Fatalf("%d %s", code, out)
 	}
-	pw, err := h.secrets.Get(secrets.Service, relayKey)
+	pw, err := h.secrets.Get(secrets.Service, secrets.RelayKey)
 	if err != nil || len(pw) < 20 || !strings.Contains(out, pw) {
 		t.Fatalf("generated relay password: %q %v", pw, err)
 	}
@@ -136,5 +139,40 @@ func TestMonitorOnce(t *testing.T) {
 	code, out, _ = h.run("", "status")
 	if !strings.Contains(out, "Last known provider health:") || !strings.Contains(out, "bt: ") || !strings.Contains(out, "Recent provider incidents") {
 		t.Fatalf("status after monitor: %d\n%s", code, out)
+	}
+}
+
+// noKeyring is a store that is not there, as on a headless server.
+type noKeyring struct{}
+
+func (noKeyring) Get(string, string) (string, error) {
+	return "", errors.New("failed to unlock correct collection")
+}
+func (noKeyring) Set(string, string, string) error {
+	return errors.New("failed to unlock correct collection")
+}
+func (noKeyring) Delete(string, string) error {
+	return errors.New("failed to unlock correct collection")
+}
+
+// On a computer without a desktop keyring the relay's credentials come
+// from relay_password_command, and the advice says so.
+func TestRelayCredentialsWithoutAKeyring(t *testing.T) {
+	h := newHarness(t)
+	bt := smtptest.Start(t, smtptest.Options{})
+	h.writeSendConfig(bt, bt, bt.Port)
+	run := func(args ...string) (int, string) {
+		var out bytes.Buffer
+		env := &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &out, Secrets: noKeyring{}}
+		return Main(context.Background(), append([]string{"--config", h.config}, args...), env), out.String()
+	}
+	if code, out := run("relay", "--show-credentials"); code != ExitFailure || !strings.Contains(out, "relay_password_command") {
+		t.Fatalf("without a keyring: %d\n%s", code, out)
+	}
+	cfg, _ := os.ReadFile(h.config)
+	os.WriteFile(h.config, append(cfg, []byte("relay_password_command = \"printf headless-Pa55\"\n")...), 0o600)
+	code, out := run("relay", "--show-credentials")
+	if code != 0 || !strings.Contains(out, "password:    headless-Pa55") || !strings.Contains(out, "fingerprint: SHA256:") {
+		t.Fatalf("with relay_password_command: %d\n%s", code, out)
 	}
 }

@@ -1,10 +1,6 @@
 package engine
 
 import (
-	"crypto/rand"
-	"encoding/base64"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/lifeboat-mail/lifeboat/store/config"
@@ -24,8 +20,6 @@ type Settings struct {
 	RelayPassword string
 	Notifications string // all, problems, none
 }
-
-const relayKey = "relay"
 
 // Settings returns the current settings.
 func (e *Engine) Settings() Settings {
@@ -88,21 +82,19 @@ func (e *Engine) SetRelay(on bool) error {
 	if e.relay != nil {
 		return nil
 	}
-	pw, err := e.secrets.Get(secrets.Service, relayKey)
-	if errors.Is(err, secrets.ErrNotFound) {
-		var b [18]byte
-		rand.Read(b[:])
-		pw = base64.RawURLEncoding.EncodeToString(b[:])
-		err = e.secrets.Set(secrets.Service, relayKey, pw)
-	}
+	pw, err := secrets.RelayPassword(e.secrets, e.cfg.Failover.RelayPasswordCommand)
 	if err != nil {
-		return fmt.Errorf("the relay's password could not be kept in the keyring: %w", err)
+		return err
+	}
+	tlsCfg, err := relay.LoadOrCreateTLS(e.dataDir)
+	if err != nil {
+		return err
 	}
 	addr := e.cfg.Failover.RelayListen
 	if e.demo != nil {
 		addr = "127.0.0.1:0"
 	}
-	r, err := relay.Start(relay.Options{Addr: addr, AllowRemote: false, Username: "lifeboat", Password: pw, Outbox: e.ob,
+	r, err := relay.Start(relay.Options{Addr: addr, AllowRemote: false, Username: "lifeboat", Password: pw, Outbox: e.ob, TLS: tlsCfg,
 		Queued: func(string) { e.router.Wake(); e.reloadOutbox(); e.changed() }})
 	if err != nil {
 		return err

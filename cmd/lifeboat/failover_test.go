@@ -434,3 +434,73 @@ print("sent")
 		t.Fatalf("non-loopback relay: %d\n%s", code, out)
 	}
 }
+
+// A standard mail program with its default settings (msmtp: auth on, TLS
+// on) sends through the relay: STARTTLS is offered, the certificate is
+// pinned by the fingerprint --show-credentials prints.
+func TestRelayWithMsmtpDefaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Postfix and Dovecot")
+	}
+	needKeyring(t)
+	if _, err := exec.LookPath("msmtp"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("msmtp missing (make test installs it)")
+		}
+		t.Skip("msmtp missing")
+	}
+	s := newStack(t)
+	code, creds := s.run("", "relay", "--show-credentials")
+	if code != 0 || !strings.Contains(creds, "STARTTLS") {
+		t.Fatalf("%d %s", code, creds)
+	}
+	field := func(name string) string {
+		for _, l := range strings.Split(creds, "\n") {
+			if v, ok := strings.CutPrefix(l, name+":"); ok {
+				return strings.TrimSpace(v)
+			}
+		}
+		t.Fatalf("no %s in:\n%s", name, creds)
+		return ""
+	}
+	fp := strings.TrimPrefix(field("fingerprint"), "SHA256:")
+	_, _, _ = s.startRelay()
+	rc := filepath.Join(t.TempDir(), "msmtprc")
+	os.WriteFile(rc, []byte(fmt.Sprintf(`defaults
+auth on
+tls on
+tls_starttls on
+account lifeboat
+host 127.0.0.1
+port %d
+user lifeboat
+password %s
+tls_fingerprint %s
+from %s
+account default : lifeboat
+`, s.relayPort, field("password"), fp, s.a.Email("jane"))), 0o600)
+	msmtp := exec.Command("msmtp", "-C", rc, "-t")
+	msmtp.Stdin = strings.NewReader(s.letter("via msmtp"))
+	if out, err := msmtp.CombinedOutput(); err != nil {
+		t.Fatalf("msmtp with auth on and TLS: %v\n%s", err, out)
+	}
+	msgs := s.tomsMail(1)
+	if header(msgs[0], "Subject") != "via msmtp" {
+		t.Fatalf("tom got %q", header(msgs[0], "Subject"))
+	}
+	// A wrong fingerprint: msmtp refuses to send the password.
+	bad := strings.Replace(string(must(os.ReadFile(rc))), fp, strings.Repeat("00:", 31)+"00", 1)
+	os.WriteFile(rc, []byte(bad), 0o600)
+	msmtp = exec.Command("msmtp", "-C", rc, "-t")
+	msmtp.Stdin = strings.NewReader(s.letter("must not go"))
+	if out, err := msmtp.CombinedOutput(); err == nil {
+		t.Fatalf("msmtp sent with a wrong fingerprint:\n%s", out)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}

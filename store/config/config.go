@@ -151,17 +151,22 @@ func Parse(path string, data []byte) (*Config, error) {
 		return nil, err
 	}
 	// port = 0 written explicitly must not silently become the default.
+	type port struct {
+		Port *int `toml:"port"`
+	}
 	var ports struct {
 		Account []struct {
-			IMAP struct {
-				Port *int `toml:"port"`
-			} `toml:"imap"`
+			IMAP port `toml:"imap"`
+			SMTP port `toml:"smtp"`
 		} `toml:"account"`
 	}
 	if _, err := toml.Decode(string(data), &ports); err == nil {
 		for i, a := range ports.Account {
 			if a.IMAP.Port != nil && *a.IMAP.Port == 0 {
 				return nil, errAt(path, ix.line(i, "account.imap.port"), "account %q: port 0 is out of range; use 1-65535 (993 for tls, 143 for starttls), or leave port out", c.Accounts[i].Name)
+			}
+			if a.SMTP.Port != nil && *a.SMTP.Port == 0 {
+				return nil, errAt(path, ix.line(i, "account.smtp.port"), "account %q: port 0 is out of range; use 1-65535 (465 for tls, 587 for starttls), or leave port out", c.Accounts[i].Name)
 			}
 		}
 	}

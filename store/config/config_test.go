@@ -155,6 +155,8 @@ func TestParseErrors(t *testing.T) {
 			[]string{"config.toml:7: ", "port 70000 is out of range", "1-65535"}},
 		{"port zero", account("host = \"h\"\nport = 0"),
 			[]string{"config.toml:7: ", "port 0 is out of range"}},
+		{"smtp port zero", account("host = \"h\"\n[account.smtp]\nhost = \"s\"\nport = 0"),
+			[]string{"config.toml:9: ", "port 0 is out of range", "465 for tls, 587 for starttls"}},
 		{"negative port", account("host = \"h\"\nport = -1"),
 			[]string{"config.toml:7: ", "port -1 is out of range"}},
 		{"missing host", account(`username = "u"`),

@@ -44,6 +44,9 @@ type Failover struct {
 	RelayListen string `toml:"relay_listen,omitempty"`
 	// RelayAllowRemote must be set to listen beyond loopback.
 	RelayAllowRemote bool `toml:"relay_allow_remote,omitempty"`
+	// RelayPasswordCommand prints the relay's password (instead of the
+	// keyring, for computers without one).
+	RelayPasswordCommand string `toml:"relay_password_command,omitempty"`
 	// RecipientLimit holds a message to more recipients than this for
 	// confirmation (reply-all storms); 0 means the default, -1 no limit.
 	RecipientLimit int `toml:"recipient_limit,omitempty"`

@@ -2,6 +2,8 @@ package secrets
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os/exec"
@@ -17,7 +19,7 @@ var commandTimeout = 30 * time.Second
 // st under KeyFor(accountName).
 func Password(st Store, accountName, passwordCommand string) (string, error) {
 	if passwordCommand != "" {
-		return runPasswordCommand(accountName, passwordCommand)
+		return runPasswordCommand(fmt.Sprintf("account %q: password_command", accountName), passwordCommand)
 	}
 	if st == nil {
 		return "", fmt.Errorf("account %q: no password store and no password_command; set password_command in the config", accountName)
@@ -32,7 +34,39 @@ func Password(st Store, accountName, passwordCommand string) (string, error) {
 	return pw, nil
 }
 
-func runPasswordCommand(accountName, command string) (string, error) {
+// RelayKey is where the local relay's password is kept in the store.
+const RelayKey = "relay"
+
+// RelayPassword returns the local relay's password: the first line printed
+// by command (relay_password_command) when it is set, else the secret kept
+// in st, made (random, 144 bits) and kept there on first use. Without a
+// usable store (no desktop keyring: a headless server) it says to set
+// relay_password_command.
+func RelayPassword(st Store, command string) (string, error) {
+	if command != "" {
+		return runPasswordCommand("relay_password_command", command)
+	}
+	advice := "; on a computer without a desktop keyring, set relay_password_command in [failover] (for example \"cat /etc/lifeboat/relay-password\")"
+	if st == nil {
+		return "", errors.New("the relay's password has no store" + advice)
+	}
+	pw, err := st.Get(Service, RelayKey)
+	if err == nil {
+		return pw, nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return "", fmt.Errorf("the relay's password cannot be read from the keyring: %w%s", err, advice)
+	}
+	var b [18]byte
+	rand.Read(b[:])
+	pw = base64.RawURLEncoding.EncodeToString(b[:])
+	if err := st.Set(Service, RelayKey, pw); err != nil {
+		return "", fmt.Errorf("the relay's password cannot be kept in the keyring: %w%s", err, advice)
+	}
+	return pw, nil
+}
+
+func runPasswordCommand(label, command string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
 	var stdout, stderr capped
@@ -43,7 +77,7 @@ func runPasswordCommand(accountName, command string) (string, error) {
 	err := cmd.Run()
 
 	fail := func(format string, args ...any) error {
-		msg := fmt.Sprintf("account %q: password_command %q ", accountName, command) + fmt.Sprintf(format, args...)
+		msg := fmt.Sprintf("%s %q ", label, command) + fmt.Sprintf(format, args...)
 		if s := strings.Join(strings.Fields(strings.ToValidUTF8(stderr.String(), "")), " "); s != "" {
 			msg += " (stderr: " + s + ")"
 		}

@@ -352,3 +352,18 @@ func TestDovecotManyChunks(t *testing.T) {
 		t.Fatalf("%d archived", len(f.Entries()))
 	}
 }
+
+// security = "starttls" (or plain) against Dovecot's implicit-TLS port:
+// the backup says what to change at once instead of retrying a timeout.
+func TestDovecotStartTLSOnTheTLSPort(t *testing.T) {
+	s := dovecottest.StartT(t)
+	acct := dovecotAccount(t, s, imapconn.StartTLS)
+	host, port, _ := net.SplitHostPort(s.IMAPSAddr)
+	acct.Endpoint.Host = host
+	fmt.Sscan(port, &acct.Endpoint.Port)
+	acct.Endpoint.Timeout = 2 * time.Second
+	res := Backup(context.Background(), []Account{acct}, Options{Archive: newArchive(t), Backoff: 10 * time.Millisecond})[0]
+	if res.Err == nil || !strings.Contains(res.Err.Error(), "speaks TLS from the start") || strings.Contains(res.Err.Error(), "gave up after") {
+		t.Fatalf("%v", res.Err)
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"os"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-smtp"
@@ -211,4 +212,26 @@ func dropped(msg string) bool {
 		}
 	}
 	return false
+}
+
+// SpeaksTLSFirst reports whether the server at addr starts with a TLS
+// handshake (implicit TLS, as on ports 465 and 993): the explanation of a
+// greeting that never came on a connection set up for STARTTLS or
+// plaintext. Only the handshake is done, with no certificate check, since
+// nothing is sent over it; the probe gives up after timeout.
+func SpeaksTLSFirst(ctx context.Context, addr string, timeout time.Duration) bool {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true}) // a protocol probe, not a connection to use
+	return tc.HandshakeContext(ctx) == nil
+}
+
+// ErrTLSFirst explains the mistake SpeaksTLSFirst finds.
+func ErrTLSFirst(addr string) error {
+	return fmt.Errorf("%s speaks TLS from the start (implicit TLS, as on ports 465 and 993), not STARTTLS: use security = \"tls\" for it", addr)
 }

@@ -226,6 +226,9 @@ func Dial(ctx context.Context, ep Endpoint, password string, opts *Options) (*im
 		if err != nil {
 			stop()
 			conn.Close()
+			if ctx.Err() == nil && !errors.As(err, new(*imap.Error)) && failure.SpeaksTLSFirst(ctx, addr, min(timeout, 5*time.Second)) {
+				return nil, &Error{Kind: KindTLS, Addr: addr, Err: failure.ErrTLSFirst(addr)}
+			}
 			return nil, Classify(addr, ctxErr(ctx, err))
 		}
 	} else {
@@ -240,6 +243,11 @@ func Dial(ctx context.Context, ep Endpoint, password string, opts *Options) (*im
 		return nil, Classify(addr, ctxErr(ctx, err))
 	}
 	if err := c.WaitGreeting(); err != nil {
+		if ep.Security != TLS && ctx.Err() == nil && failure.SpeaksTLSFirst(ctx, addr, min(timeout, 5*time.Second)) {
+			stop()
+			c.Close()
+			return nil, &Error{Kind: KindTLS, Addr: addr, Err: failure.ErrTLSFirst(addr)}
+		}
 		return fail(err)
 	}
 	if err := c.Login(ep.Username, password).Wait(); err != nil {

@@ -20,6 +20,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -44,18 +45,30 @@ type Options struct {
 	TLS *tlsConfig
 	// AuthFailureDelay slows password guessing (default 1 s).
 	AuthFailureDelay time.Duration
+	// Limits on failed logins within AuthWindow (default 1 minute): per
+	// source address (default 5) and overall (default 20); beyond them
+	// AUTH is refused (454 4.7.0) without the password being looked at,
+	// until the window has passed. A connection is closed after
+	// AuthFailuresPerConn (default 3) failures.
+	AuthWindow            time.Duration
+	AuthFailuresPerSource int
+	AuthFailures          int
+	AuthFailuresPerConn   int
+	now                   func() time.Time
 }
 
 type tlsConfig = TLSConfig
 
 // Relay is a running relay.
 type Relay struct {
-	Addr string
-	srv  *smtp.Server
-	ln   net.Listener
-	o    Options
-	mu   sync.Mutex
-	n    int
+	Addr    string
+	srv     *smtp.Server
+	ln      net.Listener
+	o       Options
+	mu      sync.Mutex
+	n       int
+	checked int
+	guard   guard
 }
 
 // ErrRemote means a non-loopback address was asked for without permission.
@@ -93,6 +106,21 @@ func Start(o Options) (*Relay, error) {
 	if o.AuthFailureDelay == 0 {
 		o.AuthFailureDelay = time.Second
 	}
+	if o.AuthWindow == 0 {
+		o.AuthWindow = time.Minute
+	}
+	if o.AuthFailuresPerSource == 0 {
+		o.AuthFailuresPerSource = 5
+	}
+	if o.AuthFailures == 0 {
+		o.AuthFailures = 20
+	}
+	if o.AuthFailuresPerConn == 0 {
+		o.AuthFailuresPerConn = 3
+	}
+	if o.now == nil {
+		o.now = time.Now
+	}
 	loopback := isLoopbackAddr(o.Addr)
 	if !loopback && !o.AllowRemote {
 		return nil, ErrRemote
@@ -100,9 +128,11 @@ func Start(o Options) (*Relay, error) {
 	if !loopback && o.TLS == nil {
 		return nil, errors.New("relay: listening beyond loopback needs TLS")
 	}
-	r := &Relay{o: o}
+	r := &Relay{o: o, guard: guard{window: o.AuthWindow, perSource: o.AuthFailuresPerSource, all: o.AuthFailures, now: o.now,
+		bySource: map[string][]time.Time{}, inflightBy: map[string]int{}}}
 	r.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-		return &session{r: r, conn: c}, nil
+		raw, _ := c.Conn().(*hangupConn)
+		return &session{r: r, conn: c, raw: raw}, nil
 	}))
 	r.srv.Domain = "lifeboat.local"
 	r.srv.MaxMessageBytes = o.MaxMessageBytes
@@ -117,14 +147,78 @@ func Start(o Options) (*Relay, error) {
 	if err != nil {
 		return nil, fmt.Errorf("relay: cannot listen on %s: %w (another program may use the port; set relay_listen)", o.Addr, err)
 	}
-	r.ln = ln
+	r.ln = hangupListener{ln}
 	r.Addr = ln.Addr().String()
-	go r.srv.Serve(ln)
+	go r.srv.Serve(r.ln)
 	return r, nil
 }
 
 // Close stops the relay.
 func (r *Relay) Close() error { return r.srv.Close() }
+
+// Checked counts the passwords the relay compared (every AUTH that got as
+// far as a user name and password), for tests of the limits.
+func (r *Relay) Checked() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.checked
+}
+
+// guard counts failed logins in a sliding window, per source and overall.
+type guard struct {
+	mu         sync.Mutex
+	window     time.Duration
+	perSource  int
+	all        int
+	now        func() time.Time
+	bySource   map[string][]time.Time
+	recent     []time.Time
+	inflight   int
+	inflightBy map[string]int
+}
+
+func (g *guard) prune(ts []time.Time, now time.Time) []time.Time {
+	i := 0
+	for i < len(ts) && now.Sub(ts[i]) >= g.window {
+		i++
+	}
+	return ts[i:]
+}
+
+// begin reports whether a password from src may be looked at now: fewer
+// failures in the window, plus checks under way, than the limits. A true
+// must be followed by end.
+func (g *guard) begin(src string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.now()
+	g.recent = g.prune(g.recent, now)
+	g.bySource[src] = g.prune(g.bySource[src], now)
+	if len(g.recent)+g.inflight >= g.all || len(g.bySource[src])+g.inflightBy[src] >= g.perSource {
+		if len(g.bySource[src]) == 0 {
+			delete(g.bySource, src)
+		}
+		return false
+	}
+	g.inflight++
+	g.inflightBy[src]++
+	return true
+}
+
+// end records the outcome of a check begin allowed.
+func (g *guard) end(src string, failed bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.inflight--
+	if g.inflightBy[src]--; g.inflightBy[src] == 0 {
+		delete(g.inflightBy, src)
+	}
+	if failed {
+		now := g.now()
+		g.recent = append(g.recent, now)
+		g.bySource[src] = append(g.bySource[src], now)
+	}
+}
 
 // Accepted counts the messages queued through this relay.
 func (r *Relay) Accepted() int {
@@ -134,27 +228,89 @@ func (r *Relay) Accepted() int {
 }
 
 type session struct {
-	r      *Relay
-	conn   *smtp.Conn
-	authed bool
-	from   string
-	to     []string
+	r        *Relay
+	conn     *smtp.Conn
+	raw      *hangupConn // the connection under TLS, if any
+	authed   bool
+	failures int
+	from     string
+	to       []string
 }
 
 func (s *session) AuthMechanisms() []string { return []string{sasl.Plain, sasl.Login} }
 
+// source is the client's address, without its port.
+func (s *session) source() string {
+	host, _, err := net.SplitHostPort(s.conn.Conn().RemoteAddr().String())
+	if err != nil {
+		return s.conn.Conn().RemoteAddr().String()
+	}
+	return host
+}
+
 func (s *session) check(user, pass string) error {
+	src := s.source()
+	if !s.r.guard.begin(src) {
+		return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
+			Message: "Too many failed logins recently; try again in a minute (the password was not checked)"}
+	}
 	okUser := subtle.ConstantTimeCompare([]byte(user), []byte(s.r.o.Username)) == 1
 	okPass := subtle.ConstantTimeCompare([]byte(pass), []byte(s.r.o.Password)) == 1
+	s.r.guard.end(src, !okUser || !okPass)
+	s.r.mu.Lock()
+	s.r.checked++
+	s.r.mu.Unlock()
 	if !okUser || !okPass {
+		s.failures++
 		time.Sleep(s.r.o.AuthFailureDelay)
+		if s.failures >= s.r.o.AuthFailuresPerConn {
+			s.hangUp()
+			return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Too many failed logins; closing the connection"}
+		}
 		return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication credentials invalid (use the user name and password shown by lifeboat relay)"}
 	}
 	s.authed = true
 	return nil
 }
 
+// hangUp closes the connection as soon as the reply being written is out
+// (go-smtp writes it after the session's method returns).
+func (s *session) hangUp() {
+	if s.raw != nil {
+		s.raw.hangup.Store(true)
+	}
+}
+
+// hangupConn is a connection that can be told to close right after its
+// next write: the server's last reply reaches the client, then nothing.
+type hangupConn struct {
+	net.Conn
+	hangup atomic.Bool
+}
+
+func (c *hangupConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if c.hangup.Load() {
+		c.Conn.Close()
+	}
+	return n, err
+}
+
+type hangupListener struct{ net.Listener }
+
+func (l hangupListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &hangupConn{Conn: c}, nil
+}
+
 func (s *session) Auth(mech string) (sasl.Server, error) {
+	if s.failures >= s.r.o.AuthFailuresPerConn {
+		s.hangUp()
+		return nil, &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Too many failed logins; closing the connection"}
+	}
 	switch mech {
 	case sasl.Plain:
 		return sasl.NewPlainServer(func(identity, user, pass string) error {

@@ -2,8 +2,11 @@ package relay
 
 import (
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -99,4 +102,89 @@ func TestRelayRefusesRemoteWithoutPermission(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Close()
+}
+
+// tryWrong opens a connection from local address from (127.0.0.x) and tries
+// n wrong passwords on it; it returns the replies' codes (0: no reply, the
+// connection was closed).
+func tryWrong(r *Relay, from string, n int) []int {
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
+	conn, err := d.Dial("tcp", r.Addr)
+	if err != nil {
+		return nil
+	}
+	c := smtp.NewClient(conn)
+	defer c.Close()
+	if err := c.Hello("test"); err != nil {
+		return nil
+	}
+	var codes []int
+	for i := 0; i < n; i++ {
+		err := c.Auth(sasl.NewPlainClient("", "lifeboat", fmt.Sprintf("guess-%d", i)))
+		var se *smtp.SMTPError
+		switch {
+		case errors.As(err, &se):
+			codes = append(codes, se.Code)
+		default:
+			codes = append(codes, 0)
+		}
+	}
+	return codes
+}
+
+// Password guessing is bounded: per source, overall, and per connection;
+// beyond the limits the password is not even looked at.
+func TestFailedLoginsAreLimited(t *testing.T) {
+	ob, err := outbox.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ob.Close()
+	newRelay := func(o Options) *Relay {
+		o.Addr, o.Password, o.Outbox, o.AuthFailureDelay = "127.0.0.1:0", "gen-Pa55", ob, time.Millisecond
+		r, err := Start(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		return r
+	}
+
+	// 30 parallel clients from one address: at most 5 guesses in the window.
+	r := newRelay(Options{AuthWindow: 2 * time.Second})
+	var wg sync.WaitGroup
+	for i := 0; i < 30; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); tryWrong(r, "127.0.0.1", 2) }()
+	}
+	wg.Wait()
+	if n := r.Checked(); n > 5 {
+		t.Fatalf("%d passwords looked at from one source within the window, limit 5", n)
+	}
+	// Locked out: even the right password is not looked at.
+	if err := submit(r, sasl.NewPlainClient("", "lifeboat", "gen-Pa55")); err == nil || !strings.Contains(err.Error(), "454") {
+		t.Fatalf("during the lockout: %v", err)
+	}
+	time.Sleep(2100 * time.Millisecond)
+	if err := submit(r, sasl.NewPlainClient("", "lifeboat", "gen-Pa55")); err != nil {
+		t.Fatalf("after the window: %v", err)
+	}
+
+	// 30 sources (127.0.0.2…): at most 20 guesses overall.
+	r = newRelay(Options{AuthWindow: time.Minute, AuthFailuresPerSource: 100})
+	for i := 0; i < 30; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); tryWrong(r, fmt.Sprintf("127.0.0.%d", 2+i), 2) }()
+	}
+	wg.Wait()
+	if n := r.Checked(); n > 20 {
+		t.Fatalf("%d passwords looked at overall within the window, limit 20", n)
+	}
+
+	// One connection: closed after 3 failures.
+	r = newRelay(Options{AuthFailuresPerSource: 100})
+	codes := tryWrong(r, "127.0.0.1", 5)
+	if len(codes) != 5 || codes[0] != 535 || codes[1] != 535 || codes[2] != 421 || codes[3] != 0 {
+		t.Fatalf("replies on one connection: %v (want 535 535 421, then closed)", codes)
+	}
 }

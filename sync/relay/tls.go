@@ -4,16 +4,19 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io/fs"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -21,6 +24,9 @@ import (
 type TLSConfig struct {
 	Config   *tls.Config
 	CertFile string // PEM, to give mail programs that must trust it
+	// Fingerprint is the SHA-256 of the certificate (hex, colon-separated
+	// pairs, as msmtp's tls_fingerprint and browsers show it).
+	Fingerprint string
 }
 
 // LoadOrCreateTLS loads the relay's self-signed certificate from dir, or
@@ -34,9 +40,15 @@ func LoadOrCreateTLS(dir string, hosts ...string) (*TLSConfig, error) {
 	}
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("the relay's certificate %s: %w (remove it and its key %s; a new one is made)", certFile, err, keyFile)
 	}
-	return &TLSConfig{Config: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, CertFile: certFile}, nil
+	sum := sha256.Sum256(cert.Certificate[0])
+	pairs := make([]string, len(sum))
+	for i, b := range sum {
+		pairs[i] = fmt.Sprintf("%02X", b)
+	}
+	return &TLSConfig{Config: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, CertFile: certFile,
+		Fingerprint: strings.Join(pairs, ":")}, nil
 }
 
 func makeCert(certFile, keyFile string, hosts []string) error {

@@ -102,6 +102,10 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// greetingTimeout bounds the wait for the first words of a server that is
+// to speak first (STARTTLS and plaintext ports).
+const greetingTimeout = 20 * time.Second
+
 // Dial connects, says EHLO and logs in. The connection is closed when ctx
 // ends.
 func Dial(ctx context.Context, ep Endpoint, password string) (*smtp.Client, *Failure) {
@@ -140,17 +144,24 @@ func Dial(ctx context.Context, ep Endpoint, password string) (*smtp.Client, *Fai
 		}
 		c = smtp.NewClient(tc)
 	case "starttls":
-		raw.SetDeadline(time.Now().Add(timeout))
+		// go-smtp sets deadlines of its own: a timer bounds the greeting,
+		// EHLO and STARTTLS.
+		watchdog := time.AfterFunc(min(timeout, greetingTimeout), func() { raw.Close() })
 		c, err = smtp.NewClientStartTLS(raw, cfg)
+		watchdog.Stop()
 		if err != nil {
 			var se *smtp.SMTPError
 			phase := PhaseTLS
 			if errors.As(err, &se) {
 				phase = PhaseGreeting
+			} else if !errors.As(err, new(tls.RecordHeaderError)) && failure.SpeaksTLSFirst(ctx, ep.Addr(), min(timeout, 5*time.Second)) {
+				// No greeting came: the port waits for a TLS handshake.
+				stop()
+				raw.Close()
+				return nil, &Failure{Phase: PhaseTLS, Kind: failure.TLS, Action: NextAccountAlert, Text: failure.ErrTLSFirst(ep.Addr()).Error(), Err: err}
 			}
 			return fail(phase, err)
 		}
-		raw.SetDeadline(time.Time{})
 	default:
 		c = smtp.NewClient(raw)
 	}
@@ -164,6 +175,11 @@ func Dial(ctx context.Context, ep Endpoint, password string) (*smtp.Client, *Fai
 		local = "localhost"
 	}
 	if err := c.Hello(local); err != nil {
+		if ep.Security == "plain" && !errors.As(err, new(*smtp.SMTPError)) && failure.SpeaksTLSFirst(ctx, ep.Addr(), min(timeout, 5*time.Second)) {
+			stop()
+			raw.Close()
+			return nil, &Failure{Phase: PhaseTLS, Kind: failure.TLS, Action: NextAccountAlert, Text: failure.ErrTLSFirst(ep.Addr()).Error(), Err: err}
+		}
 		return fail(PhaseGreeting, err)
 	}
 	if ep.Username != "" {

@@ -173,3 +173,20 @@ func TestHookBeforeFinalDot(t *testing.T) {
 		t.Fatalf("aborted send delivered: %v, %d messages", res.Failure, len(s.Messages()))
 	}
 }
+
+// security = "starttls" against a port that speaks TLS from the start: a
+// clear word, not a bare "unexpected EOF" after a long wait.
+func TestStartTLSOnAnImplicitTLSPort(t *testing.T) {
+	s := smtptest.Start(t, smtptest.Options{Security: "tls"})
+	ep := endpoint(s, "starttls")
+	ep.Timeout = 2 * time.Second
+	start := time.Now()
+	res := send(t, ep, "pass1")
+	if res.Failure == nil || !strings.Contains(res.Failure.Error(), "speaks TLS from the start") ||
+		!strings.Contains(res.Failure.Error(), `use security = "tls"`) || res.Failure.Action != NextAccountAlert {
+		t.Fatalf("%+v", res.Failure)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("took %s", took)
+	}
+}
