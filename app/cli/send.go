@@ -242,7 +242,20 @@ func (c *command) outboxList(s *sender) error {
 	}
 	tw := tabwriter.NewWriter(c.env.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tstate\tqueued\tto\tlast step")
+	var questions []string
 	for _, it := range items {
+		if it.State() == outbox.NeedsUser {
+			why := it.Damage
+			if why == "" && it.Last() != nil {
+				why = it.Last().Reason
+			}
+			questions = append(questions, fmt.Sprintf("NEEDS YOU %s (%s): %s", it.ID, it.MessageID, why))
+		}
+		if s.ob.Busy(it.ID) {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", it.ID, "being sent", it.QueuedAt.Local().Format("2006-01-02 15:04"), strings.Join(it.To, ", "),
+				"another Lifeboat process is delivering it right now")
+			continue
+		}
 		last := "-"
 		if s := it.Last(); s != nil {
 			last = s.Step
@@ -259,6 +272,9 @@ func (c *command) outboxList(s *sender) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", it.ID, it.State(), it.QueuedAt.Local().Format("2006-01-02 15:04"), strings.Join(it.To, ", "), last)
 	}
 	tw.Flush()
+	for _, q := range questions {
+		fmt.Fprintln(c.env.Stdout, "\n"+q)
+	}
 	return nil
 }
 

@@ -70,6 +70,7 @@ type Window struct {
 	Incidents    *widget.List
 	Compose      *ComposeView
 	OutboxList   *widget.List
+	OutboxDetail *widget.Label
 	Archive      *ArchiveView
 	Settings     *SettingsView
 	RunSummary   *widget.Label
@@ -448,7 +449,14 @@ func (w *Window) outboxView() fyne.CanvasObject {
 			return l
 		},
 		func(i widget.ListItemID, o fyne.CanvasObject) { o.(*widget.Label).SetText(OutboxText(items[i])) })
-	w.OutboxList.OnSelected = func(i widget.ListItemID) { selected = i }
+	w.OutboxDetail = widget.NewLabel("")
+	w.OutboxDetail.Wrapping = fyne.TextWrapWord
+	w.OutboxList.OnSelected = func(i widget.ListItemID) {
+		selected = i
+		if i >= 0 && i < len(items) {
+			w.OutboxDetail.SetText(OutboxDetail(items[i]))
+		}
+	}
 	act := func(f func(string) error) func() {
 		return func() {
 			if selected < 0 || selected >= len(items) {
@@ -481,5 +489,20 @@ func (w *Window) outboxView() fyne.CanvasObject {
 	if len(items) > 0 {
 		empty.Hide()
 	}
-	return container.NewBorder(empty, container.NewHBox(layout.NewSpacer(), retry, drop), nil, nil, w.OutboxList)
+	return container.NewBorder(empty, container.NewVBox(w.OutboxDetail, container.NewHBox(layout.NewSpacer(), retry, drop)), nil, nil, w.OutboxList)
+}
+
+// OutboxDetail is what the Outbox says of the selected message: for one
+// held for you, the question Lifeboat asks, in full.
+func OutboxDetail(it *outbox.Item) string {
+	if it.State() == outbox.NeedsUser {
+		why := it.Damage
+		if why == "" {
+			if l := it.Last(); l != nil {
+				why = l.Reason
+			}
+		}
+		return "Lifeboat needs you: " + why + "\n\"Send again now\" sends it again; \"Drop\" keeps it out of the outbox (it stays in outbox/dropped)."
+	}
+	return OutboxText(it)
 }

@@ -411,3 +411,17 @@ func waitSettings(t *testing.T, v *SettingsView) {
 		t.Fatal("the settings step did not finish")
 	}
 }
+
+// A message whose fate is unknown is held with a question, which the
+// Outbox shows whole for the selected message.
+func TestOutboxShowsTheQuestion(t *testing.T) {
+	f, w := setup(t)
+	q := "bt may have accepted this message (it sent no answer after the message went out at 10:02), and it has no Sent folder. Send it again?"
+	f.outbox = []*outbox.Item{{Envelope: outbox.Envelope{ID: "m1", To: []string{"tom@example.org"}, QueuedAt: time.Now()},
+		Steps: []outbox.Step{{Step: outbox.StepDataSent, Account: "bt"}, {Step: outbox.StepNeedsUser, Account: "bt", Reason: q}}}}
+	w.Refresh()
+	w.OutboxList.Select(0)
+	if got := w.OutboxDetail.Text; !strings.Contains(got, "Lifeboat needs you: "+q) || !strings.Contains(got, "Send again now") {
+		t.Fatalf("detail: %q", got)
+	}
+}
