@@ -11,6 +11,7 @@ import (
 
 	"github.com/lifeboat-mail/lifeboat/store/archive"
 	"github.com/lifeboat-mail/lifeboat/sync/demo"
+	"github.com/lifeboat-mail/lifeboat/sync/smtptest"
 )
 
 // mountSmall mounts a tmpfs of the given size at dir (root only); it
@@ -90,5 +91,30 @@ func TestDiskFullDuringBackup(t *testing.T) {
 	out = h.mustRun(ExitOK, "status")
 	if !strings.Contains(out, "demo: last run") || strings.Contains(out, "never backed up") {
 		t.Fatalf("status after the disk had room again:\n%s", out)
+	}
+}
+
+// A full disk when a message is queued: refused with the reason, never
+// acknowledged, and no half-written message left among the queued ones.
+func TestDiskFullWhenQueueing(t *testing.T) {
+	h := newHarness(t)
+	bt := smtptest.Start(t, smtptest.Options{})
+	h.writeSendConfig(bt, bt, bt.Port)
+	grow := mountSmall(t, filepath.Join(h.dir, "data", "lifeboat"), "64k")
+	big := letter + strings.Repeat("a line of a long message that does not fit\n", 3000)
+	code, out, errs := h.run(big, "send")
+	if code != ExitFailure || strings.Contains(out, "Queued ") || !strings.Contains(errs, "could not be queued (nothing was sent)") ||
+		!strings.Contains(errs, "no space left on device") {
+		t.Fatalf("send on a full disk: %d\n%s\n%s", code, out, errs)
+	}
+	if len(bt.Messages()) != 0 {
+		t.Fatal("a message that could not be queued was sent")
+	}
+	grow("10m")
+	if code, out, _ := h.run("", "outbox"); code != 0 || !strings.Contains(out, "empty") {
+		t.Fatalf("outbox after the full disk: %d\n%s", code, out)
+	}
+	if code, out, errs := h.run(big, "send"); code != 0 || !strings.Contains(out, "Sent through bt") {
+		t.Fatalf("send with room again: %d\n%s\n%s", code, out, errs)
 	}
 }
