@@ -159,6 +159,11 @@ func (c *command) send(args []string) error {
 		return nil
 	}
 	out, err := s.router.Deliver(c.ctx, env.ID)
+	if errors.Is(err, outbox.ErrBusy) || errors.Is(err, outbox.ErrNotFound) {
+		// Another Lifeboat (the relay, the desktop app) took it on.
+		fmt.Fprintln(c.env.Stdout, "Another Lifeboat process is sending it; \"lifeboat outbox\" shows how it went.")
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("the message is safe in the outbox, but the outbox could not be updated: %w", err)
 	}
