@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"net"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -156,8 +155,7 @@ func TestKilledWaitingForTheFinalReply(t *testing.T) {
 	s.aSubmission = hold.Port()
 	s.writeConfig("")
 	relay, password, _ := s.startRelay()
-	swaks := exec.Command("swaks", "--server", fmt.Sprintf("127.0.0.1:%d", s.relayPort), "--from", s.a.Email("jane"), "--to", s.b.Email("tom"),
-		"--auth", "PLAIN", "--auth-user", "lifeboat", "--auth-password", password, "--timeout", "30", "--data", "-")
+	swaks := s.swaks(password, "-")
 	swaks.Stdin = strings.NewReader(letter("held-1"))
 	if out, err := swaks.CombinedOutput(); err != nil {
 		t.Fatalf("swaks: %v %s", err, out)

@@ -369,6 +369,13 @@ func (s *stack) startRelay() (*exec.Cmd, string, *syncBuffer) {
 	return relay, password, relayOut
 }
 
+// swaks is a mail program (swaks) submitting data to the running relay as
+// jane, to tom, with the relay's password.
+func (s *stack) swaks(password, data string) *exec.Cmd {
+	return exec.Command("swaks", "--server", fmt.Sprintf("127.0.0.1:%d", s.relayPort), "--from", s.a.Email("jane"), "--to", s.b.Email("tom"),
+		"--auth", "PLAIN", "--auth-user", "lifeboat", "--auth-password", password, "--timeout", "30", "--data", data)
+}
+
 // TestRelayWithRealClients drives `lifeboat relay` with swaks and Python's
 // smtplib: auth required, wrong password refused, delivery through the
 // providers; a non-loopback address is refused without permission.

@@ -29,7 +29,6 @@ func TestOutboxSharedByManyProcessesAndKilled(t *testing.T) {
 	needKeyring(t)
 	s := newStack(t)
 	relay, password, _ := s.startRelay()
-	addr := fmt.Sprintf("127.0.0.1:%d", s.relayPort)
 	letter := func(id string) string {
 		return fmt.Sprintf("From: Jane <%s>\r\nTo: Tom <%s>\r\nMessage-ID: <%s@a.test>\r\nSubject: %s\r\n\r\n%s\r\n",
 			s.a.Email("jane"), s.b.Email("tom"), id, id, strings.Repeat("a line of words to make the message longer\r\n", 300))
@@ -42,8 +41,7 @@ func TestOutboxSharedByManyProcessesAndKilled(t *testing.T) {
 	var sends []*exec.Cmd
 	for i := 0; i < 20; i++ {
 		id := fmt.Sprintf("relay-%d", i)
-		cmd := exec.Command("swaks", "--server", addr, "--from", s.a.Email("jane"), "--to", s.b.Email("tom"),
-			"--auth", "PLAIN", "--auth-user", "lifeboat", "--auth-password", password, "--timeout", "30", "--data", letter(id))
+		cmd := s.swaks(password, letter(id))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

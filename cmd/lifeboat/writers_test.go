@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -30,7 +29,6 @@ func TestArchiveWritersAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	relay, password, relayOut := s.startRelay()
-	addr := fmt.Sprintf("127.0.0.1:%d", s.relayPort)
 
 	letter := func(id string) string {
 		return fmt.Sprintf("From: Jane <%s>\r\nTo: Tom <%s>\r\nMessage-ID: <%s@a.test>\r\nSubject: %s\r\n\r\nHello.\r\n", s.a.Email("jane"), s.b.Email("tom"), id, id)
@@ -59,9 +57,7 @@ func TestArchiveWritersAtOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out, err := exec.Command("swaks", "--server", addr, "--from", s.a.Email("jane"), "--to", s.b.Email("tom"),
-				"--auth", "PLAIN", "--auth-user", "lifeboat", "--auth-password", password, "--timeout", "30",
-				"--data", letter(fmt.Sprintf("relay-%d", i))).CombinedOutput()
+			out, err := s.swaks(password, letter(fmt.Sprintf("relay-%d", i))).CombinedOutput()
 			results[10+i] = fmt.Sprintf("relay %d: %v: %s", i, err, out)
 			if err == nil {
 				acked[10+i] = fmt.Sprintf("<relay-%d@a.test>", i)

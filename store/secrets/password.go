@@ -3,7 +3,7 @@ package secrets
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os/exec"
@@ -39,7 +39,7 @@ const RelayKey = "relay"
 
 // RelayPassword returns the local relay's password: the first line printed
 // by command (relay_password_command) when it is set, else the secret kept
-// in st, made (random, 144 bits) and kept there on first use. Without a
+// in st, made (random, 144 bits, hex) and kept there on first use. Without a
 // usable store (no desktop keyring: a headless server) it says to set
 // relay_password_command.
 func RelayPassword(st Store, command string) (string, error) {
@@ -57,9 +57,11 @@ func RelayPassword(st Store, command string) (string, error) {
 	if !errors.Is(err, ErrNotFound) {
 		return "", fmt.Errorf("the relay's password cannot be read from the keyring: %w%s", err, advice)
 	}
+	// Hex: no character a mail program's settings or a command line could
+	// take for something else (base64 may start with "-").
 	var b [18]byte
 	rand.Read(b[:])
-	pw = base64.RawURLEncoding.EncodeToString(b[:])
+	pw = hex.EncodeToString(b[:])
 	if err := st.Set(Service, RelayKey, pw); err != nil {
 		return "", fmt.Errorf("the relay's password cannot be kept in the keyring: %w%s", err, advice)
 	}
