@@ -326,9 +326,13 @@ func Open(dir string) (*Outbox, error) {
 	tmp := filepath.Join(dir, "owners", ".new-"+o.ownerID)
 	f, err := fsutil.LockFile(tmp)
 	if err == nil {
-		if err = os.Rename(tmp, o.ownerPath(o.ownerID)); err != nil {
+		if rerr := os.Rename(tmp, o.ownerPath(o.ownerID)); rerr != nil {
+			// Windows renames no file that is open. There, an open file
+			// cannot be removed either, so another process's cleanup cannot
+			// take it away between its making and its locking.
 			f.Close()
 			os.Remove(tmp)
+			f, err = fsutil.LockFile(o.ownerPath(o.ownerID))
 		}
 	}
 	if err != nil {
