@@ -11,7 +11,7 @@ import (
 
 	"github.com/lifeboat-mail/lifeboat/store/archive"
 	"github.com/lifeboat-mail/lifeboat/sync/demo"
-	"github.com/lifeboat-mail/lifeboat/sync/smtptest"
+	"github.com/lifeboat-mail/lifeboat/sync/testenv/smtpsink"
 )
 
 // mountSmall mounts a tmpfs of the given size at dir (root only); it
@@ -98,7 +98,7 @@ func TestDiskFullDuringBackup(t *testing.T) {
 // acknowledged, and no half-written message left among the queued ones.
 func TestDiskFullWhenQueueing(t *testing.T) {
 	h := newHarness(t)
-	bt := smtptest.Start(t, smtptest.Options{})
+	bt := smtpsink.Start(t, smtpsink.Options{})
 	h.writeSendConfig(bt, bt, bt.Port)
 	grow := mountSmall(t, filepath.Join(h.dir, "data", "lifeboat"), "64k")
 	big := letter + strings.Repeat("a line of a long message that does not fit\n", 3000)

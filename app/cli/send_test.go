@@ -11,10 +11,10 @@ import (
 	"testing"
 
 	"github.com/lifeboat-mail/lifeboat/store/secrets"
-	"github.com/lifeboat-mail/lifeboat/sync/smtptest"
+	"github.com/lifeboat-mail/lifeboat/sync/testenv/smtpsink"
 )
 
-func (h *harness) writeSendConfig(primary, secondary *smtptest.Server, primaryPort int) {
+func (h *harness) writeSendConfig(primary, secondary *smtpsink.Server, primaryPort int) {
 	h.t.Helper()
 	cfg := fmt.Sprintf(`archive_dir = %q
 
@@ -60,8 +60,8 @@ const letter = "From: Jane Doe <jane@bt.test>\nTo: tom@x.test\nBcc: boss@x.test\
 
 func TestSendFailsOverAndQueues(t *testing.T) {
 	h := newHarness(t)
-	bt := smtptest.Start(t, smtptest.Options{})
-	gm := smtptest.Start(t, smtptest.Options{})
+	bt := smtpsink.Start(t, smtpsink.Options{})
+	gm := smtpsink.Start(t, smtpsink.Options{})
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	dead := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
@@ -81,7 +81,7 @@ func TestSendFailsOverAndQueues(t *testing.T) {
 	}
 
 	// Every provider down: queued, listed, and dropped on request.
-	gm.Set(smtptest.Faults{RefuseConnections: true})
+	gm.Set(smtpsink.Faults{RefuseConnections: true})
 	code, out, _ = h.run(letter, "send")
 	if code != ExitOK || !strings.Contains(out, "Not sent yet") {
 		t.Fatalf("send with all down: %d\n%s", code, out)
@@ -92,7 +92,7 @@ func TestSendFailsOverAndQueues(t *testing.T) {
 	}
 	id := strings.Fields(strings.Split(out, "\n")[1])[0]
 	// The secondary comes back: retry delivers.
-	gm.Set(smtptest.Faults{})
+	gm.Set(smtpsink.Faults{})
 	if code, out, _ := h.run("", "outbox", "retry", id); code != 0 || !strings.Contains(out, "Sent through gmail") {
 		t.Fatalf("retry: %d %s", code, out)
 	}
@@ -106,7 +106,7 @@ func TestSendFailsOverAndQueues(t *testing.T) {
 
 func TestRelayCredentials(t *testing.T) {
 	h := newHarness(t)
-	bt := smtptest.Start(t, smtptest.Options{})
+	bt := smtpsink.Start(t, smtpsink.Options{})
 	h.writeSendConfig(bt, bt, bt.Port)
 	code, out, _ := h.run("", "relay", "--show-credentials")
 	if code != 0 || !strings.Contains(out, "127.0.0.1:1587") || !strings.Contains(out, "user name:   lifeboat") {
@@ -125,7 +125,7 @@ func TestRelayCredentials(t *testing.T) {
 
 func TestMonitorOnce(t *testing.T) {
 	h := newHarness(t)
-	bt := smtptest.Start(t, smtptest.Options{})
+	bt := smtpsink.Start(t, smtpsink.Options{})
 	h.writeSendConfig(bt, bt, bt.Port)
 	// IMAP points at port 1 (nothing there); SMTP at a working server.
 	code, out, errs := h.run("", "monitor", "--once")
@@ -159,7 +159,7 @@ func (noKeyring) Delete(string, string) error {
 // from relay_password_command, and the advice says so.
 func TestRelayCredentialsWithoutAKeyring(t *testing.T) {
 	h := newHarness(t)
-	bt := smtptest.Start(t, smtptest.Options{})
+	bt := smtpsink.Start(t, smtpsink.Options{})
 	h.writeSendConfig(bt, bt, bt.Port)
 	run := func(args ...string) (int, string) {
 		var out bytes.Buffer

@@ -10,7 +10,6 @@ import (
 	"github.com/lifeboat-mail/lifeboat/store/config"
 	"github.com/lifeboat-mail/lifeboat/store/secrets"
 	"github.com/lifeboat-mail/lifeboat/sync/demo"
-	"github.com/lifeboat-mail/lifeboat/sync/smtptest"
 )
 
 // demoWorld is two built-in providers, each an IMAP server with sample mail
@@ -23,7 +22,7 @@ type demoWorld struct {
 type demoProvider struct {
 	name     string
 	imap     *demo.Provider
-	smtp     *smtptest.Server
+	smtp     *demo.SMTP
 	imapSw   *demo.Switch
 	smtpSw   *demo.Switch
 	password string
@@ -80,13 +79,13 @@ func StartDemo(dir string, hooks Hooks) (*Engine, error) {
 		if p.imap, err = demo.Start(opts); err != nil {
 			return nil, err
 		}
-		if p.smtp, err = smtptest.New(smtptest.Options{Security: "plain", Users: map[string]string{email: p.password}}); err != nil {
+		if p.smtp, err = demo.StartSMTP(email, p.password); err != nil {
 			return nil, err
 		}
 		if p.imapSw, err = demo.NewSwitch(p.imap.Addr); err != nil {
 			return nil, err
 		}
-		if p.smtpSw, err = demo.NewSwitch(p.smtp.Addr()); err != nil {
+		if p.smtpSw, err = demo.NewSwitch(p.smtp.Addr); err != nil {
 			return nil, err
 		}
 		w.providers = append(w.providers, p)

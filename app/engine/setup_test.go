@@ -11,7 +11,7 @@ import (
 	"github.com/lifeboat-mail/lifeboat/store/secrets"
 	"github.com/lifeboat-mail/lifeboat/sync/demo"
 	"github.com/lifeboat-mail/lifeboat/sync/discover"
-	"github.com/lifeboat-mail/lifeboat/sync/smtptest"
+	"github.com/lifeboat-mail/lifeboat/sync/testenv/smtpsink"
 )
 
 func TestSetupTestAndSave(t *testing.T) {
@@ -20,7 +20,7 @@ func TestSetupTestAndSave(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	smtp := smtptest.Start(t, smtptest.Options{Security: "plain", Users: map[string]string{"jane@bt.test": "s3cret"}})
+	smtp := smtpsink.Start(t, smtpsink.Options{Security: "plain", Users: map[string]string{"jane@bt.test": "s3cret"}})
 	ep := p.Endpoint()
 	a := AccountSettings{Email: "jane@bt.test",
 		IMAP: discover.Server{Host: ep.Host, Port: ep.Port, Security: "plain", Username: "jane@bt.test"},

@@ -1,6 +1,6 @@
 // Command lifeboat-bench-failover measures Lifeboat's sending ("make
 // bench-failover") against two private providers, each a real Postfix
-// delivering into its Dovecot (sync/mailstack), and prints one table:
+// delivering into its Dovecot (sync/testenv/mailstack), and prints one table:
 //
 //   - failover latency: a message sent with the primary refusing
 //     connections, accepted by the secondary (the target: under 1 s), next to
@@ -37,8 +37,8 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/lifeboat-mail/lifeboat/store/outbox"
 	"github.com/lifeboat-mail/lifeboat/sync/failover"
-	"github.com/lifeboat-mail/lifeboat/sync/mailstack"
 	"github.com/lifeboat-mail/lifeboat/sync/smtpsend"
+	"github.com/lifeboat-mail/lifeboat/sync/testenv/mailstack"
 )
 
 type row struct{ what, value string }

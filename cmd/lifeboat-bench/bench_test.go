@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lifeboat-mail/lifeboat/sync/dovecottest"
+	"github.com/lifeboat-mail/lifeboat/sync/testenv/dovecot"
 )
 
 // TestMain lets the harness re-execute this test binary as the bare loop.
@@ -39,7 +39,7 @@ func TestSmoke(t *testing.T) {
 		}
 		t.Skipf("%s not available: %v", what, err)
 	}
-	need("Dovecot", dovecottest.Available())
+	need("Dovecot", dovecot.Available())
 	_, err := exec.LookPath("mbsync")
 	need("mbsync", err)
 	_, err = exec.LookPath("go")

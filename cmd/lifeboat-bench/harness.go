@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/lifeboat-mail/lifeboat/store/config"
-	"github.com/lifeboat-mail/lifeboat/sync/dovecottest"
+	"github.com/lifeboat-mail/lifeboat/sync/testenv/dovecot"
 )
 
 // Config is one benchmark run.
@@ -111,7 +111,7 @@ type Report struct {
 
 type bench struct {
 	cfg      Config
-	srv      *dovecottest.Server
+	srv      *dovecot.Server
 	lifeboat string
 	spawn    string
 	mbsync   string
@@ -130,8 +130,8 @@ func (b *bench) logf(format string, args ...any) {
 // wrong message count; timings are only reported.
 func run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg.defaults()
-	b := &bench{cfg: cfg, rep: &Report{Dovecot: dovecottest.Version()}, lastRun: map[string]time.Time{}}
-	if err := dovecottest.Available(); err != nil {
+	b := &bench{cfg: cfg, rep: &Report{Dovecot: dovecot.Version()}, lastRun: map[string]time.Time{}}
+	if err := dovecot.Available(); err != nil {
 		return nil, err
 	}
 	if !cfg.SkipMbsync {
@@ -195,7 +195,7 @@ func run(ctx context.Context, cfg Config) (*Report, error) {
 		users[c.User] = randomPassword()
 	}
 	t0 := time.Now()
-	b.srv, err = dovecottest.Start(dovecottest.Options{Dir: srvDir, Users: users})
+	b.srv, err = dovecot.Start(dovecot.Options{Dir: srvDir, Users: users})
 	if err != nil {
 		return nil, err
 	}

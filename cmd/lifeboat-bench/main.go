@@ -3,7 +3,7 @@
 // ("make bench"). It is a benchmark, not a test: nothing fails on timing,
 // but a tool that fails or archives the wrong number of messages stops it.
 //
-// A private Dovecot (sync/dovecottest) keeps its mail on tmpfs, so the server
+// A private Dovecot (sync/testenv/dovecot) keeps its mail on tmpfs, so the server
 // is not the bottleneck; the clients write to a disk (--dir). Three corpora,
 // generated deterministically:
 //

@@ -16,7 +16,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/lifeboat-mail/lifeboat/store/archive"
 	"github.com/lifeboat-mail/lifeboat/store/mboxrd"
-	"github.com/lifeboat-mail/lifeboat/sync/dovecottest"
+	"github.com/lifeboat-mail/lifeboat/sync/testenv/dovecot"
 )
 
 // buildLifeboat builds the real binary once per test.
@@ -30,7 +30,7 @@ func buildLifeboat(t *testing.T) string {
 	return bin
 }
 
-func writeConfig(t *testing.T, s *dovecottest.Server, archiveDir string) string {
+func writeConfig(t *testing.T, s *dovecot.Server, archiveDir string) string {
 	t.Helper()
 	_, port, _ := net.SplitHostPort(s.IMAPSAddr)
 	cfg := fmt.Sprintf(`archive_dir = %q
@@ -76,7 +76,7 @@ func TestCrashSafety(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test is slow")
 	}
-	s := dovecottest.StartT(t)
+	s := dovecot.StartT(t)
 	bin := buildLifeboat(t)
 	archiveDir := filepath.Join(t.TempDir(), "archive")
 	cfg := writeConfig(t, s, archiveDir)
@@ -202,7 +202,7 @@ func sum(m map[[32]byte]int) int {
 	return n
 }
 
-func serverHashes(t *testing.T, s *dovecottest.Server, folder string) map[[32]byte]int {
+func serverHashes(t *testing.T, s *dovecot.Server, folder string) map[[32]byte]int {
 	t.Helper()
 	c, err := s.Dial("user1")
 	if err != nil {
@@ -258,7 +258,7 @@ func TestCrashEarlyInAFreshArchive(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test is slow")
 	}
-	s := dovecottest.StartT(t)
+	s := dovecot.StartT(t)
 	bin := buildLifeboat(t)
 	r := rand.New(rand.NewPCG(3, 3))
 	folders := []string{"INBOX", "Work", "Lists/Go", "Lists/Rust", "Archive/2025"}
@@ -302,7 +302,7 @@ func TestMigrationKilledAtAnyPoint(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test is slow")
 	}
-	s := dovecottest.StartT(t)
+	s := dovecot.StartT(t)
 	bin := buildLifeboat(t)
 	folders := []string{"INBOX", "Work", "Lists/Go"}
 	for i, f := range folders {

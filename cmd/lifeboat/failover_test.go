@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lifeboat-mail/lifeboat/sync/mailstack"
+	"github.com/lifeboat-mail/lifeboat/sync/testenv/mailstack"
 )
 
 // cutProxy forwards TCP to a target until it is cut: then it refuses new

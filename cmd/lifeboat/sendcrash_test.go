@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/lifeboat-mail/lifeboat/sync/demo"
-	"github.com/lifeboat-mail/lifeboat/sync/smtptest"
+	"github.com/lifeboat-mail/lifeboat/sync/testenv/smtpsink"
 )
 
 type sendRig struct {
@@ -19,22 +19,22 @@ type sendRig struct {
 	bin     string
 	cfg     string
 	data    string
-	bt, gm  *smtptest.Server
+	bt, gm  *smtpsink.Server
 	btIMAP  *demo.Provider
 	counter int
 }
 
 func newSendRig(t *testing.T, bin string) *sendRig {
 	r := &sendRig{t: t, bin: bin, data: t.TempDir()}
-	r.bt = smtptest.Start(t, smtptest.Options{})
-	r.gm = smtptest.Start(t, smtptest.Options{})
+	r.bt = smtpsink.Start(t, smtpsink.Options{})
+	r.gm = smtpsink.Start(t, smtpsink.Options{})
 	var err error
 	if r.btIMAP, err = demo.Start(demo.Options{Empty: true}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.btIMAP.Close() })
 	imap := r.btIMAP.Endpoint()
-	account := func(name, email string, s *smtptest.Server) string {
+	account := func(name, email string, s *smtpsink.Server) string {
 		return fmt.Sprintf(`
 [[account]]
 name = %q
@@ -78,7 +78,7 @@ func (r *sendRig) letter() (string, string) {
 	return fmt.Sprintf("From: Jane <jane@bt.test>\r\nTo: tom@x.test\r\nSubject: crash %d\r\nMessage-ID: %s\r\n\r\nbody\r\n", r.counter, mid), mid
 }
 
-func copies(servers []*smtptest.Server, mid string) int {
+func copies(servers []*smtpsink.Server, mid string) int {
 	n := 0
 	for _, s := range servers {
 		for _, m := range s.Messages() {
@@ -111,7 +111,7 @@ func TestSendCrashBetweenLedgerSteps(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	r := newSendRig(t, buildLifeboat(t))
-	servers := []*smtptest.Server{r.bt, r.gm}
+	servers := []*smtpsink.Server{r.bt, r.gm}
 	// held checks that a message waits for the user's answer, then answers
 	// as the user would after asking the recipient: send it again.
 	held := func(t *testing.T, id, mid string) {
@@ -148,12 +148,12 @@ func TestSendCrashBetweenLedgerSteps(t *testing.T) {
 	}
 	t.Run("ambiguous, found in Sent", func(t *testing.T) {
 		msg, mid := r.letter()
-		r.bt.Set(smtptest.Faults{AcceptThenDrop: true})
+		r.bt.Set(smtpsink.Faults{AcceptThenDrop: true})
 		code, out := r.run(msg, nil, "send")
 		if code != 0 || !strings.Contains(out, "ambiguous") {
 			t.Fatalf("%d\n%s", code, out)
 		}
-		r.bt.Set(smtptest.Faults{})
+		r.bt.Set(smtpsink.Faults{})
 		// The provider filed the message in Sent, as Gmail does.
 		r.btIMAP.Deliver("Sent", []byte(msg), time.Now())
 		code, out = r.run("", nil, "outbox", "send")
@@ -166,12 +166,12 @@ func TestSendCrashBetweenLedgerSteps(t *testing.T) {
 	})
 	t.Run("ambiguous, not in Sent", func(t *testing.T) {
 		msg, mid := r.letter()
-		r.bt.Set(smtptest.Faults{DropAfterData: true})
+		r.bt.Set(smtpsink.Faults{DropAfterData: true})
 		code, out := r.run(msg, nil, "send")
 		if code != 0 || !strings.Contains(out, "ambiguous") {
 			t.Fatalf("%d\n%s", code, out)
 		}
-		r.bt.Set(smtptest.Faults{})
+		r.bt.Set(smtpsink.Faults{})
 		held(t, queuedID(t, out), mid)
 		if n := copies(servers, mid); n != 1 {
 			t.Fatalf("delivered %d times, want once", n)

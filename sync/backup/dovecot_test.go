@@ -19,13 +19,13 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/lifeboat-mail/lifeboat/store/archive"
-	"github.com/lifeboat-mail/lifeboat/sync/dovecottest"
 	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
+	"github.com/lifeboat-mail/lifeboat/sync/testenv/dovecot"
 )
 
 // These tests run the engine against a real Dovecot started for the test.
 
-func dovecotAccount(t *testing.T, s *dovecottest.Server, security imapconn.Security) Account {
+func dovecotAccount(t *testing.T, s *dovecot.Server, security imapconn.Security) Account {
 	addr := s.IMAPSAddr
 	if security != imapconn.TLS {
 		addr = s.IMAPAddr
@@ -38,7 +38,7 @@ func dovecotAccount(t *testing.T, s *dovecottest.Server, security imapconn.Secur
 }
 
 // dovecotBytes fetches a folder's messages the plainest way, as reference.
-func dovecotBytes(t *testing.T, s *dovecottest.Server, folder string) map[uint32][]byte {
+func dovecotBytes(t *testing.T, s *dovecot.Server, folder string) map[uint32][]byte {
 	t.Helper()
 	c, err := s.Dial("user1")
 	if err != nil {
@@ -60,7 +60,7 @@ func dovecotBytes(t *testing.T, s *dovecottest.Server, folder string) map[uint32
 	return out
 }
 
-func checkFolderMatchesServer(t *testing.T, a *archive.Archive, s *dovecottest.Server, folder string) *archive.Folder {
+func checkFolderMatchesServer(t *testing.T, a *archive.Archive, s *dovecot.Server, folder string) *archive.Folder {
 	t.Helper()
 	f, err := a.ReadFolder(archive.FolderID{Account: "dove", Name: folder, Delim: '/'})
 	if err != nil {
@@ -150,7 +150,7 @@ func checkPythonReadsArchive(t *testing.T, a *archive.Archive, folder string) {
 }
 
 func TestDovecotBackup(t *testing.T) {
-	s := dovecottest.StartT(t)
+	s := dovecot.StartT(t)
 	odd := []string{
 		"Subject: plain\r\nMessage-ID: <p@x>\r\n\r\nHello\r\n",
 		"Subject: from lines\r\n\r\nFrom the start\r\n>From quoted\r\n>>From twice\r\n",
@@ -261,7 +261,7 @@ func TestDovecotBackup(t *testing.T) {
 }
 
 func TestDovecotSecurityModes(t *testing.T) {
-	s := dovecottest.StartT(t)
+	s := dovecot.StartT(t)
 	s.Append("user1", "INBOX", []byte("Subject: x\r\n\r\nx\r\n"), nil, time.Now())
 	for _, sec := range []imapconn.Security{imapconn.TLS, imapconn.StartTLS, imapconn.Plain} {
 		t.Run(string(sec), func(t *testing.T) {
@@ -305,7 +305,7 @@ func TestDovecotFiftyMegabyteMessage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("large message")
 	}
-	s := dovecottest.StartT(t)
+	s := dovecot.StartT(t)
 	var b bytes.Buffer
 	b.WriteString("Subject: the scans\r\nMessage-ID: <big@x>\r\nContent-Type: multipart/mixed; boundary=\"B\"\r\n\r\n--B\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n")
 	line := strings.Repeat("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2", 1) + "\r\n"
@@ -329,7 +329,7 @@ func TestDovecotFiftyMegabyteMessage(t *testing.T) {
 // reproduce it, but it runs the chunk loop against Dovecot, and a deadline
 // turns any hang into a failure.
 func TestDovecotManyChunks(t *testing.T) {
-	s := dovecottest.StartT(t)
+	s := dovecot.StartT(t)
 	var msgs [][]byte
 	for i := 0; i < 120; i++ {
 		size := 400
@@ -356,7 +356,7 @@ func TestDovecotManyChunks(t *testing.T) {
 // security = "starttls" (or plain) against Dovecot's implicit-TLS port:
 // the backup says what to change at once instead of retrying a timeout.
 func TestDovecotStartTLSOnTheTLSPort(t *testing.T) {
-	s := dovecottest.StartT(t)
+	s := dovecot.StartT(t)
 	acct := dovecotAccount(t, s, imapconn.StartTLS)
 	host, port, _ := net.SplitHostPort(s.IMAPSAddr)
 	acct.Endpoint.Host = host

@@ -14,14 +14,14 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/lifeboat-mail/lifeboat/store/archive"
-	"github.com/lifeboat-mail/lifeboat/sync/dovecottest"
 	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
+	"github.com/lifeboat-mail/lifeboat/sync/testenv/dovecot"
 )
 
 // readerCorpus loads folders with a few messages each into a Dovecot and
 // backs them up; it returns the archive and the message count per archive
 // folder path.
-func readerCorpus(t *testing.T, s *dovecottest.Server, folders map[string]int) (*archive.Archive, map[string]int) {
+func readerCorpus(t *testing.T, s *dovecot.Server, folders map[string]int) (*archive.Archive, map[string]int) {
 	t.Helper()
 	want := map[string]int{}
 	for folder, n := range folders {
@@ -50,14 +50,14 @@ func readerCorpus(t *testing.T, s *dovecottest.Server, folders map[string]int) (
 // files it serves); it must list exactly the archived folders, Lifeboat's
 // own local folder among them, and hand out every message.
 func TestArchiveServedByDovecot(t *testing.T) {
-	src := dovecottest.StartT(t)
+	src := dovecot.StartT(t)
 	a, want := readerCorpus(t, src, map[string]int{"INBOX": 5, "Work": 3, "Lists/golang-nuts": 4, "Entwürfe": 2})
 	if _, err := a.AddLocal(context.Background(), "dove", archive.SentFolder, []byte("Subject: sent\r\n\r\nsent by Lifeboat\r\n"), time.Now(), nil, time.Second); err != nil {
 		t.Fatal(err)
 	}
 	want[archive.LocalFolder("dove", archive.SentFolder).Path()] = 1
 
-	dst := dovecottest.StartT(t, dovecottest.Options{MailLocation: "mbox:~/archive:UTF-8:INBOX=~/archive/INBOX.mbox"})
+	dst := dovecot.StartT(t, dovecot.Options{MailLocation: "mbox:~/archive:UTF-8:INBOX=~/archive/INBOX.mbox"})
 	copyTree(t, filepath.Join(a.Root, "dove"), filepath.Join(dst.Home("user1"), "archive"), dst)
 
 	c, err := dst.Dial("user1")
@@ -96,7 +96,7 @@ func TestArchiveOpenedByMutt(t *testing.T) {
 			t.Skipf("%s not installed (make test installs it)", tool)
 		}
 	}
-	src := dovecottest.StartT(t)
+	src := dovecot.StartT(t)
 	a, want := readerCorpus(t, src, map[string]int{"INBOX": 7, "Lists/golang-nuts": 3})
 	for path, n := range want {
 		id := archive.FolderID{Account: "dove", Name: path, Delim: '/'}
@@ -138,7 +138,7 @@ func muttCount(t *testing.T, mbox string) int {
 }
 
 // copyTree copies dir to a user's home of a Dovecot, owned by its mail user.
-func copyTree(t *testing.T, from, to string, s *dovecottest.Server) {
+func copyTree(t *testing.T, from, to string, s *dovecot.Server) {
 	t.Helper()
 	if out, err := exec.Command("cp", "-a", from, to).CombinedOutput(); err != nil {
 		t.Fatalf("cp: %v %s", err, out)
@@ -166,7 +166,7 @@ func sorted(m map[string]int) []string {
 // from any other server; an archive an earlier Lifeboat made under the full
 // names is renamed, nothing fetched again.
 func TestNamespacePrefixIsNotPartOfArchiveNames(t *testing.T) {
-	s := dovecottest.StartT(t, dovecottest.Options{Prefix: "INBOX.", Separator: "."})
+	s := dovecot.StartT(t, dovecot.Options{Prefix: "INBOX.", Separator: "."})
 	a, want := readerCorpus(t, s, map[string]int{"INBOX": 2, "INBOX.Lists.golang-nuts": 3, "INBOX.Sent": 1})
 	if fmt.Sprint(sorted(want)) != "[INBOX=2 Lists/golang-nuts=3 Sent=1]" {
 		t.Fatalf("archive folders: %v", sorted(want))

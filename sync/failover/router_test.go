@@ -16,14 +16,14 @@ import (
 	"github.com/lifeboat-mail/lifeboat/store/archive"
 	"github.com/lifeboat-mail/lifeboat/store/outbox"
 	"github.com/lifeboat-mail/lifeboat/sync/smtpsend"
-	"github.com/lifeboat-mail/lifeboat/sync/smtptest"
+	"github.com/lifeboat-mail/lifeboat/sync/testenv/smtpsink"
 )
 
 type env struct {
 	t        *testing.T
 	ob       *outbox.Outbox
 	arch     *archive.Archive
-	bt, gm   *smtptest.Server
+	bt, gm   *smtpsink.Server
 	accounts []Account
 	health   *fakeHealth
 	notices  []string
@@ -45,7 +45,7 @@ func (h *fakeHealth) Observe(a string, ok bool, f *smtpsend.Failure, _ time.Dura
 	h.obs = append(h.obs, fmt.Sprintf("%s:%v", a, ok))
 }
 
-func ep(s *smtptest.Server) smtpsend.Endpoint {
+func ep(s *smtpsink.Server) smtpsend.Endpoint {
 	return smtpsend.Endpoint{Host: s.Host, Port: s.Port, Security: "starttls", Username: "user1", TLSConfig: s.ClientTLS,
 		Timeout: 3 * time.Second, FinalReplyTimeout: 2 * time.Second}
 }
@@ -58,8 +58,8 @@ func newEnv(t *testing.T) *env {
 	arch, _ := archive.Open(t.TempDir())
 	e := &env{t: t, ob: ob, arch: arch, health: &fakeHealth{down: map[string]bool{}}, now: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC),
 		sent: map[string]map[string]bool{}}
-	e.bt = smtptest.Start(t, smtptest.Options{})
-	e.gm = smtptest.Start(t, smtptest.Options{})
+	e.bt = smtpsink.Start(t, smtpsink.Options{})
+	e.gm = smtpsink.Start(t, smtpsink.Options{})
 	pw := func() (string, error) { return "pass1", nil }
 	check := func(name string) func(context.Context, string, time.Time) (bool, error) {
 		return func(_ context.Context, mid string, _ time.Time) (bool, error) {
@@ -185,8 +185,8 @@ func TestSendAsKeepsFrom(t *testing.T) {
 
 func TestAllDownQueuesThenDelivers(t *testing.T) {
 	e := newEnv(t)
-	e.bt.Set(smtptest.Faults{Mail: &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "down"}})
-	e.gm.Set(smtptest.Faults{RefuseConnections: true})
+	e.bt.Set(smtpsink.Faults{Mail: &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "down"}})
+	e.gm.Set(smtpsink.Faults{RefuseConnections: true})
 	r := e.router()
 	id := e.queue(msg)
 	out := e.deliver(r, id)
@@ -211,7 +211,7 @@ func TestAllDownQueuesThenDelivers(t *testing.T) {
 		t.Fatalf("second retry in %s, want 1-2 min", d)
 	}
 	// The primary comes back: the next pass delivers through it (failback).
-	e.bt.Set(smtptest.Faults{})
+	e.bt.Set(smtpsink.Faults{})
 	e.now = it.NotBefore()
 	if _, err := r.RunOnce(context.Background()); err != nil {
 		t.Fatal(err)
@@ -226,7 +226,7 @@ func TestAllDownQueuesThenDelivers(t *testing.T) {
 
 func TestBadRecipientDoesNotFailOver(t *testing.T) {
 	e := newEnv(t)
-	e.bt.Set(smtptest.Faults{Rcpt: map[string]*smtp.SMTPError{"ann@y.test": {Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}}})
+	e.bt.Set(smtpsink.Faults{Rcpt: map[string]*smtp.SMTPError{"ann@y.test": {Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}}})
 	out := e.deliver(e.router(), e.queue(msg))
 	if out.State != outbox.Sent || out.Account != "bt" || out.Rejected["ann@y.test"] == "" {
 		t.Fatalf("%+v", out)
@@ -240,7 +240,7 @@ func TestAmbiguousIsCheckedBeforeResend(t *testing.T) {
 	for _, found := range []bool{true, false} {
 		t.Run(fmt.Sprint("found=", found), func(t *testing.T) {
 			e := newEnv(t)
-			e.bt.Set(smtptest.Faults{AcceptThenDrop: true})
+			e.bt.Set(smtpsink.Faults{AcceptThenDrop: true})
 			r := e.router()
 			id := e.queue(msg)
 			out := e.deliver(r, id)
@@ -251,7 +251,7 @@ func TestAmbiguousIsCheckedBeforeResend(t *testing.T) {
 			if found {
 				e.sent["bt"] = map[string]bool{it.MessageID: true}
 			}
-			e.bt.Set(smtptest.Faults{})
+			e.bt.Set(smtpsink.Faults{})
 			out = e.deliver(r, id)
 			total := len(e.bt.Messages()) + len(e.gm.Messages())
 			if found && (out.State != outbox.Sent || total != 1) {
@@ -266,7 +266,7 @@ func TestAmbiguousIsCheckedBeforeResend(t *testing.T) {
 
 func TestContentRefusedAsksUser(t *testing.T) {
 	e := newEnv(t)
-	e.bt.Set(smtptest.Faults{Data: &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "spam"}})
+	e.bt.Set(smtpsink.Faults{Data: &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "spam"}})
 	out := e.deliver(e.router(), e.queue(msg))
 	if out.State != outbox.NeedsUser || len(e.gm.Messages()) != 0 {
 		t.Fatalf("%+v", out)
@@ -275,7 +275,7 @@ func TestContentRefusedAsksUser(t *testing.T) {
 
 func TestTooBigGoesWhereSizeAllows(t *testing.T) {
 	e := newEnv(t)
-	small := smtptest.Start(t, smtptest.Options{MaxSize: 100})
+	small := smtpsink.Start(t, smtpsink.Options{MaxSize: 100})
 	e.accounts[0].SMTP = ep(small)
 	out := e.deliver(e.router(), e.queue(msg))
 	if out.Account != "gmail" {
@@ -318,8 +318,8 @@ func TestPrepare(t *testing.T) {
 
 func TestOldMessageAsksTheUser(t *testing.T) {
 	e := newEnv(t)
-	e.bt.Set(smtptest.Faults{RefuseConnections: true})
-	e.gm.Set(smtptest.Faults{RefuseConnections: true})
+	e.bt.Set(smtpsink.Faults{RefuseConnections: true})
+	e.gm.Set(smtpsink.Faults{RefuseConnections: true})
 	r := e.router()
 	id := e.queue(msg)
 	e.now = time.Now().Add(MaxAge + time.Hour)
@@ -329,7 +329,7 @@ func TestOldMessageAsksTheUser(t *testing.T) {
 	}
 	// The user says go on: it is tried again.
 	e.ob.Append(id, outbox.Step{Step: outbox.StepRetry, Reason: "confirmed by the user"})
-	e.bt.Set(smtptest.Faults{})
+	e.bt.Set(smtpsink.Faults{})
 	if out := e.deliver(r, id); out.State != outbox.Sent {
 		t.Fatalf("after confirmation: %+v", out)
 	}
@@ -372,13 +372,13 @@ func TestAmbiguousThatCannotBeCheckedIsHeld(t *testing.T) {
 	e.accounts[0].CheckSent = func(context.Context, string, time.Time) (bool, error) {
 		return false, fmt.Errorf("%w: it has no Sent folder", ErrCannotCheck)
 	}
-	e.bt.Set(smtptest.Faults{AcceptThenDrop: true})
+	e.bt.Set(smtpsink.Faults{AcceptThenDrop: true})
 	r := e.router()
 	id := e.queue(msg)
 	if out := e.deliver(r, id); out.State != outbox.Ambiguous {
 		t.Fatalf("%+v", out)
 	}
-	e.bt.Set(smtptest.Faults{})
+	e.bt.Set(smtpsink.Faults{})
 	out := e.deliver(r, id)
 	if out.State != outbox.NeedsUser || !strings.Contains(out.Why, "may have accepted this message") ||
 		!strings.Contains(out.Why, "no Sent folder") || !strings.Contains(out.Why, "lifeboat outbox retry "+id) {
@@ -399,11 +399,11 @@ func TestAmbiguousSearchedTooEarlyWaits(t *testing.T) {
 	e := newEnv(t)
 	until := e.now.Add(SentSettle)
 	e.accounts[0].CheckSent = func(context.Context, string, time.Time) (bool, error) { return false, &TooEarly{Until: until} }
-	e.bt.Set(smtptest.Faults{AcceptThenDrop: true})
+	e.bt.Set(smtpsink.Faults{AcceptThenDrop: true})
 	r := e.router()
 	id := e.queue(msg)
 	e.deliver(r, id)
-	e.bt.Set(smtptest.Faults{})
+	e.bt.Set(smtpsink.Faults{})
 	out := e.deliver(r, id)
 	it, _ := e.ob.Get(id)
 	if out.State != outbox.Ambiguous || !it.NotBefore().Equal(until) || len(e.bt.Messages()) != 1 {
@@ -415,7 +415,7 @@ func TestAmbiguousSearchedTooEarlyWaits(t *testing.T) {
 // SIGTERM, closing the app) is no failure to retry: the outcome is unknown.
 func TestCancelAfterTheFinalDotIsAmbiguous(t *testing.T) {
 	e := newEnv(t)
-	e.bt.Set(smtptest.Faults{DelayFinalReply: 5 * time.Second})
+	e.bt.Set(smtpsink.Faults{DelayFinalReply: 5 * time.Second})
 	r := e.router()
 	id := e.queue(msg)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -438,7 +438,7 @@ func TestCancelAfterTheFinalDotIsAmbiguous(t *testing.T) {
 // Two routers (two processes) on one outbox: one message, one delivery.
 func TestTwoRoutersDeliverOnce(t *testing.T) {
 	e := newEnv(t)
-	e.bt.Set(smtptest.Faults{DelayFinalReply: 300 * time.Millisecond})
+	e.bt.Set(smtpsink.Faults{DelayFinalReply: 300 * time.Millisecond})
 	other, err := outbox.Open(e.ob.Dir())
 	if err != nil {
 		t.Fatal(err)
@@ -467,7 +467,7 @@ func TestTwoRoutersDeliverOnce(t *testing.T) {
 // failure model for the sender and the health model.
 func TestRefusedLoginDuringASendNeedsYou(t *testing.T) {
 	e := newEnv(t)
-	e.bt.Set(smtptest.Faults{Auth: &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Username and Password not accepted"}})
+	e.bt.Set(smtpsink.Faults{Auth: &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Username and Password not accepted"}})
 	tr := health.NewTracker(health.DefaultConfig(), health.Hooks{})
 	r := e.router(func(o *Options) { o.Health = TrackerHealth(tr) })
 	id := e.queue(msg)

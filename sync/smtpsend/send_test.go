@@ -10,12 +10,12 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
-	"github.com/lifeboat-mail/lifeboat/sync/smtptest"
+	"github.com/lifeboat-mail/lifeboat/sync/testenv/smtpsink"
 )
 
 var body = []byte("From: jane@a.test\r\nTo: x@b.test, y@b.test\r\nSubject: hi\r\nMessage-ID: <m@a.test>\r\n\r\n.leading dot\r\nhello\r\n")
 
-func endpoint(s *smtptest.Server, security string) Endpoint {
+func endpoint(s *smtpsink.Server, security string) Endpoint {
 	return Endpoint{Host: s.Host, Port: s.Port, Security: security, Username: "user1", TLSConfig: s.ClientTLS, Timeout: 5 * time.Second,
 		FinalReplyTimeout: 2 * time.Second}
 }
@@ -35,7 +35,7 @@ func code(c int, e1, e2, e3 int, msg string) *smtp.SMTPError {
 func TestSendSecurityModes(t *testing.T) {
 	for _, sec := range []string{"tls", "starttls", "plain"} {
 		t.Run(sec, func(t *testing.T) {
-			s := smtptest.Start(t, smtptest.Options{Security: sec})
+			s := smtpsink.Start(t, smtpsink.Options{Security: sec})
 			res := send(t, endpoint(s, sec), "pass1")
 			if res.Failure != nil || len(res.Accepted) != 2 {
 				t.Fatalf("%+v %v", res, res.Failure)
@@ -52,28 +52,28 @@ func TestSendSecurityModes(t *testing.T) {
 func TestClassification(t *testing.T) {
 	cases := []struct {
 		name   string
-		faults smtptest.Faults
+		faults smtpsink.Faults
 		action Action
 		phase  Phase
 	}{
-		{"421 at MAIL", smtptest.Faults{Mail: code(421, 4, 3, 2, "Service not available, closing channel")}, NextAccount, PhaseMail},
-		{"451 at MAIL", smtptest.Faults{Mail: code(451, 4, 3, 0, "Local error in processing")}, NextAccount, PhaseMail},
-		{"454 4.7.0 at AUTH", smtptest.Faults{Auth: code(454, 4, 7, 0, "Too many login attempts, please try again later")}, NextAccountBackoff, PhaseAuth},
-		{"535 5.7.8 at AUTH", smtptest.Faults{Auth: code(535, 5, 7, 8, "Username and Password not accepted")}, NextAccountNeedsYou, PhaseAuth},
-		{"534 at AUTH", smtptest.Faults{Auth: code(534, 5, 7, 9, "Application-specific password required")}, NextAccountNeedsYou, PhaseAuth},
-		{"send-as denied at MAIL", smtptest.Faults{Mail: code(550, 5, 7, 60, "Client does not have permissions to send as this sender")}, NextAccountRewriteFrom, PhaseMail},
-		{"quota 5.4.5", smtptest.Faults{Mail: code(550, 5, 4, 5, "Daily user sending quota exceeded")}, NextAccountPark, PhaseMail},
-		{"rate 4.7.x", smtptest.Faults{Mail: code(450, 4, 7, 28, "rate limited")}, NextAccountPark, PhaseMail},
-		{"552 size at MAIL", smtptest.Faults{Mail: code(552, 5, 3, 4, "Message size exceeds fixed limit")}, NextAccountIfSize, PhaseMail},
-		{"552 after DATA", smtptest.Faults{Data: code(552, 5, 3, 4, "Message too big")}, NextAccountIfSize, PhaseDataEnd},
-		{"content 5.7.1", smtptest.Faults{Data: code(554, 5, 7, 1, "Message rejected as spam")}, AskUser, PhaseDataEnd},
-		{"content 5.6.0", smtptest.Faults{Data: code(554, 5, 6, 0, "Message content rejected")}, AskUser, PhaseDataEnd},
-		{"SendAsDenied after DATA", smtptest.Faults{Data: code(554, 5, 2, 252, "SendAsDenied; jane@a.test not allowed to send as x")}, NextAccountRewriteFrom, PhaseDataEnd},
-		{"421 after DATA", smtptest.Faults{Data: code(421, 4, 4, 2, "timeout")}, NextAccount, PhaseDataEnd},
-		{"drop after DATA", smtptest.Faults{DropAfterData: true}, Ambiguous, PhaseDataEnd},
-		{"relay denied at RCPT", smtptest.Faults{Rcpt: map[string]*smtp.SMTPError{"x@b.test": code(554, 5, 7, 1, "Relay access denied")}}, NextAccount, PhaseRcpt},
+		{"421 at MAIL", smtpsink.Faults{Mail: code(421, 4, 3, 2, "Service not available, closing channel")}, NextAccount, PhaseMail},
+		{"451 at MAIL", smtpsink.Faults{Mail: code(451, 4, 3, 0, "Local error in processing")}, NextAccount, PhaseMail},
+		{"454 4.7.0 at AUTH", smtpsink.Faults{Auth: code(454, 4, 7, 0, "Too many login attempts, please try again later")}, NextAccountBackoff, PhaseAuth},
+		{"535 5.7.8 at AUTH", smtpsink.Faults{Auth: code(535, 5, 7, 8, "Username and Password not accepted")}, NextAccountNeedsYou, PhaseAuth},
+		{"534 at AUTH", smtpsink.Faults{Auth: code(534, 5, 7, 9, "Application-specific password required")}, NextAccountNeedsYou, PhaseAuth},
+		{"send-as denied at MAIL", smtpsink.Faults{Mail: code(550, 5, 7, 60, "Client does not have permissions to send as this sender")}, NextAccountRewriteFrom, PhaseMail},
+		{"quota 5.4.5", smtpsink.Faults{Mail: code(550, 5, 4, 5, "Daily user sending quota exceeded")}, NextAccountPark, PhaseMail},
+		{"rate 4.7.x", smtpsink.Faults{Mail: code(450, 4, 7, 28, "rate limited")}, NextAccountPark, PhaseMail},
+		{"552 size at MAIL", smtpsink.Faults{Mail: code(552, 5, 3, 4, "Message size exceeds fixed limit")}, NextAccountIfSize, PhaseMail},
+		{"552 after DATA", smtpsink.Faults{Data: code(552, 5, 3, 4, "Message too big")}, NextAccountIfSize, PhaseDataEnd},
+		{"content 5.7.1", smtpsink.Faults{Data: code(554, 5, 7, 1, "Message rejected as spam")}, AskUser, PhaseDataEnd},
+		{"content 5.6.0", smtpsink.Faults{Data: code(554, 5, 6, 0, "Message content rejected")}, AskUser, PhaseDataEnd},
+		{"SendAsDenied after DATA", smtpsink.Faults{Data: code(554, 5, 2, 252, "SendAsDenied; jane@a.test not allowed to send as x")}, NextAccountRewriteFrom, PhaseDataEnd},
+		{"421 after DATA", smtpsink.Faults{Data: code(421, 4, 4, 2, "timeout")}, NextAccount, PhaseDataEnd},
+		{"drop after DATA", smtpsink.Faults{DropAfterData: true}, Ambiguous, PhaseDataEnd},
+		{"relay denied at RCPT", smtpsink.Faults{Rcpt: map[string]*smtp.SMTPError{"x@b.test": code(554, 5, 7, 1, "Relay access denied")}}, NextAccount, PhaseRcpt},
 	}
-	s := smtptest.Start(t, smtptest.Options{})
+	s := smtpsink.Start(t, smtpsink.Options{})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s.Set(tc.faults)
@@ -89,12 +89,12 @@ func TestClassification(t *testing.T) {
 			}
 		})
 	}
-	s.Set(smtptest.Faults{})
+	s.Set(smtpsink.Faults{})
 }
 
 func TestRecipientFailuresDoNotFailOver(t *testing.T) {
-	s := smtptest.Start(t, smtptest.Options{})
-	s.Set(smtptest.Faults{Rcpt: map[string]*smtp.SMTPError{
+	s := smtpsink.Start(t, smtpsink.Options{})
+	s.Set(smtpsink.Faults{Rcpt: map[string]*smtp.SMTPError{
 		"y@b.test": code(550, 5, 1, 1, "No such user"),
 		"z@b.test": code(450, 4, 2, 1, "Mailbox busy, try later"),
 	}})
@@ -123,7 +123,7 @@ func TestConnectionFailures(t *testing.T) {
 		t.Fatalf("refused: %v", res.Failure)
 	}
 	// TLS with the wrong host name: next account, alert, never a downgrade.
-	s := smtptest.Start(t, smtptest.Options{Security: "tls", CertHost: "smtp.other.example"})
+	s := smtpsink.Start(t, smtpsink.Options{Security: "tls", CertHost: "smtp.other.example"})
 	ep := endpoint(s, "tls")
 	ep.TLSConfig = s.ClientTLS.Clone()
 	ep.TLSConfig.ServerName = "smtp.a.test"
@@ -140,7 +140,7 @@ func TestConnectionFailures(t *testing.T) {
 		t.Fatalf("plain remote: %v", res.Failure)
 	}
 	// Wrong password through the real check.
-	s2 := smtptest.Start(t, smtptest.Options{})
+	s2 := smtpsink.Start(t, smtpsink.Options{})
 	res = send(t, endpoint(s2, "starttls"), "wrong")
 	if res.Failure == nil || res.Failure.Action != NextAccountNeedsYou || strings.Contains(res.Failure.Error(), "wrong") {
 		t.Fatalf("wrong password: %v", res.Failure)
@@ -148,7 +148,7 @@ func TestConnectionFailures(t *testing.T) {
 }
 
 func TestSizeLimitAnnouncedByEHLO(t *testing.T) {
-	s := smtptest.Start(t, smtptest.Options{MaxSize: 50})
+	s := smtpsink.Start(t, smtpsink.Options{MaxSize: 50})
 	res := send(t, endpoint(s, "starttls"), "pass1")
 	if res.Failure == nil || res.Failure.Action != NextAccountIfSize || res.MaxSize != 50 {
 		t.Fatalf("%v max %d", res.Failure, res.MaxSize)
@@ -159,7 +159,7 @@ func TestSizeLimitAnnouncedByEHLO(t *testing.T) {
 }
 
 func TestHookBeforeFinalDot(t *testing.T) {
-	s := smtptest.Start(t, smtptest.Options{})
+	s := smtpsink.Start(t, smtpsink.Options{})
 	called := false
 	res := Send(context.Background(), endpoint(s, "starttls"), "pass1", "jane@a.test", []string{"x@b.test"}, bytes.NewReader(body), int64(len(body)),
 		Hooks{BeforeFinalDot: func() error { called = true; return nil }})
@@ -177,7 +177,7 @@ func TestHookBeforeFinalDot(t *testing.T) {
 // security = "starttls" against a port that speaks TLS from the start: a
 // clear word, not a bare "unexpected EOF" after a long wait.
 func TestStartTLSOnAnImplicitTLSPort(t *testing.T) {
-	s := smtptest.Start(t, smtptest.Options{Security: "tls"})
+	s := smtpsink.Start(t, smtpsink.Options{Security: "tls"})
 	ep := endpoint(s, "starttls")
 	ep.Timeout = 2 * time.Second
 	start := time.Now()

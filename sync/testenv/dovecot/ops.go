@@ -1,4 +1,4 @@
-package dovecottest
+package dovecot
 
 import (
 	"errors"
@@ -24,7 +24,7 @@ func (s *Server) withClient(user string, f func(c *imapclient.Client) error) err
 		return ferr
 	}
 	if lerr != nil {
-		return fmt.Errorf("dovecottest: logout: %w", lerr)
+		return fmt.Errorf("testenv/dovecot: logout: %w", lerr)
 	}
 	return nil
 }
@@ -42,7 +42,7 @@ func ensureMailbox(c *imapclient.Client, mailbox string) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("dovecottest: create %q: %w", mailbox, err)
+		return fmt.Errorf("testenv/dovecot: create %q: %w", mailbox, err)
 	}
 	return nil
 }
@@ -59,17 +59,17 @@ func (s *Server) Append(user, mailbox string, msg []byte, flags []imap.Flag, dat
 		cmd := c.Append(mailbox, int64(len(msg)), &imap.AppendOptions{Flags: flags, Time: date})
 		if _, err := cmd.Write(msg); err != nil {
 			cmd.Close()
-			return fmt.Errorf("dovecottest: append to %q: %w", mailbox, err)
+			return fmt.Errorf("testenv/dovecot: append to %q: %w", mailbox, err)
 		}
 		if err := cmd.Close(); err != nil {
-			return fmt.Errorf("dovecottest: append to %q: %w", mailbox, err)
+			return fmt.Errorf("testenv/dovecot: append to %q: %w", mailbox, err)
 		}
 		data, err := cmd.Wait()
 		if err != nil {
-			return fmt.Errorf("dovecottest: append to %q: %w", mailbox, err)
+			return fmt.Errorf("testenv/dovecot: append to %q: %w", mailbox, err)
 		}
 		if data.UID == 0 {
-			return fmt.Errorf("dovecottest: append to %q: server sent no APPENDUID", mailbox)
+			return fmt.Errorf("testenv/dovecot: append to %q: server sent no APPENDUID", mailbox)
 		}
 		uid = data.UID
 		return nil
@@ -81,7 +81,7 @@ func (s *Server) Append(user, mailbox string, msg []byte, flags []imap.Flag, dat
 func selectRW(c *imapclient.Client, mailbox string) (*imap.SelectData, error) {
 	data, err := c.Select(mailbox, nil).Wait()
 	if err != nil {
-		return nil, fmt.Errorf("dovecottest: select %q: %w", mailbox, err)
+		return nil, fmt.Errorf("testenv/dovecot: select %q: %w", mailbox, err)
 	}
 	return data, nil
 }
@@ -112,14 +112,14 @@ func (s *Server) Expunge(user, mailbox string, uids ...imap.UID) error {
 		}
 		store := &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}
 		if err := c.Store(set, store, nil).Close(); err != nil {
-			return fmt.Errorf("dovecottest: store \\Deleted in %q: %w", mailbox, err)
+			return fmt.Errorf("testenv/dovecot: store \\Deleted in %q: %w", mailbox, err)
 		}
 		gone, err := c.UIDExpunge(set).Collect()
 		if err != nil {
-			return fmt.Errorf("dovecottest: uid expunge in %q: %w", mailbox, err)
+			return fmt.Errorf("testenv/dovecot: uid expunge in %q: %w", mailbox, err)
 		}
 		if len(gone) != n {
-			return fmt.Errorf("dovecottest: expunge in %q: %d of the %d UIDs %v existed", mailbox, len(gone), n, set)
+			return fmt.Errorf("testenv/dovecot: expunge in %q: %d of the %d UIDs %v existed", mailbox, len(gone), n, set)
 		}
 		return nil
 	})
@@ -137,10 +137,10 @@ func (s *Server) SetFlags(user, mailbox string, uid imap.UID, flags []imap.Flag)
 		store := &imap.StoreFlags{Op: imap.StoreFlagsSet, Flags: flags}
 		msgs, err := c.Store(imap.UIDSetNum(uid), store, nil).Collect()
 		if err != nil {
-			return fmt.Errorf("dovecottest: store flags of UID %d in %q: %w", uid, mailbox, err)
+			return fmt.Errorf("testenv/dovecot: store flags of UID %d in %q: %w", uid, mailbox, err)
 		}
 		if len(msgs) == 0 {
-			return fmt.Errorf("dovecottest: set flags: no message with UID %d in %q", uid, mailbox)
+			return fmt.Errorf("testenv/dovecot: set flags: no message with UID %d in %q", uid, mailbox)
 		}
 		return nil
 	})
@@ -150,7 +150,7 @@ func (s *Server) SetFlags(user, mailbox string, uid imap.UID, flags []imap.Flag)
 func (s *Server) DeleteMailbox(user, mailbox string) error {
 	return s.withClient(user, func(c *imapclient.Client) error {
 		if err := c.Delete(mailbox).Wait(); err != nil {
-			return fmt.Errorf("dovecottest: delete %q: %w", mailbox, err)
+			return fmt.Errorf("testenv/dovecot: delete %q: %w", mailbox, err)
 		}
 		return nil
 	})
@@ -169,18 +169,18 @@ func (s *Server) ResetUIDValidity(user, mailbox string) error {
 			return err
 		}
 		n := sel.NumMessages
-		tmp := "dovecottest-uidvalidity-" + randHex(4)
+		tmp := "dovecot-uidvalidity-" + randHex(4)
 		all := imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}} // 1:*
 		if n > 0 {
 			if err := c.Create(tmp, nil).Wait(); err != nil {
-				return fmt.Errorf("dovecottest: create %q: %w", tmp, err)
+				return fmt.Errorf("testenv/dovecot: create %q: %w", tmp, err)
 			}
 			if _, err := c.Move(all, tmp).Wait(); err != nil {
-				return fmt.Errorf("dovecottest: move %q to %q: %w", mailbox, tmp, err)
+				return fmt.Errorf("testenv/dovecot: move %q to %q: %w", mailbox, tmp, err)
 			}
 		}
 		if err := c.Unselect().Wait(); err != nil {
-			return fmt.Errorf("dovecottest: unselect: %w", err)
+			return fmt.Errorf("testenv/dovecot: unselect: %w", err)
 		}
 		newValidity := sel.UIDValidity + 1
 		if newValidity == 0 {
@@ -196,13 +196,13 @@ func (s *Server) ResetUIDValidity(user, mailbox string) error {
 				return err
 			}
 			if _, err := c.Move(all, mailbox).Wait(); err != nil {
-				return fmt.Errorf("dovecottest: move %q back to %q: %w", tmp, mailbox, err)
+				return fmt.Errorf("testenv/dovecot: move %q back to %q: %w", tmp, mailbox, err)
 			}
 			if err := c.Unselect().Wait(); err != nil {
-				return fmt.Errorf("dovecottest: unselect: %w", err)
+				return fmt.Errorf("testenv/dovecot: unselect: %w", err)
 			}
 			if err := c.Delete(tmp).Wait(); err != nil {
-				return fmt.Errorf("dovecottest: delete %q: %w", tmp, err)
+				return fmt.Errorf("testenv/dovecot: delete %q: %w", tmp, err)
 			}
 		}
 		if uerr != nil {
@@ -210,14 +210,14 @@ func (s *Server) ResetUIDValidity(user, mailbox string) error {
 		}
 		st, err := c.Status(mailbox, &imap.StatusOptions{NumMessages: true, UIDValidity: true}).Wait()
 		if err != nil {
-			return fmt.Errorf("dovecottest: status %q: %w", mailbox, err)
+			return fmt.Errorf("testenv/dovecot: status %q: %w", mailbox, err)
 		}
 		if st.UIDValidity != newValidity || st.NumMessages == nil || *st.NumMessages != n {
 			got := -1
 			if st.NumMessages != nil {
 				got = int(*st.NumMessages)
 			}
-			return fmt.Errorf("dovecottest: reset UIDVALIDITY of %q: want UIDVALIDITY %d and %d messages, server says %d and %d",
+			return fmt.Errorf("testenv/dovecot: reset UIDVALIDITY of %q: want UIDVALIDITY %d and %d messages, server says %d and %d",
 				mailbox, newValidity, n, st.UIDValidity, got)
 		}
 		return nil

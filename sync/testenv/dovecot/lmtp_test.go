@@ -1,4 +1,4 @@
-package dovecottest
+package dovecot
 
 import (
 	"bufio"
@@ -147,7 +147,7 @@ func TestLMTPSocketOptionsChecked(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "lmtp")
 	for _, o := range []Options{
 		{Dir: t.TempDir(), LMTPSocket: "relative/lmtp"},
-		{Dir: t.TempDir(), LMTPSocket: "/nonexistent-dir-dovecottest/lmtp"},
+		{Dir: t.TempDir(), LMTPSocket: "/nonexistent-dir-dovecot/lmtp"},
 		{Dir: t.TempDir(), AuthSocket: "/tmp/" + strings.Repeat("x", 120)},
 		{Dir: t.TempDir(), LMTPSocket: sock, AuthSocket: sock},
 	} {

@@ -1,11 +1,11 @@
-package dovecottest
+package dovecot
 
 import (
 	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/lifeboat-mail/lifeboat/sync/internal/proc"
+	"github.com/lifeboat-mail/lifeboat/sync/testenv/proc"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -404,7 +404,7 @@ func TestResetUIDValidity(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, l := range list {
-				if strings.HasPrefix(l.Mailbox, "dovecottest-") {
+				if strings.HasPrefix(l.Mailbox, "dovecot-") {
 					t.Errorf("temporary mailbox %q left behind", l.Mailbox)
 				}
 			}

@@ -6,7 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/lifeboat-mail/lifeboat/sync/internal/proc"
+	"github.com/lifeboat-mail/lifeboat/sync/testenv/proc"
 	"net"
 	"os"
 	"os/exec"

@@ -1,8 +1,8 @@
-// Package smtptest runs an in-process SMTP submission server (go-smtp) on
+// Package smtpsink runs an in-process SMTP submission server (go-smtp) on
 // 127.0.0.1 that records what it receives and fails on demand: the fast
 // server for unit tests of sending and failover. Integration tests use real
-// Postfix instances (sync/mailstack) instead.
-package smtptest
+// Postfix instances (sync/testenv/mailstack) instead.
+package smtpsink
 
 import (
 	"crypto/ecdsa"
@@ -90,7 +90,7 @@ func Start(t testing.TB, opts Options) *Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
-	s.CAFile = filepath.Join(t.TempDir(), "smtptest-ca.pem")
+	s.CAFile = filepath.Join(t.TempDir(), "smtpsink-ca.pem")
 	if err := os.WriteFile(s.CAFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.cert.Leaf.Raw}), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func New(opts Options) (*Server, error) {
 		}
 		return &session{s: s, c: c}, nil
 	}))
-	s.srv.Domain = "smtptest.local"
+	s.srv.Domain = "smtpsink.local"
 	s.srv.MaxMessageBytes = opts.MaxSize
 	s.srv.AllowInsecureAuth = opts.Security == "plain"
 	s.srv.ReadTimeout = 30 * time.Second
@@ -262,7 +262,7 @@ func selfSigned(host string) (tls.Certificate, *x509.CertPool, error) {
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: "smtptest"},
+		Subject:               pkix.Name{CommonName: "smtpsink"},
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(24 * time.Hour),
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,

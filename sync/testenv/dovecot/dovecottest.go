@@ -1,4 +1,4 @@
-// Package dovecottest starts and stops private Dovecot IMAP servers for
+// Package dovecot starts and stops private Dovecot IMAP servers for
 // tests and benchmarks.
 //
 // Each Server is a separate Dovecot 2.3 instance with its own configuration,
@@ -13,7 +13,7 @@
 // process then runs as that user).
 //
 // Tests normally use StartT; programs use Start and Stop.
-package dovecottest
+package dovecot
 
 import (
 	"bufio"
@@ -23,7 +23,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/lifeboat-mail/lifeboat/sync/internal/proc"
+	"github.com/lifeboat-mail/lifeboat/sync/testenv/proc"
 	"net"
 	"os"
 	"os/exec"
@@ -133,7 +133,7 @@ type binaries struct {
 var findBinaries = sync.OnceValues(func() (binaries, error) {
 	var b binaries
 	if !proc.Supported {
-		return b, errors.New("dovecottest: needs a Unix system")
+		return b, errors.New("testenv/dovecot: needs a Unix system")
 	}
 	var err error
 	if b.dovecot, err = lookBinary("dovecot", "/usr/sbin/dovecot", "/usr/local/sbin/dovecot"); err != nil {
@@ -144,16 +144,16 @@ var findBinaries = sync.OnceValues(func() (binaries, error) {
 	}
 	out, err := exec.Command(b.dovecot, "--version").Output()
 	if err != nil {
-		return b, fmt.Errorf("dovecottest: %s --version: %w", b.dovecot, err)
+		return b, fmt.Errorf("testenv/dovecot: %s --version: %w", b.dovecot, err)
 	}
 	b.version = strings.TrimSpace(string(out))
 	if !strings.HasPrefix(b.version, "2.3.") {
-		return b, fmt.Errorf("dovecottest: Dovecot %s found at %s, but the harness's configuration is written for Dovecot 2.3", b.version, b.dovecot)
+		return b, fmt.Errorf("testenv/dovecot: Dovecot %s found at %s, but the harness's configuration is written for Dovecot 2.3", b.version, b.dovecot)
 	}
 	if os.Geteuid() == 0 {
 		for _, name := range []string{"dovecot", "dovenull"} {
 			if _, err := user.Lookup(name); err != nil {
-				return b, fmt.Errorf("dovecottest: system user %q missing (is the dovecot-core package installed?): %v", name, err)
+				return b, fmt.Errorf("testenv/dovecot: system user %q missing (is the dovecot-core package installed?): %v", name, err)
 			}
 		}
 	}
@@ -169,7 +169,7 @@ func lookBinary(name string, fallbacks ...string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("dovecottest: %s not found in PATH or %s (install dovecot-imapd)", name, strings.Join(fallbacks, ", "))
+	return "", fmt.Errorf("testenv/dovecot: %s not found in PATH or %s (install dovecot-imapd)", name, strings.Join(fallbacks, ", "))
 }
 
 // Available reports whether a private Dovecot can be started here: nil when
@@ -199,13 +199,13 @@ func StartT(t testing.TB, opts ...Options) *Server {
 	case 1:
 		o = opts[0]
 	default:
-		t.Fatalf("dovecottest.StartT: at most one Options, got %d", len(opts))
+		t.Fatalf("dovecot.StartT: at most one Options, got %d", len(opts))
 	}
 	if err := available(); err != nil {
 		if inCI() {
-			t.Fatalf("dovecottest: Dovecot is required when CI is set: %v", err)
+			t.Fatalf("testenv/dovecot: Dovecot is required when CI is set: %v", err)
 		}
-		t.Skipf("dovecottest: Dovecot not available: %v", err)
+		t.Skipf("testenv/dovecot: Dovecot not available: %v", err)
 	}
 	if o.Dir == "" {
 		o.Dir = t.TempDir()
@@ -216,10 +216,10 @@ func StartT(t testing.TB, opts ...Options) *Server {
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("dovecottest: end of Dovecot log (%s):\n%s", s.LogFile, s.LogTail(40))
+			t.Logf("testenv/dovecot: end of Dovecot log (%s):\n%s", s.LogFile, s.LogTail(40))
 		}
 		if err := s.Stop(); err != nil {
-			t.Errorf("dovecottest: %v", err)
+			t.Errorf("testenv/dovecot: %v", err)
 		}
 	})
 	return s
@@ -241,7 +241,7 @@ func Start(opts Options) (*Server, error) {
 		return nil, err
 	}
 	if opts.Dir == "" {
-		return nil, errors.New("dovecottest: Options.Dir is required")
+		return nil, errors.New("testenv/dovecot: Options.Dir is required")
 	}
 	dir, err := filepath.Abs(opts.Dir)
 	if err != nil {
@@ -262,7 +262,7 @@ func Start(opts Options) (*Server, error) {
 		listen = defaultListen
 	}
 	if net.ParseIP(listen) == nil {
-		return nil, fmt.Errorf("dovecottest: ListenAddr %q is not an IP address", listen)
+		return nil, fmt.Errorf("testenv/dovecot: ListenAddr %q is not an IP address", listen)
 	}
 	for _, sock := range []struct{ name, path string }{{"LMTPSocket", opts.LMTPSocket}, {"AuthSocket", opts.AuthSocket}} {
 		if err := checkSocketPath(sock.name, sock.path); err != nil {
@@ -270,7 +270,7 @@ func Start(opts Options) (*Server, error) {
 		}
 	}
 	if opts.LMTPSocket != "" && opts.LMTPSocket == opts.AuthSocket {
-		return nil, errors.New("dovecottest: LMTPSocket and AuthSocket are the same path")
+		return nil, errors.New("testenv/dovecot: LMTPSocket and AuthSocket are the same path")
 	}
 
 	s := &Server{
@@ -292,7 +292,7 @@ func Start(opts Options) (*Server, error) {
 		instance:   "lbtest-" + randHex(6),
 	}
 	if s.LMTPSocket != "" && os.Geteuid() == 0 && !searchable(dir) {
-		return nil, fmt.Errorf("dovecottest: with LMTPSocket, running as root, Dir %s and the directories above it must be searchable by others (LMTP stores mail as the mail user without a chroot)", dir)
+		return nil, fmt.Errorf("testenv/dovecot: with LMTPSocket, running as root, Dir %s and the directories above it must be searchable by others (LMTP stores mail as the mail user without a chroot)", dir)
 	}
 	if err := s.prepare(); err != nil {
 		return nil, err
@@ -309,7 +309,7 @@ func Start(opts Options) (*Server, error) {
 func (s *Server) prepare() error {
 	for _, d := range []string{s.Dir, filepath.Join(s.Dir, "etc"), filepath.Join(s.Dir, "state")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
-			return fmt.Errorf("dovecottest: %w", err)
+			return fmt.Errorf("testenv/dovecot: %w", err)
 		}
 	}
 
@@ -321,29 +321,29 @@ func (s *Server) prepare() error {
 		return err
 	}
 	if err := os.RemoveAll(runLink); err != nil {
-		return fmt.Errorf("dovecottest: %w", err)
+		return fmt.Errorf("testenv/dovecot: %w", err)
 	}
 	if len(runLink) <= maxBaseDirLen {
 		s.baseDir = runLink
 		if err := os.Mkdir(runLink, 0o755); err != nil {
-			return fmt.Errorf("dovecottest: %w", err)
+			return fmt.Errorf("testenv/dovecot: %w", err)
 		}
 	} else {
 		tmp, err := os.MkdirTemp("", "dct-")
 		if err != nil {
-			return fmt.Errorf("dovecottest: %w", err)
+			return fmt.Errorf("testenv/dovecot: %w", err)
 		}
 		if len(tmp) > maxBaseDirLen {
 			os.Remove(tmp)
-			return fmt.Errorf("dovecottest: both %s and %s are too long for Dovecot's Unix sockets; use a shorter Dir or TMPDIR", runLink, tmp)
+			return fmt.Errorf("testenv/dovecot: both %s and %s are too long for Dovecot's Unix sockets; use a shorter Dir or TMPDIR", runLink, tmp)
 		}
 		if err := os.Chmod(tmp, 0o755); err != nil {
-			return fmt.Errorf("dovecottest: %w", err)
+			return fmt.Errorf("testenv/dovecot: %w", err)
 		}
 		s.baseDir, s.tmpBaseDir = tmp, tmp
 		if err := os.Symlink(tmp, runLink); err != nil {
 			os.Remove(tmp)
-			return fmt.Errorf("dovecottest: %w", err)
+			return fmt.Errorf("testenv/dovecot: %w", err)
 		}
 	}
 
@@ -354,7 +354,7 @@ func (s *Server) prepare() error {
 		Key:  filepath.Join(etc, "key.pem"),
 	}); err != nil {
 		s.removeTmpBaseDir()
-		return fmt.Errorf("dovecottest: certificates: %w", err)
+		return fmt.Errorf("testenv/dovecot: certificates: %w", err)
 	}
 	tc, err := clientTLSConfig(s.CAFile)
 	if err != nil {
@@ -364,7 +364,7 @@ func (s *Server) prepare() error {
 	s.TLSConfig = tc
 	if err := writePasswd(filepath.Join(etc, "passwd"), s.users); err != nil {
 		s.removeTmpBaseDir()
-		return fmt.Errorf("dovecottest: %w", err)
+		return fmt.Errorf("testenv/dovecot: %w", err)
 	}
 	return nil
 }
@@ -379,16 +379,16 @@ func checkSocketPath(name, path string) error {
 		return nil
 	}
 	if !filepath.IsAbs(path) || filepath.Clean(path) != path {
-		return fmt.Errorf("dovecottest: %s %q must be a clean absolute path", name, path)
+		return fmt.Errorf("testenv/dovecot: %s %q must be a clean absolute path", name, path)
 	}
 	if len(path) > maxSocketPath {
-		return fmt.Errorf("dovecottest: %s %q is longer than a Unix socket path may be (%d bytes)", name, path, maxSocketPath)
+		return fmt.Errorf("testenv/dovecot: %s %q is longer than a Unix socket path may be (%d bytes)", name, path, maxSocketPath)
 	}
 	if strings.ContainsAny(path, " \t\r\n\"'{}#$%") {
-		return fmt.Errorf("dovecottest: %s %q contains characters dovecot.conf cannot take", name, path)
+		return fmt.Errorf("testenv/dovecot: %s %q contains characters dovecot.conf cannot take", name, path)
 	}
 	if fi, err := os.Stat(filepath.Dir(path)); err != nil || !fi.IsDir() {
-		return fmt.Errorf("dovecottest: %s: directory %s does not exist", name, filepath.Dir(path))
+		return fmt.Errorf("testenv/dovecot: %s: directory %s does not exist", name, filepath.Dir(path))
 	}
 	return nil
 }
@@ -420,7 +420,7 @@ func checkNotRunning(pidFile string) error {
 	if len(cmdline) > 0 && !bytes.Contains(cmdline, []byte("dovecot")) {
 		return nil // stale pid file, pid reused by something else
 	}
-	return fmt.Errorf("dovecottest: a Dovecot (pid %d, %s) is still running in this directory", pid, pidFile)
+	return fmt.Errorf("testenv/dovecot: a Dovecot (pid %d, %s) is still running in this directory", pid, pidFile)
 }
 
 func (s *Server) mailIDs() (p confParams, err error) {
@@ -440,11 +440,11 @@ func (s *Server) mailIDs() (p confParams, err error) {
 	p.MailUID, p.MailGID = os.Geteuid(), os.Getegid()
 	u, err := user.LookupId(strconv.Itoa(p.MailUID))
 	if err != nil {
-		return p, fmt.Errorf("dovecottest: running as uid %d, which has no user name: %v", p.MailUID, err)
+		return p, fmt.Errorf("testenv/dovecot: running as uid %d, which has no user name: %v", p.MailUID, err)
 	}
 	g, err := user.LookupGroupId(strconv.Itoa(p.MailGID))
 	if err != nil {
-		return p, fmt.Errorf("dovecottest: running as gid %d, which has no group name: %v", p.MailGID, err)
+		return p, fmt.Errorf("testenv/dovecot: running as gid %d, which has no group name: %v", p.MailGID, err)
 	}
 	p.SelfUser, p.SelfGroup = u.Username, g.Name
 	return p, nil
@@ -456,7 +456,7 @@ func (s *Server) start(dovecotPath, listen string) error {
 		return err
 	}
 	if err := mkHomes(s.homeRoot, s.users, p.MailUID, p.MailGID); err != nil {
-		return fmt.Errorf("dovecottest: %w", err)
+		return fmt.Errorf("testenv/dovecot: %w", err)
 	}
 	p.BaseDir = s.baseDir
 	p.StateDir = filepath.Join(s.Dir, "state")
@@ -481,7 +481,7 @@ func (s *Server) start(dovecotPath, listen string) error {
 	for attempt := 0; attempt < bindAttempts; attempt++ {
 		ports, err := freePorts(listen, 2)
 		if err != nil {
-			return fmt.Errorf("dovecottest: finding free ports: %w", err)
+			return fmt.Errorf("testenv/dovecot: finding free ports: %w", err)
 		}
 		p.IMAPPort, p.IMAPSPort = ports[0], ports[1]
 		s.IMAPAddr = net.JoinHostPort(listen, strconv.Itoa(p.IMAPPort))
@@ -491,7 +491,7 @@ func (s *Server) start(dovecotPath, listen string) error {
 			return err
 		}
 		if err := os.WriteFile(s.ConfigFile, conf, 0o600); err != nil {
-			return fmt.Errorf("dovecottest: %w", err)
+			return fmt.Errorf("testenv/dovecot: %w", err)
 		}
 		err = s.launch(dovecotPath)
 		if err == nil {
@@ -504,7 +504,7 @@ func (s *Server) start(dovecotPath, listen string) error {
 		// Another process took one of the ports between our probe and
 		// Dovecot's bind: try other ports.
 	}
-	return fmt.Errorf("dovecottest: giving up after %d port conflicts: %w", bindAttempts, lastErr)
+	return fmt.Errorf("testenv/dovecot: giving up after %d port conflicts: %w", bindAttempts, lastErr)
 }
 
 var errAddrInUse = errors.New("address already in use")
@@ -534,7 +534,7 @@ func freePorts(ip string, n int) ([]int, error) {
 func (s *Server) launch(dovecotPath string) error {
 	errFile, err := os.OpenFile(s.stderrPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
-		return fmt.Errorf("dovecottest: %w", err)
+		return fmt.Errorf("testenv/dovecot: %w", err)
 	}
 	exited := make(chan struct{})
 	started := make(chan error, 1)
@@ -563,7 +563,7 @@ func (s *Server) launch(dovecotPath string) error {
 		// is fine (Dovecot is gone).
 	}()
 	if err := <-started; err != nil {
-		return fmt.Errorf("dovecottest: starting %s: %w", dovecotPath, err)
+		return fmt.Errorf("testenv/dovecot: starting %s: %w", dovecotPath, err)
 	}
 	s.exited = exited
 
@@ -575,9 +575,9 @@ func (s *Server) launch(dovecotPath string) error {
 			out, _ := os.ReadFile(s.stderrPath)
 			msg := strings.TrimSpace(string(out))
 			if strings.Contains(msg, "Address already in use") {
-				return fmt.Errorf("dovecottest: %s: %w", msg, errAddrInUse)
+				return fmt.Errorf("testenv/dovecot: %s: %w", msg, errAddrInUse)
 			}
-			return fmt.Errorf("dovecottest: dovecot exited during startup (%v): %s\n%s", s.exitErr, msg, s.LogTail(20))
+			return fmt.Errorf("testenv/dovecot: dovecot exited during startup (%v): %s\n%s", s.exitErr, msg, s.LogTail(20))
 		default:
 		}
 		if lastErr = s.probe(); lastErr == nil {
@@ -585,7 +585,7 @@ func (s *Server) launch(dovecotPath string) error {
 		}
 		if time.Now().After(deadline) {
 			s.kill()
-			return fmt.Errorf("dovecottest: Dovecot did not serve IMAP within %v: %v\n%s", startTimeout, lastErr, s.LogTail(20))
+			return fmt.Errorf("testenv/dovecot: Dovecot did not serve IMAP within %v: %v\n%s", startTimeout, lastErr, s.LogTail(20))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -676,7 +676,7 @@ func (s *Server) stop() error {
 		select {
 		case <-s.exited:
 		case <-time.After(killTimeout):
-			return fmt.Errorf("dovecottest: stop: dovecot (pid %d) survived SIGKILL", pid)
+			return fmt.Errorf("testenv/dovecot: stop: dovecot (pid %d) survived SIGKILL", pid)
 		}
 	}
 	// The master is reaped; wait for the rest of the group.
@@ -688,7 +688,7 @@ func (s *Server) stop() error {
 		}
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("dovecottest: stop: %w", errors.Join(errs...))
+		return fmt.Errorf("testenv/dovecot: stop: %w", errors.Join(errs...))
 	}
 	return nil
 }
@@ -735,11 +735,11 @@ func (s *Server) Users() []string {
 func (s *Server) Dial(user string) (*imapclient.Client, error) {
 	c, err := imapclient.DialTLS(s.IMAPSAddr, &imapclient.Options{TLSConfig: s.TLSConfig.Clone()})
 	if err != nil {
-		return nil, fmt.Errorf("dovecottest: dial %s: %w", s.IMAPSAddr, err)
+		return nil, fmt.Errorf("testenv/dovecot: dial %s: %w", s.IMAPSAddr, err)
 	}
 	if err := c.Login(user, s.Password(user)).Wait(); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("dovecottest: login as %q: %w", user, err)
+		return nil, fmt.Errorf("testenv/dovecot: login as %q: %w", user, err)
 	}
 	return c, nil
 }
@@ -751,7 +751,7 @@ func (s *Server) Doveadm(args ...string) ([]byte, error) {
 	cmd.Dir = s.Dir
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return out, fmt.Errorf("dovecottest: doveadm %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		return out, fmt.Errorf("testenv/dovecot: doveadm %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return out, nil
 }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package dovecottest
+package dovecot
 
 import "syscall"
 

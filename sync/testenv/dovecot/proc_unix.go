@@ -1,6 +1,6 @@
 //go:build unix && !linux
 
-package dovecottest
+package dovecot
 
 import "syscall"
 

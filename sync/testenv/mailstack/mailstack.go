@@ -18,7 +18,7 @@
 //   - SubmissionsAddr: port-465 style, implicit TLS, same rules.
 //   - SMTPAddr: port-25 style, no AUTH, accepts mail for its own domain's
 //     users only (554 5.7.1 Relay access denied otherwise).
-//   - Dovecot.IMAPAddr, Dovecot.IMAPSAddr: IMAP (see dovecottest).
+//   - Dovecot.IMAPAddr, Dovecot.IMAPSAddr: IMAP (see dovecot).
 //
 // One CA (CAFile, TLSConfig) signs the certificate of both servers (SANs
 // localhost and 127.0.0.1).
@@ -29,7 +29,7 @@
 // and runs Postfix's master daemon as a child process ("master -c DIR -d")
 // in a process group of its own. Stop ends it and removes the runtime
 // directory. If the process that started a Provider dies without Stop, a
-// small watchdog (sh) stops its Postfix, and dovecottest's parent-death
+// small watchdog (sh) stops its Postfix, and dovecot's parent-death
 // signal its Dovecot; only the runtime directory (/tmp/lbms-*) stays.
 // Needs root (Postfix's master does) and the Debian packages
 // postfix, dovecot-imapd and dovecot-lmtpd (see .ci/deps.sh).
@@ -42,7 +42,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/lifeboat-mail/lifeboat/sync/internal/proc"
+	"github.com/lifeboat-mail/lifeboat/sync/testenv/proc"
 	"io"
 	"net"
 	"os"
@@ -60,7 +60,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
-	"github.com/lifeboat-mail/lifeboat/sync/dovecottest"
+	"github.com/lifeboat-mail/lifeboat/sync/testenv/dovecot"
 )
 
 // Options configures Start.
@@ -100,7 +100,7 @@ type Provider struct {
 
 	// Dovecot is the provider's IMAP server. Its users are the full
 	// addresses ("user1@a.test"), so Dovecot.Dial(p.Email("user1")) works.
-	Dovecot *dovecottest.Server
+	Dovecot *dovecot.Server
 
 	SubmissionAddr  string // "127.0.0.1:PORT": STARTTLS + AUTH required
 	SubmissionsAddr string // "127.0.0.1:PORT": implicit TLS + AUTH required
@@ -208,7 +208,7 @@ var findEnv = sync.OnceValues(func() (env, error) {
 	if !proc.Supported {
 		return e, errors.New("mailstack: needs a Unix system")
 	}
-	if err := dovecottest.Available(); err != nil {
+	if err := dovecot.Available(); err != nil {
 		return e, err
 	}
 	if !lmtpInstalled() {
@@ -392,7 +392,7 @@ func Start(opts Options) (*Provider, error) {
 	for u, pw := range users {
 		dusers[u+"@"+domain] = pw
 	}
-	dv, err := dovecottest.Start(dovecottest.Options{
+	dv, err := dovecot.Start(dovecot.Options{
 		Dir:        dovecotDir,
 		Users:      dusers,
 		LMTPSocket: filepath.Join(sockDir, "lmtp"),

@@ -1,4 +1,4 @@
-package dovecottest
+package dovecot
 
 import (
 	"crypto/ecdsa"
@@ -145,7 +145,7 @@ func clientTLSConfig(caFile string) (*tls.Config, error) {
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(caPEM) {
-		return nil, errors.New("dovecottest: no certificate in " + caFile)
+		return nil, errors.New("testenv/dovecot: no certificate in " + caFile)
 	}
 	return &tls.Config{
 		RootCAs:    pool,

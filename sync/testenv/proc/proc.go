@@ -1,5 +1,5 @@
 // Package proc holds the process helpers the test harnesses share
-// (sync/dovecottest, sync/mailstack): signalling a process or its whole
+// (sync/testenv/dovecot, sync/testenv/mailstack): signalling a process or its whole
 // process group, and waiting until a group is gone, where zombies do not
 // count (a container's PID 1 may take its time to reap them).
 package proc

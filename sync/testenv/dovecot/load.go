@@ -1,4 +1,4 @@
-package dovecottest
+package dovecot
 
 import (
 	"bufio"
@@ -37,7 +37,7 @@ func (s *Server) multiAppend(user, mailbox string, msgs [][]byte, date time.Time
 	d := &net.Dialer{Timeout: 10 * time.Second}
 	conn, err := tls.DialWithDialer(d, "tcp", s.IMAPSAddr, s.TLSConfig)
 	if err != nil {
-		return fmt.Errorf("dovecottest: load: %w", err)
+		return fmt.Errorf("testenv/dovecot: load: %w", err)
 	}
 	defer conn.Close()
 	r := bufio.NewReaderSize(conn, 64<<10)
@@ -47,10 +47,10 @@ func (s *Server) multiAppend(user, mailbox string, msgs [][]byte, date time.Time
 	for {
 		line, err := r.ReadString('\n')
 		if err != nil {
-			return fmt.Errorf("dovecottest: load: greeting: %w", err)
+			return fmt.Errorf("testenv/dovecot: load: greeting: %w", err)
 		}
 		if !strings.HasPrefix(line, "* OK") {
-			return fmt.Errorf("dovecottest: load: greeting %q", line)
+			return fmt.Errorf("testenv/dovecot: load: greeting %q", line)
 		}
 		if strings.Contains(line, "[CAPABILITY") {
 			break
@@ -59,12 +59,12 @@ func (s *Server) multiAppend(user, mailbox string, msgs [][]byte, date time.Time
 	pass := s.Password(user)
 	fmt.Fprintf(w, "L LOGIN {%d+}\r\n%s {%d+}\r\n%s\r\n", len(user), user, len(pass), pass)
 	if err := w.Flush(); err != nil {
-		return fmt.Errorf("dovecottest: load: %w", err)
+		return fmt.Errorf("testenv/dovecot: load: %w", err)
 	}
 	if line, err := readTagged(r, "L"); err != nil {
-		return fmt.Errorf("dovecottest: load: login as %q: %w", user, err)
+		return fmt.Errorf("testenv/dovecot: load: login as %q: %w", user, err)
 	} else if !strings.HasPrefix(line, "L OK") {
-		return fmt.Errorf("dovecottest: load: login as %q: %s", user, strings.TrimSpace(line))
+		return fmt.Errorf("testenv/dovecot: load: login as %q: %s", user, strings.TrimSpace(line))
 	}
 
 	mbox := encodeMUTF7(mailbox)
@@ -97,16 +97,16 @@ func (s *Server) multiAppend(user, mailbox string, msgs [][]byte, date time.Time
 		if err != nil {
 			conn.Close()
 			<-werr
-			return fmt.Errorf("dovecottest: load into %q: %w", mailbox, err)
+			return fmt.Errorf("testenv/dovecot: load into %q: %w", mailbox, err)
 		}
 		if !strings.HasPrefix(line, tag+" OK") {
 			conn.Close()
 			<-werr
-			return fmt.Errorf("dovecottest: load into %q: %s", mailbox, strings.TrimSpace(line))
+			return fmt.Errorf("testenv/dovecot: load into %q: %s", mailbox, strings.TrimSpace(line))
 		}
 	}
 	if err := <-werr; err != nil {
-		return fmt.Errorf("dovecottest: load into %q: %w", mailbox, err)
+		return fmt.Errorf("testenv/dovecot: load into %q: %w", mailbox, err)
 	}
 	readTagged(r, "Z")
 	return nil
