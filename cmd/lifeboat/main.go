@@ -1,5 +1,8 @@
-// Command lifeboat backs up IMAP accounts into local mbox archives.
-// See "lifeboat help".
+// Command lifeboat backs up IMAP accounts into local mbox archives, reads
+// and searches them offline, and sends through a secondary account when a
+// provider is down. With a display and no arguments (or "gui", or
+// "--demo") it opens the desktop app (app/desktop); everything else is the
+// command line (app/cli, see "lifeboat help"). This file only chooses.
 package main
 
 import (
@@ -13,19 +16,19 @@ import (
 	"golang.org/x/term"
 
 	"github.com/lifeboat-mail/lifeboat/app/cli"
+	"github.com/lifeboat-mail/lifeboat/app/desktop"
+	_ "github.com/lifeboat-mail/lifeboat/app/fynelog" // initialised before Fyne: no locale noise on stderr
 )
 
 func main() {
-	// The desktop app: "lifeboat" with a display, "lifeboat gui", or
-	// "lifeboat --demo". Everything else is the command line.
 	args := os.Args[1:]
 	switch {
-	case len(args) == 0 && displayAvailable():
-		os.Exit(runGUI(nil))
+	case len(args) == 0 && desktop.DisplayAvailable():
+		os.Exit(desktop.Run(nil))
 	case len(args) > 0 && args[0] == "gui":
-		os.Exit(runGUI(args[1:]))
+		os.Exit(desktop.Run(args[1:]))
 	case len(args) > 0 && args[0] == "--demo":
-		os.Exit(runGUI(args))
+		os.Exit(desktop.Run(args))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -51,7 +54,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "lifeboat: still busy 15 s after being asked to stop; stopping now (the next run continues where this one stopped)")
 		os.Exit(cli.ExitFailure)
 	}()
-	code := cli.Main(ctx, os.Args[1:], env)
+	code := cli.Main(ctx, args, env)
 	stop()
 	os.Exit(code)
 }
