@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/lifeboat-mail/lifeboat/app/wire"
 	"github.com/lifeboat-mail/lifeboat/store/config"
 	"github.com/lifeboat-mail/lifeboat/store/secrets"
 	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
@@ -231,7 +232,7 @@ func (c *command) accountsAdd(args []string) error {
 func testLogin(ctx context.Context, a config.Account, password string) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	cl, err := imapconn.Dial(ctx, endpoint(a.IMAP), password, nil)
+	cl, err := imapconn.Dial(ctx, wire.IMAPEndpoint(a.IMAP), password, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -297,7 +298,7 @@ func (c *command) accountsTest(args []string) error {
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	pw, err := secrets.Password(c.env.Secrets, a.Name, a.IMAP.PasswordCommand)
+	pw, err := c.wiring(cfg).AccountPassword(*a, false)
 	if err != nil {
 		return err
 	}

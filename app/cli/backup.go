@@ -10,27 +10,8 @@ import (
 	"time"
 
 	"github.com/lifeboat-mail/lifeboat/store/archive"
-	"github.com/lifeboat-mail/lifeboat/store/config"
-	"github.com/lifeboat-mail/lifeboat/store/secrets"
 	"github.com/lifeboat-mail/lifeboat/sync/backup"
-	"github.com/lifeboat-mail/lifeboat/sync/health"
-	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
 )
-
-// endpoint turns a configured server into what sync/imapconn dials.
-func endpoint(s config.Server) imapconn.Endpoint {
-	return imapconn.Endpoint{Host: s.Host, Port: s.Port, Security: imapconn.Security(s.Security),
-		Username: s.Username, CAFile: s.TLSCAFile}
-}
-
-func (c *command) backupAccount(a config.Account) backup.Account {
-	return backup.Account{
-		Name:     a.Name,
-		Endpoint: endpoint(a.IMAP),
-		Password: func() (string, error) { return secrets.Password(c.env.Secrets, a.Name, a.IMAP.PasswordCommand) },
-		Wants:    a.WantsFolder,
-	}
-}
 
 func (c *command) backup(args []string) error {
 	fs := c.flags("backup")
@@ -48,7 +29,7 @@ func (c *command) backup(args []string) error {
 	var accts []backup.Account
 	for _, a := range cfg.Accounts {
 		if *only == "" || a.Name == *only {
-			accts = append(accts, c.backupAccount(a))
+			accts = append(accts, c.wiring(cfg).BackupAccount(a))
 		}
 	}
 	if *only != "" && len(accts) == 0 {
@@ -62,16 +43,7 @@ func (c *command) backup(args []string) error {
 	if err != nil {
 		return err
 	}
-	tr := c.tracker(cfg)
-	opts := backup.Options{Archive: arch, MassDeletePercent: cfg.MassDeletePercent, MassDeleteMin: cfg.MassDeleteMin,
-		Observe: func(account string, err error) {
-			o := health.Observation{Account: account, Protocol: health.IMAP, Phase: health.PhaseBackup, OK: err == nil, LoggedIn: err == nil}
-			if err != nil {
-				o.Kind, o.Cause = health.Classify(health.IMAP, health.PhaseBackup, err)
-			}
-			tr.Observe(o)
-		}}
-	return c.runBackup(arch, accts, opts, *asJSON)
+	return c.runBackup(arch, accts, c.wiring(cfg).BackupOptions(arch, c.tracker(cfg)), *asJSON)
 }
 
 // runBackup runs the engine with a progress printer and reports the outcome

@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"strings"
 
+	"github.com/lifeboat-mail/lifeboat/app/wire"
 	"github.com/lifeboat-mail/lifeboat/store/archive"
 	"github.com/lifeboat-mail/lifeboat/store/config"
 	"github.com/lifeboat-mail/lifeboat/store/secrets"
@@ -175,9 +176,10 @@ type command struct {
 	watching   bool            // a long-running command: record and print health changes
 }
 
-// imapPassword resolves an account's IMAP password.
-func (c *command) imapPassword(a config.Account) (string, error) {
-	return secrets.Password(c.env.Secrets, a.Name, a.IMAP.PasswordCommand)
+// wiring is the configuration with this process's secret store: what
+// every command hands the engines.
+func (c *command) wiring(cfg *config.Config) wire.Wiring {
+	return wire.Wiring{Config: cfg, Secrets: c.env.Secrets}
 }
 
 func (c *command) configPath() (string, error) {

@@ -11,21 +11,14 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/lifeboat-mail/lifeboat/app/wire"
 	"github.com/lifeboat-mail/lifeboat/store/config"
 	"github.com/lifeboat-mail/lifeboat/store/incidents"
 	"github.com/lifeboat-mail/lifeboat/sync/failover"
 	"github.com/lifeboat-mail/lifeboat/sync/health"
 )
 
-func incidentsPath() string { return incidents.DefaultPath(config.DataDir()) }
-
-func healthConfig(cfg *config.Config) health.Config {
-	f := cfg.Failover
-	hc := health.DefaultConfig()
-	hc.FailuresToDown, hc.SuccessesToUp = f.FailuresToDown, f.SuccessesToUp
-	hc.SlowLatency, hc.ProbeInterval, hc.LoginInterval = f.SlowLatency.Duration, f.ProbeInterval.Duration, f.LoginInterval.Duration
-	return hc
-}
+func incidentsPath() string { return wire.IncidentsPath(config.DataDir()) }
 
 // tracker makes the health tracker of this process. Long-running commands
 // (monitor, relay) record every change of state in the incident history and
@@ -47,7 +40,7 @@ func (c *command) tracker(cfg *config.Config) *health.Tracker {
 			fmt.Fprintf(c.env.Stderr, "lifeboat: incidents will not be recorded: %v\n", err)
 		}
 	}
-	c.tr = health.NewTracker(healthConfig(cfg), hooks)
+	c.tr = health.NewTracker(c.wiring(cfg).HealthConfig(), hooks)
 	return c.tr
 }
 
@@ -75,19 +68,10 @@ func (c *command) health(cfg *config.Config) failover.Health {
 	return failover.TrackerHealth(c.tracker(cfg))
 }
 
-func (c *command) targets(cfg *config.Config) []health.Target {
-	return health.TargetsFor(cfg.Accounts, func(a config.Account, smtp bool) (string, error) {
-		if smtp {
-			return c.smtpPassword(a)()
-		}
-		return c.imapPassword(a)
-	})
-}
-
 // startMonitor runs the outage probes in the background until the
 // command's context ends.
 func (c *command) startMonitor(cfg *config.Config) *health.Monitor {
-	m := health.NewMonitor(c.tracker(cfg), c.targets(cfg))
+	m := health.NewMonitor(c.tracker(cfg), c.wiring(cfg).Targets())
 	go m.Run(c.ctx)
 	return m
 }
@@ -110,7 +94,7 @@ func (c *command) monitor(args []string) error {
 	if *once {
 		return c.probeOnce(cfg, tr)
 	}
-	m := health.NewMonitor(tr, c.targets(cfg))
+	m := health.NewMonitor(tr, c.wiring(cfg).Targets())
 	if *verbose {
 		m.OnResult = func(account string, r health.Result) { c.printResult(account, r) }
 	}
@@ -143,7 +127,7 @@ func (c *command) printResult(account string, r health.Result) {
 // prints the timings; exit status 1 when any probe failed.
 func (c *command) probeOnce(cfg *config.Config, tr *health.Tracker) error {
 	failed := false
-	for _, t := range c.targets(cfg) {
+	for _, t := range c.wiring(cfg).Targets() {
 		for _, p := range []health.Protocol{health.IMAP, health.SMTP} {
 			if (p == health.SMTP && t.SMTP == nil) || (p == health.IMAP && t.IMAP == nil) {
 				continue

@@ -91,7 +91,7 @@ func (c *command) repair(args []string) error {
 	for _, a := range cfg.Accounts {
 		for _, d := range damaged {
 			if d.Folder.Account == a.Name {
-				accts = append(accts, c.backupAccount(a))
+				accts = append(accts, c.wiring(cfg).BackupAccount(a))
 				break
 			}
 		}

@@ -13,37 +13,15 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/lifeboat-mail/lifeboat/app/wire"
 	"github.com/lifeboat-mail/lifeboat/store/archive"
 	"github.com/lifeboat-mail/lifeboat/store/config"
 	"github.com/lifeboat-mail/lifeboat/store/outbox"
-	"github.com/lifeboat-mail/lifeboat/store/secrets"
 	"github.com/lifeboat-mail/lifeboat/sync/failover"
-	"github.com/lifeboat-mail/lifeboat/sync/providers"
 	"github.com/lifeboat-mail/lifeboat/sync/relay"
-	"github.com/lifeboat-mail/lifeboat/sync/smtpsend"
 )
 
-// relayUser is the relay's user name; its password is generated once and
-// kept in the keyring (secrets.RelayPassword), or comes from
-// relay_password_command.
-const relayUser = "lifeboat"
-
-func smtpEndpoint(s config.Server) smtpsend.Endpoint {
-	return smtpsend.Endpoint{Host: s.Host, Port: s.Port, Security: string(s.Security), Username: s.Username, CAFile: s.TLSCAFile}
-}
-
-// smtpPassword: the SMTP password_command when set, else the account's
-// IMAP credentials.
-func (c *command) smtpPassword(a config.Account) func() (string, error) {
-	return func() (string, error) {
-		if a.SMTP != nil && a.SMTP.PasswordCommand != "" {
-			return secrets.Password(c.env.Secrets, a.Name, a.SMTP.PasswordCommand)
-		}
-		return secrets.Password(c.env.Secrets, a.Name, a.IMAP.PasswordCommand)
-	}
-}
-
-func outboxDir() string { return filepath.Join(config.DataDir(), "outbox") }
+func outboxDir() string { return wire.OutboxDir(config.DataDir()) }
 
 // sender wires the outbox, the accounts and the router.
 type sender struct {
@@ -53,19 +31,10 @@ type sender struct {
 }
 
 func (c *command) newSender(cfg *config.Config, health failover.Health) (*sender, error) {
-	accts := cfg.SMTPAccounts()
-	if len(accts) == 0 {
+	if len(cfg.SMTPAccounts()) == 0 {
 		return nil, errors.New("no account can send: add an [account.smtp] section (host, port, security) to an account in " + cfg.Path)
 	}
-	ob, err := outbox.Open(outboxDir())
-	if err != nil {
-		return nil, err
-	}
-	ob.Report = func(text string) { fmt.Fprintln(c.env.Stderr, "lifeboat: outbox: "+text) }
-	notes, err := ob.Recover()
-	for _, n := range notes {
-		ob.Report(n)
-	}
+	ob, err := wire.OpenOutbox(config.DataDir(), func(text string) { fmt.Fprintln(c.env.Stderr, "lifeboat: outbox: "+text) })
 	if err != nil {
 		return nil, err
 	}
@@ -73,29 +42,16 @@ func (c *command) newSender(cfg *config.Config, health failover.Health) (*sender
 	if err != nil {
 		return nil, err
 	}
-	var fa []failover.Account
-	for _, a := range accts {
-		email := a.Email
-		if email == "" {
-			email = a.SMTP.Username
+	ro := c.wiring(cfg).RouterOptions(ob, arch, health)
+	ro.AfterStep = crashHook()
+	ro.Notify = func(n failover.Notice) {
+		prefix := "lifeboat: "
+		if n.ID != "" {
+			prefix += n.ID + ": "
 		}
-		imapPW := func() (string, error) { return c.imapPassword(a) }
-		fa = append(fa, failover.Account{Name: a.Name, Email: email, SendAs: a.SendAs, SMTP: smtpEndpoint(*a.SMTP),
-			Password: c.smtpPassword(a), CheckSent: failover.SentChecker(endpoint(a.IMAP), imapPW, providers.FilesSubmissions(a.SMTP.Host))})
+		fmt.Fprintln(c.env.Stderr, prefix+n.Text)
 	}
-	limit := cfg.Failover.RecipientLimit
-	if limit < 0 {
-		limit = 0
-	}
-	r := failover.New(failover.Options{Outbox: ob, Accounts: fa, FromPolicy: cfg.Failover.FromPolicy, Health: health,
-		Archive: arch, RecipientLimit: limit, AfterStep: crashHook(),
-		Notify: func(n failover.Notice) {
-			prefix := "lifeboat: "
-			if n.ID != "" {
-				prefix += n.ID + ": "
-			}
-			fmt.Fprintln(c.env.Stderr, prefix+n.Text)
-		}})
+	r := failover.New(ro)
 	return &sender{cfg: cfg, ob: ob, router: r}, nil
 }
 
@@ -295,18 +251,14 @@ func (c *command) relay(args []string) error {
 	if err != nil {
 		return err
 	}
-	pw, err := secrets.RelayPassword(c.env.Secrets, cfg.Failover.RelayPasswordCommand)
-	if err != nil {
-		return err
-	}
-	tlsCfg, err := relay.LoadOrCreateTLS(config.DataDir())
+	rc, err := c.wiring(cfg).Relay(config.DataDir())
 	if err != nil {
 		return err
 	}
 	if *show {
 		fmt.Fprintf(c.env.Stdout, "SMTP server: %s\nsecurity:    STARTTLS (or none: it is this computer)\nuser name:   %s\npassword:    %s\n",
-			cfg.Failover.RelayListen, relayUser, pw)
-		fmt.Fprintf(c.env.Stdout, "certificate: %s\nfingerprint: SHA256:%s\n", tlsCfg.CertFile, tlsCfg.Fingerprint)
+			cfg.Failover.RelayListen, rc.User, rc.Password)
+		fmt.Fprintf(c.env.Stdout, "certificate: %s\nfingerprint: SHA256:%s\n", rc.TLS.CertFile, rc.TLS.Fingerprint)
 		return nil
 	}
 	c.watching = true
@@ -315,13 +267,12 @@ func (c *command) relay(args []string) error {
 	if err != nil {
 		return err
 	}
-	rl, err := relay.Start(relay.Options{Addr: cfg.Failover.RelayListen, AllowRemote: cfg.Failover.RelayAllowRemote,
-		Username: relayUser, Password: pw, Outbox: s.ob, TLS: tlsCfg, Queued: func(string) { s.router.Wake() }})
+	rl, err := relay.Start(rc.Options(cfg.Failover.RelayListen, cfg.Failover.RelayAllowRemote, s.ob, func(string) { s.router.Wake() }))
 	if err != nil {
 		return err
 	}
 	defer rl.Close()
-	fmt.Fprintf(c.env.Stdout, "Relay listening on %s (user %s; password: lifeboat relay --show-credentials).\n", rl.Addr, relayUser)
+	fmt.Fprintf(c.env.Stdout, "Relay listening on %s (user %s; password: lifeboat relay --show-credentials).\n", rl.Addr, rc.User)
 	fmt.Fprintf(c.env.Stdout, "Sending through: %s. Ctrl-C stops.\n", strings.Join(cfg.Failover.Order, ", "))
 	c.startMonitor(cfg)
 	ctx, stop := signal.NotifyContext(c.ctx, os.Interrupt, syscall.SIGTERM)

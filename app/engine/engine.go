@@ -12,11 +12,11 @@ import (
 	"fmt"
 	"log"
 	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/lifeboat-mail/lifeboat/app/wire"
 	"github.com/lifeboat-mail/lifeboat/store/archive"
 	"github.com/lifeboat-mail/lifeboat/store/config"
 	"github.com/lifeboat-mail/lifeboat/store/incidents"
@@ -28,10 +28,7 @@ import (
 	"github.com/lifeboat-mail/lifeboat/sync/failover"
 	"github.com/lifeboat-mail/lifeboat/sync/health"
 	"github.com/lifeboat-mail/lifeboat/sync/idle"
-	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
-	"github.com/lifeboat-mail/lifeboat/sync/providers"
 	"github.com/lifeboat-mail/lifeboat/sync/relay"
-	"github.com/lifeboat-mail/lifeboat/sync/smtpsend"
 )
 
 // Account is what the accounts view shows of one account.
@@ -136,38 +133,27 @@ func Open(o Options) (*Engine, error) {
 	if e.inc, err = incidents.Open(incidents.DefaultPath(o.DataDir)); err != nil {
 		return nil, err
 	}
-	hc := health.DefaultConfig()
-	f := o.Config.Failover
-	hc.FailuresToDown, hc.SuccessesToUp = f.FailuresToDown, f.SuccessesToUp
-	hc.SlowLatency, hc.ProbeInterval, hc.LoginInterval = f.SlowLatency.Duration, f.ProbeInterval.Duration, f.LoginInterval.Duration
-	e.tracker = health.NewTracker(hc, health.Hooks{Store: e.inc, OnEvent: e.onHealthEvent})
-	if e.ob, err = outbox.Open(filepath.Join(o.DataDir, "outbox")); err != nil {
+	w := e.wiring()
+	e.tracker = health.NewTracker(w.HealthConfig(), health.Hooks{Store: e.inc, OnEvent: e.onHealthEvent})
+	if e.ob, err = wire.OpenOutbox(o.DataDir, func(text string) { log.Printf("outbox: %s", text) }); err != nil {
 		return nil, err
 	}
-	e.ob.Report = func(text string) { log.Printf("outbox: %s", text) }
-	notes, err := e.ob.Recover()
-	for _, n := range notes {
-		e.ob.Report(n)
-	}
-	if err != nil {
-		return nil, err
-	}
-	e.router = failover.New(failover.Options{Outbox: e.ob, Accounts: e.sendAccounts(), FromPolicy: f.FromPolicy,
-		Health: failover.TrackerHealth(e.tracker), Archive: arch, RecipientLimit: max(f.RecipientLimit, 0),
-		Notify: func(n failover.Notice) { e.reloadOutbox(); e.changed() }})
+	ro := w.RouterOptions(e.ob, arch, failover.TrackerHealth(e.tracker))
+	ro.Notify = func(n failover.Notice) { e.reloadOutbox(); e.changed() }
+	e.router = failover.New(ro)
 	e.incs, _ = e.inc.Recent(200)
 	for _, a := range o.Config.Accounts {
 		e.reload(a.Name)
 	}
 	e.reloadOutbox()
 	go e.router.Run(e.ctx)
-	go health.NewMonitor(e.tracker, e.targets()).Run(e.ctx)
+	go health.NewMonitor(e.tracker, w.Targets()).Run(e.ctx)
 	// Near-live backup of each inbox: IDLE wakes a backup of that account.
 	for _, a := range o.Config.Accounts {
 		a := a
-		go idle.Watch(e.ctx, idle.Options{Endpoint: imapEndpoint(a.IMAP),
-			Password: func() (string, error) { return e.password(a, false) },
-			Changed:  func() { e.BackupNow(a.Name) }})
+		ba := w.BackupAccount(a)
+		go idle.Watch(e.ctx, idle.Options{Endpoint: ba.Endpoint, Password: ba.Password,
+			Changed: func() { e.BackupNow(a.Name) }})
 	}
 	return e, nil
 }
@@ -244,41 +230,14 @@ func (e *Engine) nextSender(down string) string {
 	return ""
 }
 
-func (e *Engine) password(a config.Account, smtp bool) (string, error) {
-	cmd := a.IMAP.PasswordCommand
-	if smtp && a.SMTP != nil && a.SMTP.PasswordCommand != "" {
-		cmd = a.SMTP.PasswordCommand
-	}
+// wiring is the current configuration with the engine's secrets (the
+// demo's fixed passwords in the demo).
+func (e *Engine) wiring() wire.Wiring {
+	w := wire.Wiring{Config: e.conf(), Secrets: e.secrets}
 	if e.demo != nil {
-		return e.demo.password(a.Name), nil
+		w.Password = func(a config.Account, smtp bool) (string, error) { return e.demo.password(a.Name), nil }
 	}
-	return secrets.Password(e.secrets, a.Name, cmd)
-}
-
-func imapEndpoint(s config.Server) imapconn.Endpoint {
-	return imapconn.Endpoint{Host: s.Host, Port: s.Port, Security: imapconn.Security(s.Security), Username: s.Username, CAFile: s.TLSCAFile}
-}
-
-func (e *Engine) sendAccounts() []failover.Account {
-	var out []failover.Account
-	for _, a := range e.conf().SMTPAccounts() {
-		a := a
-		email := a.Email
-		if email == "" {
-			email = a.SMTP.Username
-		}
-		s := a.SMTP
-		out = append(out, failover.Account{Name: a.Name, Email: email, SendAs: a.SendAs,
-			SMTP:     smtpsend.Endpoint{Host: s.Host, Port: s.Port, Security: string(s.Security), Username: s.Username, CAFile: s.TLSCAFile, Timeout: 20 * time.Second},
-			Password: func() (string, error) { return e.password(a, true) },
-			CheckSent: failover.SentChecker(imapEndpoint(a.IMAP), func() (string, error) { return e.password(a, false) },
-				providers.FilesSubmissions(a.SMTP.Host))})
-	}
-	return out
-}
-
-func (e *Engine) targets() []health.Target {
-	return health.TargetsFor(e.conf().Accounts, e.password)
+	return w
 }
 
 // Accounts returns every account with its health and last backup.
@@ -323,7 +282,8 @@ func (e *Engine) Accounts() []Account {
 // BackupNow starts a backup of one account ("" for all) in the background.
 func (e *Engine) BackupNow(account string) {
 	var accts []backup.Account
-	cfg := e.conf()
+	w := e.wiring()
+	cfg := w.Config
 	e.mu.Lock()
 	for _, a := range cfg.Accounts {
 		a := a
@@ -332,8 +292,7 @@ func (e *Engine) BackupNow(account string) {
 		}
 		e.running[a.Name] = true
 		e.progress[a.Name] = map[string]*Progress{}
-		accts = append(accts, backup.Account{Name: a.Name, Endpoint: imapEndpoint(a.IMAP), Wants: a.WantsFolder,
-			Password: func() (string, error) { return e.password(a, false) }})
+		accts = append(accts, w.BackupAccount(a))
 	}
 	e.mu.Unlock()
 	if len(accts) == 0 {
@@ -352,8 +311,9 @@ func (e *Engine) BackupNow(account string) {
 			}
 			e.changed()
 		}()
-		results := backup.Backup(e.ctx, accts, backup.Options{Archive: e.arch, MassDeletePercent: cfg.MassDeletePercent,
-			MassDeleteMin: cfg.MassDeleteMin, Progress: e.onProgress, Observe: e.observeBackup})
+		opts := w.BackupOptions(e.arch, e.tracker)
+		opts.Progress = e.onProgress
+		results := backup.Backup(e.ctx, accts, opts)
 		e.updateIndex(accts)
 		e.mu.Lock()
 		for _, r := range results {
@@ -374,14 +334,6 @@ func (e *Engine) BackupNow(account string) {
 		}
 		e.changed()
 	}()
-}
-
-func (e *Engine) observeBackup(account string, err error) {
-	o := health.Observation{Account: account, Protocol: health.IMAP, Phase: health.PhaseBackup, OK: err == nil, LoggedIn: err == nil}
-	if err != nil {
-		o.Kind, o.Cause = health.Classify(health.IMAP, health.PhaseBackup, err)
-	}
-	e.tracker.Observe(o)
 }
 
 func (e *Engine) onProgress(ev backup.Event) {

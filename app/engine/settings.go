@@ -3,8 +3,8 @@ package engine
 import (
 	"time"
 
+	"github.com/lifeboat-mail/lifeboat/app/wire"
 	"github.com/lifeboat-mail/lifeboat/store/config"
-	"github.com/lifeboat-mail/lifeboat/store/secrets"
 	"github.com/lifeboat-mail/lifeboat/sync/relay"
 )
 
@@ -27,7 +27,7 @@ func (e *Engine) Settings() Settings {
 	defer e.mu.Unlock()
 	s := Settings{ArchiveDir: e.cfg.ArchiveDir, BackupEvery: e.cfg.BackupEvery.Duration,
 		Order: append([]string(nil), e.cfg.Failover.Order...), FromPolicy: e.cfg.Failover.FromPolicy,
-		RelayListen: e.cfg.Failover.RelayListen, RelayOn: e.relay != nil, RelayUser: "lifeboat", Notifications: e.cfg.Notifications}
+		RelayListen: e.cfg.Failover.RelayListen, RelayOn: e.relay != nil, RelayUser: wire.RelayUser, Notifications: e.cfg.Notifications}
 	if e.relay != nil {
 		s.RelayListen = e.relay.Addr
 		s.RelayPassword = e.relayPassword
@@ -61,7 +61,7 @@ func (e *Engine) Apply(s Settings) error {
 	e.mu.Lock()
 	e.cfg = &cfg
 	e.mu.Unlock()
-	e.router.SetAccounts(e.sendAccounts())
+	e.router.SetAccounts(e.wiring().SendAccounts())
 	e.changed()
 	return nil
 }
@@ -82,11 +82,7 @@ func (e *Engine) SetRelay(on bool) error {
 	if e.relay != nil {
 		return nil
 	}
-	pw, err := secrets.RelayPassword(e.secrets, e.cfg.Failover.RelayPasswordCommand)
-	if err != nil {
-		return err
-	}
-	tlsCfg, err := relay.LoadOrCreateTLS(e.dataDir)
+	rc, err := (wire.Wiring{Config: e.cfg, Secrets: e.secrets}).Relay(e.dataDir)
 	if err != nil {
 		return err
 	}
@@ -94,11 +90,10 @@ func (e *Engine) SetRelay(on bool) error {
 	if e.demo != nil {
 		addr = "127.0.0.1:0"
 	}
-	r, err := relay.Start(relay.Options{Addr: addr, AllowRemote: false, Username: "lifeboat", Password: pw, Outbox: e.ob, TLS: tlsCfg,
-		Queued: func(string) { e.router.Wake(); e.reloadOutbox(); e.changed() }})
+	r, err := relay.Start(rc.Options(addr, false, e.ob, func(string) { e.router.Wake(); e.reloadOutbox(); e.changed() }))
 	if err != nil {
 		return err
 	}
-	e.relay, e.relayPassword = r, pw
+	e.relay, e.relayPassword = r, rc.Password
 	return nil
 }

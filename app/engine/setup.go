@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-mail/lifeboat/app/wire"
 	"github.com/lifeboat-mail/lifeboat/store/config"
 	"github.com/lifeboat-mail/lifeboat/store/secrets"
 	"github.com/lifeboat-mail/lifeboat/sync/discover"
@@ -57,15 +58,14 @@ func (s *Setup) Test(ctx context.Context, a AccountSettings, password string) er
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	acct := toConfig(a)
-	c, err := imapconn.Dial(ctx, imapEndpoint(acct.IMAP), password, nil)
+	c, err := imapconn.Dial(ctx, wire.IMAPEndpoint(acct.IMAP), password, nil)
 	if err != nil {
 		return fmt.Errorf("incoming mail (IMAP): %v", err)
 	}
 	c.Logout().Wait()
 	c.Close()
 	if acct.SMTP != nil {
-		r := health.ProbeSMTP(ctx, health.SMTPEndpoint{Host: acct.SMTP.Host, Port: acct.SMTP.Port, Security: imapconn.Security(acct.SMTP.Security),
-			Username: acct.SMTP.Username}, &health.Login{Username: acct.SMTP.Username, Password: password})
+		r := health.ProbeSMTP(ctx, wire.SMTPProbeEndpoint(*acct.SMTP), &health.Login{Username: acct.SMTP.Username, Password: password})
 		if !r.OK {
 			return fmt.Errorf("outgoing mail (SMTP): %s", r.Cause)
 		}
