@@ -540,6 +540,12 @@ func (e *Engine) SaveAttachment(r index.Row, part []int, path string) error {
 	if err != nil {
 		return err
 	}
+	// The desktop's save dialog creates the file it offers (empty) before
+	// handing over its path: that placeholder is replaced; a file with
+	// anything in it never is.
+	if st, err := os.Lstat(path); err == nil && st.Mode().IsRegular() && st.Size() == 0 {
+		os.Remove(path)
+	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("cannot save there: %w", err)

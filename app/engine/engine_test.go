@@ -172,4 +172,18 @@ func TestSaveAttachment(t *testing.T) {
 	if err := e.SaveAttachment(rows[0], m.Attachments[0].Part, path); err == nil {
 		t.Fatal("an existing file was overwritten")
 	}
+	if b, _ := os.ReadFile(path); string(b) != "hello file" {
+		t.Fatalf("the existing file now holds %q", b)
+	}
+	// The save dialog's empty placeholder is replaced.
+	placeholder := filepath.Join(t.TempDir(), "chosen.txt")
+	if err := os.WriteFile(placeholder, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.SaveAttachment(rows[0], m.Attachments[0].Part, placeholder); err != nil {
+		t.Fatalf("over the dialog's empty file: %v", err)
+	}
+	if b, _ := os.ReadFile(placeholder); string(b) != "hello file" {
+		t.Fatalf("saved %q over the placeholder", b)
+	}
 }

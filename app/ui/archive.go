@@ -2,7 +2,6 @@ package ui
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -169,10 +168,11 @@ func (w *Window) newArchive() *ArchiveView {
 								}
 								path := wc.URI().Path()
 								wc.Close()
-								os.Remove(path) // the engine writes the file itself, never over another
-								if err := w.eng.SaveAttachment(r, a.Part, path); err != nil {
-									dialog.ShowError(err, w.win)
-								}
+								w.tasks.Go(func() {
+									if err := w.eng.SaveAttachment(r, a.Part, path); err != nil {
+										fyne.Do(func() { dialog.ShowError(err, w.win) })
+									}
+								})
 							}, w.win)
 							d.SetFileName(a.Filename)
 							d.Show()

@@ -132,9 +132,9 @@ func TestKilledWaitingForTheFinalReply(t *testing.T) {
 		if why := held.Last().Reason; !strings.Contains(why, "may have accepted this message") {
 			t.Fatalf("the question: %q", why)
 		}
-		msgs := s.tomsMail(1)
+		s.tomsMail(1)
 		time.Sleep(3 * time.Second) // anything sent twice has arrived by now
-		msgs, _ = s.b.WaitForMail("tom", "INBOX", 0, time.Second)
+		msgs, _ := s.b.WaitForMail("tom", "INBOX", 0, time.Second)
 		n := 0
 		for _, m := range msgs {
 			if header(m, "Message-ID") == mid {

@@ -74,25 +74,19 @@ func (p *cutProxy) Cut() {
 
 func (p *cutProxy) Restore() { p.cut.Store(false) }
 
-func port(addr string) string {
-	_, p, _ := net.SplitHostPort(addr)
-	return p
-}
-
 // stack is two private providers, each Postfix delivering into Dovecot by
 // LMTP, with Lifeboat configured to send through A, else B, reaching each
 // through a proxy that the test can cut.
 type stack struct {
-	t          *testing.T
-	a, b       *mailstack.Provider
-	aIMAP      *cutProxy
-	aSMTP      *cutProxy
-	bIMAP      *cutProxy
-	bSMTP      *cutProxy
-	bin, cfg   string
-	data       string
-	relayPort  int
-	relayExtra string
+	t         *testing.T
+	a, b      *mailstack.Provider
+	aIMAP     *cutProxy
+	aSMTP     *cutProxy
+	bIMAP     *cutProxy
+	bSMTP     *cutProxy
+	bin, cfg  string
+	data      string
+	relayPort int
 	// aSubmission, when set, is the port A's SMTP is reached at instead
 	// of aSMTP's.
 	aSubmission int
@@ -232,7 +226,7 @@ func TestFailoverWithRealProviders(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "Not sent yet") {
 		t.Fatalf("send with both down: %d\n%s", code, out)
 	}
-	if code, out = s.run("", "outbox"); !strings.Contains(out, "queued") {
+	if code, out = s.run("", "outbox"); code != 0 || !strings.Contains(out, "queued") {
 		t.Fatalf("outbox: %s", out)
 	}
 	s.bSMTP.Restore()
