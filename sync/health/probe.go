@@ -18,6 +18,7 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
+	"github.com/lifeboat-mail/lifeboat/sync/tlsutil"
 )
 
 // Login asks a probe to sign in for real.
@@ -298,7 +299,9 @@ func (p *prober) handshake(conn net.Conn, cfg *tls.Config) (*tls.Conn, error) {
 	return tc, nil
 }
 
-// tlsConfigFor builds a verifying TLS configuration for host.
+// tlsConfigFor is a copy of the endpoint's explicit configuration (with
+// ServerName host when it has none), else sync/tlsutil's verifying
+// configuration for host with caFile.
 func tlsConfigFor(host, caFile string, given *tls.Config) (*tls.Config, error) {
 	if given != nil {
 		c := given.Clone()
@@ -307,22 +310,7 @@ func tlsConfigFor(host, caFile string, given *tls.Config) (*tls.Config, error) {
 		}
 		return c, nil
 	}
-	c := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls_ca_file cannot be read: %w", err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
-		}
-		c.RootCAs = pool
-	}
-	return c, nil
+	return tlsutil.ClientConfig(host, caFile)
 }
 
 // readLine reads one line (with its CRLF) of at most the reader's size.

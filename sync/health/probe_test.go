@@ -430,6 +430,23 @@ func TestProbePlaintextRefused(t *testing.T) {
 	}
 }
 
+// A tls_ca_file that cannot be used fails the probe at TLS, naming the
+// file, before any connection.
+func TestProbeCAFileUnusable(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "bridge.pem")
+	r := ProbeIMAP(context.Background(), imapconn.Endpoint{Host: "192.0.2.1", Port: 993, CAFile: missing}, nil)
+	wantFail(t, r, PhaseTLS, KindTLS, missing)
+	empty := filepath.Join(t.TempDir(), "empty.pem")
+	if err := os.WriteFile(empty, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = ProbeSMTP(context.Background(), SMTPEndpoint{Host: "192.0.2.1", Port: 465, CAFile: empty}, nil)
+	wantFail(t, r, PhaseTLS, KindTLS, empty+" holds no PEM certificate")
+	if r.Ran(PhaseDNS) || r.Ran(PhaseTCP) {
+		t.Fatal("connected anyway")
+	}
+}
+
 func TestProbeCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { time.Sleep(100 * time.Millisecond); cancel() }()

@@ -2,6 +2,17 @@
 // words, why one could not be opened: wrong password, server unreachable,
 // TLS problem, or the server refusing for another reason.
 //
+// Invariants Dial enforces:
+//
+//   - TLS is verified, never downgraded: implicit TLS or STARTTLS use the
+//     configuration of sync/tlsutil (host name and chain checked, TLS 1.2 or
+//     later, tls_ca_file as extra trust), and a failed handshake or a port
+//     that wants TLS first is a KindTLS error, never a retry in plaintext.
+//   - Plaintext (Security Plain) is refused unless the host is loopback.
+//   - No protocol trace is attached to a connection: it would carry the
+//     password.
+//   - Dialling, TLS, greeting and login are bounded by Endpoint.Timeout.
+//
 // Cancellation: go-imap has no contexts, so the connection is dialled with
 // the context and closed when the context ends (context.AfterFunc).
 package imapconn
@@ -13,7 +24,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -23,6 +33,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/lifeboat-mail/lifeboat/sync/failure"
+	"github.com/lifeboat-mail/lifeboat/sync/tlsutil"
 )
 
 // Security is how the connection is protected.
@@ -178,20 +189,10 @@ func Dial(ctx context.Context, ep Endpoint, password string, opts *Options) (*im
 	}
 	tlsConfig := ep.TLSConfig
 	if tlsConfig == nil {
-		tlsConfig = &tls.Config{ServerName: ep.Host, MinVersion: tls.VersionTLS12}
-		if ep.CAFile != "" {
-			pem, err := os.ReadFile(ep.CAFile)
-			if err != nil {
-				return nil, &Error{Kind: KindTLS, Addr: addr, Err: err, Advice: "tls_ca_file cannot be read"}
-			}
-			pool, err := x509.SystemCertPool()
-			if err != nil {
-				pool = x509.NewCertPool()
-			}
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, &Error{Kind: KindTLS, Addr: addr, Err: fmt.Errorf("%s holds no PEM certificate", ep.CAFile)}
-			}
-			tlsConfig.RootCAs = pool
+		var err error
+		if tlsConfig, err = tlsutil.ClientConfig(ep.Host, ep.CAFile); err != nil {
+			return nil, &Error{Kind: KindTLS, Addr: addr, Err: err,
+				Advice: "tls_ca_file must name a readable PEM file with the server's certificate or its CA"}
 		}
 	}
 	dialCtx, cancel := context.WithTimeout(ctx, timeout)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -100,6 +102,22 @@ func TestIsLoopback(t *testing.T) {
 	for host, want := range map[string]bool{"127.0.0.1": true, "::1": true, "localhost": true, "127.1.2.3": true, "10.0.0.1": false, "example.com": false} {
 		if imapconn.IsLoopback(host) != want {
 			t.Errorf("%s: want %v", host, want)
+		}
+	}
+}
+
+// A tls_ca_file that cannot be used is a TLS error naming the file, before
+// any connection (nothing listens on the port).
+func TestDialCAFileUnusable(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "bridge.pem")
+	empty := filepath.Join(t.TempDir(), "empty.pem")
+	if err := os.WriteFile(empty, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, ca := range []string{missing, empty} {
+		_, err := imapconn.Dial(context.Background(), imapconn.Endpoint{Host: "192.0.2.1", Port: 993, CAFile: ca, Timeout: time.Second}, "pw", nil)
+		if kindOf(t, err) != imapconn.KindTLS || !strings.Contains(err.Error(), ca) {
+			t.Errorf("CA file %s: %v", ca, err)
 		}
 	}
 }

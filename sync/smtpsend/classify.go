@@ -22,7 +22,8 @@ const (
 	PhaseDataEnd  = failure.PhaseDataEnd
 )
 
-// Action is what the router must do after a failure (PRODUCT.md §5).
+// Action is what the router must do after a failure (README, "Sending
+// through the next account when a provider fails").
 type Action int
 
 const (
@@ -127,8 +128,8 @@ func classify(phase Phase, err error) *Failure {
 	return f
 }
 
-// actionFor is what the router does after a failure of a kind (PRODUCT.md
-// §5).
+// actionFor is what the router does after a failure of a kind (README,
+// "Sending through the next account when a provider fails").
 func actionFor(k failure.Kind, phase Phase) Action {
 	switch k {
 	case failure.TLS:

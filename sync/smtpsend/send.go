@@ -1,28 +1,40 @@
 // Package smtpsend submits one message through one account's SMTP server
 // and classifies every failure by phase and by the enhanced status code
-// (RFC 3463), so the failover router knows what to do next (PRODUCT.md §5):
-// try the next account, tell the user, or treat the outcome as unknown.
+// (RFC 3463), so the failover router knows what to do next (README, "Sending
+// through the next account when a provider fails"; the table is
+// sync/failure.SMTP): try the next account, tell the user, or treat the
+// outcome as unknown.
 //
-// The router's ledger is written through Hooks: BeforeFinalDot is called
-// after every byte of the message is written and before the final "." is
-// sent, so that a crash after it is known to be ambiguous.
+// Invariants Dial and Send enforce:
+//
+//   - TLS is verified and never downgraded: implicit TLS and STARTTLS use
+//     sync/tlsutil's configuration (host name and chain checked, TLS 1.2 or
+//     later, tls_ca_file as extra trust); a TLS failure is PhaseTLS with
+//     NextAccountAlert, and a STARTTLS port that wants TLS first is named as
+//     such.
+//   - Plaintext is refused unless the host is loopback (it would carry the
+//     password unencrypted).
+//   - The router's ledger is written through Hooks: BeforeFinalDot is called
+//     after every byte of the message is written and before the final "."
+//     is sent, so that a crash after it is known to be ambiguous; no reply
+//     to the final dot is PhaseDataEnd (Ambiguous), never a failure that
+//     would be resent.
 package smtpsend
 
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strconv"
 	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 	"github.com/lifeboat-mail/lifeboat/sync/failure"
+	"github.com/lifeboat-mail/lifeboat/sync/tlsutil"
 )
 
 // Endpoint is an SMTP submission server.
@@ -72,26 +84,13 @@ type Result struct {
 	Connect, Total time.Duration
 }
 
+// tlsConfig is ep's explicit TLSConfig, else sync/tlsutil's verifying
+// configuration for ep.Host with ep.CAFile.
 func tlsConfig(ep Endpoint) (*tls.Config, error) {
 	if ep.TLSConfig != nil {
 		return ep.TLSConfig, nil
 	}
-	cfg := &tls.Config{ServerName: ep.Host, MinVersion: tls.VersionTLS12}
-	if ep.CAFile != "" {
-		pem, err := os.ReadFile(ep.CAFile)
-		if err != nil {
-			return nil, err
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%s holds no PEM certificate", ep.CAFile)
-		}
-		cfg.RootCAs = pool
-	}
-	return cfg, nil
+	return tlsutil.ClientConfig(ep.Host, ep.CAFile)
 }
 
 func isLoopback(host string) bool {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -48,7 +49,8 @@ func TestSendSecurityModes(t *testing.T) {
 	}
 }
 
-// The classification table of PRODUCT.md §5, case by case.
+// The classification table (sync/failure.SMTP; README, "Sending through the
+// next account when a provider fails"), case by case.
 func TestClassification(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -188,5 +190,34 @@ func TestStartTLSOnAnImplicitTLSPort(t *testing.T) {
 	}
 	if took := time.Since(start); took > 10*time.Second {
 		t.Fatalf("took %s", took)
+	}
+}
+
+// Without an explicit TLSConfig the endpoint's CAFile is what makes a
+// self-signed server trusted; a CA file that cannot be used is a TLS
+// failure naming the file, before any connection.
+func TestCAFile(t *testing.T) {
+	s := smtpsink.Start(t, smtpsink.Options{Security: "tls"})
+	ep := endpoint(s, "tls")
+	ep.TLSConfig = nil
+	ep.CAFile = s.CAFile
+	if res := send(t, ep, "pass1"); res.Failure != nil || len(res.Accepted) != 2 {
+		t.Fatalf("with the CA file: %+v", res)
+	}
+	ep.CAFile = ""
+	if res := send(t, ep, "pass1"); res.Failure == nil || res.Failure.Phase != PhaseTLS || res.Failure.Action != NextAccountAlert {
+		t.Fatalf("a self-signed server trusted without the CA file: %+v", res)
+	}
+	ep.CAFile = filepath.Join(t.TempDir(), "missing.pem")
+	conns := s.Connections()
+	res := send(t, ep, "pass1")
+	if res.Failure == nil || res.Failure.Phase != PhaseTLS || res.Failure.Action != NextAccountAlert || !strings.Contains(res.Failure.Error(), ep.CAFile) {
+		t.Fatalf("a missing CA file: %v", res.Failure)
+	}
+	if s.Connections() != conns {
+		t.Fatal("connected with an unusable CA file")
+	}
+	if len(s.Messages()) != 1 {
+		t.Fatalf("%d messages went out, want 1", len(s.Messages()))
 	}
 }
