@@ -1,23 +1,17 @@
 package relay
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/lifeboat-mail/lifeboat/sync/tlsutil"
 )
 
 // TLSConfig is the relay's STARTTLS certificate.
@@ -30,7 +24,10 @@ type TLSConfig struct {
 }
 
 // LoadOrCreateTLS loads the relay's self-signed certificate from dir, or
-// makes one (ECDSA P-256, ten years, names localhost and the host's names).
+// makes one (sync/tlsutil.SelfSigned: ECDSA P-256, ten years, names
+// localhost, 127.0.0.1, ::1 and hosts). A certificate made by an earlier
+// version (its key in SEC 1 "EC PRIVATE KEY" form) loads as before: mail
+// programs that pinned it keep trusting the relay.
 func LoadOrCreateTLS(dir string, hosts ...string) (*TLSConfig, error) {
 	certFile, keyFile := filepath.Join(dir, "relay-cert.pem"), filepath.Join(dir, "relay-key.pem")
 	if _, err := os.Stat(certFile); errors.Is(err, fs.ErrNotExist) {
@@ -51,38 +48,19 @@ func LoadOrCreateTLS(dir string, hosts ...string) (*TLSConfig, error) {
 		Fingerprint: strings.Join(pairs, ":")}, nil
 }
 
+// makeCert writes a new self-signed certificate (sync/tlsutil.SelfSigned)
+// and its key, both readable by the user only.
 func makeCert(certFile, keyFile string, hosts []string) error {
 	if err := os.MkdirAll(filepath.Dir(certFile), 0o700); err != nil {
 		return err
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	names := append([]string{"localhost", "127.0.0.1", "::1"}, hosts...)
+	certPEM, keyPEM, err := tlsutil.SelfSigned("Lifeboat local relay", names, time.Until(time.Now().AddDate(10, 0, 0)))
 	if err != nil {
 		return err
 	}
-	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: "Lifeboat local relay"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(10, 0, 0),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")},
-	}
-	for _, h := range hosts {
-		if ip := net.ParseIP(h); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else if h != "" {
-			tmpl.DNSNames = append(tmpl.DNSNames, h)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
 		return err
 	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		return err
-	}
-	return os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	return os.WriteFile(certFile, certPEM, 0o600)
 }
