@@ -2,19 +2,19 @@
 // 127.0.0.1 that records what it receives and fails on demand: the fast
 // server for unit tests of sending and failover. Integration tests use real
 // Postfix instances (sync/testenv/mailstack) instead.
+//
+// Invariants: a Server listens on 127.0.0.1 only; its certificate, made
+// fresh by sync/tlsutil.SelfSigned for each Server, is trusted only through
+// ClientTLS or CAFile, so a client without them fails verification as it
+// would against a real server; AUTH is refused before TLS unless Security
+// is "plain".
 package smtpsink
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -26,6 +26,7 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+	"github.com/lifeboat-mail/lifeboat/sync/tlsutil"
 )
 
 // Message is one message the server accepted.
@@ -72,14 +73,14 @@ type Server struct {
 	ClientTLS *tls.Config // trusts the server certificate
 	CAFile    string      // the certificate as PEM (set by Start)
 
-	srv    *smtp.Server
-	ln     net.Listener
-	cert   tls.Certificate
-	mu     sync.Mutex
-	faults Faults
-	msgs   []Message
-	conns  int
-	users  map[string]string
+	srv     *smtp.Server
+	ln      net.Listener
+	certPEM []byte
+	mu      sync.Mutex
+	faults  Faults
+	msgs    []Message
+	conns   int
+	users   map[string]string
 }
 
 // Start runs a server until t ends.
@@ -91,7 +92,7 @@ func Start(t testing.TB, opts Options) *Server {
 	}
 	t.Cleanup(s.Close)
 	s.CAFile = filepath.Join(t.TempDir(), "smtpsink-ca.pem")
-	if err := os.WriteFile(s.CAFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.cert.Leaf.Raw}), 0o600); err != nil {
+	if err := os.WriteFile(s.CAFile, s.certPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -105,11 +106,11 @@ func New(opts Options) (*Server, error) {
 	if opts.Users == nil {
 		opts.Users = map[string]string{"user1": "pass1"}
 	}
-	cert, pool, err := selfSigned(opts.CertHost)
+	cert, certPEM, pool, err := selfSigned(opts.CertHost)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{users: opts.Users, cert: cert}
+	s := &Server{users: opts.Users, certPEM: certPEM}
 	s.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		s.mu.Lock()
 		s.conns++
@@ -253,38 +254,23 @@ func (se *session) Data(r io.Reader) error {
 func (se *session) Reset()        { se.from, se.to = "", nil }
 func (se *session) Logout() error { return nil }
 
-// selfSigned makes a certificate for host (default 127.0.0.1 and
-// localhost) and a pool trusting it.
-func selfSigned(host string) (tls.Certificate, *x509.CertPool, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+// selfSigned makes the server's certificate (sync/tlsutil.SelfSigned) for
+// host, default 127.0.0.1, ::1 and localhost, valid for a day: the pair,
+// the certificate as PEM, and a pool trusting it.
+func selfSigned(host string) (tls.Certificate, []byte, *x509.CertPool, error) {
+	hosts := []string{"127.0.0.1", "::1", "localhost"}
+	if host != "" {
+		hosts = []string{host}
+	}
+	certPEM, keyPEM, err := tlsutil.SelfSigned("smtpsink", hosts, 24*time.Hour)
 	if err != nil {
-		return tls.Certificate{}, nil, err
+		return tls.Certificate{}, nil, nil, err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: "smtpsink"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	if host == "" {
-		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")}
-		tmpl.DNSNames = []string{"localhost"}
-	} else {
-		tmpl.DNSNames = []string{host}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		return tls.Certificate{}, nil, err
+		return tls.Certificate{}, nil, nil, err
 	}
 	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool, nil
+	pool.AppendCertsFromPEM(certPEM)
+	return cert, certPEM, pool, nil
 }
