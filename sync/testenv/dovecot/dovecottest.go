@@ -84,12 +84,12 @@ type Server struct {
 	Dir       string      // state directory
 	IMAPAddr  string      // "127.0.0.1:PORT": plaintext listener, STARTTLS and plaintext LOGIN allowed
 	IMAPSAddr string      // "127.0.0.1:PORT": implicit TLS listener
-	CAFile    string      // PEM of the CA that signed the server certificate (SANs localhost, 127.0.0.1, ::1)
+	CAFile    string      // PEM that clients trust (tls_ca_file): the self-signed server certificate (SANs localhost, 127.0.0.1, ::1)
 	TLSConfig *tls.Config // client configuration trusting CAFile, ServerName "localhost"
 
 	ConfigFile string // dovecot.conf of this instance (for doveadm -c)
 	LogFile    string // Dovecot's log
-	CertFile   string // PEM server certificate (signed by CAFile), for other test servers to reuse
+	CertFile   string // PEM server certificate (trusted through CAFile), for other test servers to reuse
 	KeyFile    string // PEM private key of CertFile
 	LMTPSocket string // Options.LMTPSocket: Unix socket serving LMTP, or ""
 	AuthSocket string // Options.AuthSocket: Unix socket serving Dovecot auth, or ""

@@ -20,8 +20,8 @@
 //     users only (554 5.7.1 Relay access denied otherwise).
 //   - Dovecot.IMAPAddr, Dovecot.IMAPSAddr: IMAP (see dovecot).
 //
-// One CA (CAFile, TLSConfig) signs the certificate of both servers (SANs
-// localhost and 127.0.0.1).
+// Both servers use one self-signed certificate (sync/tlsutil.SelfSigned, SANs
+// localhost, 127.0.0.1 and ::1), which CAFile and TLSConfig trust.
 //
 // Postfix runs as its own private instance without postmulti and without
 // touching /etc/postfix: the harness writes main.cf and master.cf into a
@@ -106,7 +106,7 @@ type Provider struct {
 	SubmissionsAddr string // "127.0.0.1:PORT": implicit TLS + AUTH required
 	SMTPAddr        string // "127.0.0.1:PORT": inbound mail for Domain only, no AUTH
 
-	CAFile    string      // PEM CA trusted for Postfix's and Dovecot's certificates
+	CAFile    string      // PEM trusted for Postfix's and Dovecot's certificate (tls_ca_file)
 	TLSConfig *tls.Config // client configuration trusting CAFile, ServerName "localhost"
 
 	RuntimeDir string // configuration, queue, sockets, mail, logs; removed by Stop
