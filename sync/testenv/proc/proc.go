@@ -1,7 +1,16 @@
-// Package proc holds the process helpers the test harnesses share
-// (sync/testenv/dovecot, sync/testenv/mailstack): signalling a process or its whole
-// process group, and waiting until a group is gone, where zombies do not
-// count (a container's PID 1 may take its time to reap them).
+// Package proc holds what the test harnesses (sync/testenv/dovecot,
+// sync/testenv/mailstack) and the tests that need outside programs share:
+//
+//   - The one policy for a missing program or service (Need, NeedProgram):
+//     the test is skipped, except when the environment variable CI is set
+//     (InCI), where it fails, so that CI never passes by skipping. The
+//     message names what is missing and how to get it.
+//   - Process helpers: signalling a process or its whole process group, and
+//     waiting until a group is gone, where zombies do not count (a
+//     container's PID 1 may take its time to reap them).
+//
+// Like all of sync/testenv, it is imported only by tests and benchmark
+// programs.
 package proc
 
 import (
