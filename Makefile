@@ -3,8 +3,9 @@ SHELL := /bin/bash
 export PATH := /usr/local/go/bin:$(PATH)
 export LANG := en_US.UTF-8
 GO ?= go
+STATICCHECK := v0.8.2
 
-.PHONY: run demo test test-short vet bench bench-failover deps build screenshots
+.PHONY: run demo test test-short lint cross windows bench bench-failover deps build screenshots
 
 ## run: the desktop app (with a display), else the command line; the built-in demo when no account is configured
 run: deps
@@ -16,13 +17,27 @@ demo:
 build:
 	$(GO) build -o bin/lifeboat ./cmd/lifeboat
 
+## windows: bin/lifeboat.exe, the Windows desktop app and command line (MinGW cross compiler; the first build takes minutes)
+windows: deps
+	CC=x86_64-w64-mingw32-gcc CGO_ENABLED=1 GOOS=windows GOARCH=amd64 $(GO) build -o bin/lifeboat.exe ./cmd/lifeboat
+	@file bin/lifeboat.exe | grep -q 'PE32+ executable.*x86-64' || { file bin/lifeboat.exe; echo "bin/lifeboat.exe is not a PE32+ x86-64 executable"; exit 1; }
+	@echo "bin/lifeboat.exe: $$(du -h bin/lifeboat.exe | cut -f1), $$(file -b bin/lifeboat.exe)"
+
+## lint: gofmt, go vet and staticcheck (pinned)
+lint:
+	@test -z "$$(gofmt -l cmd app sync store)" || { echo "gofmt needed:"; gofmt -l cmd app sync store; exit 1; }
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK) ./...
+
+## cross: every package built and vetted for windows/amd64, darwin/arm64 and darwin/amd64 without cgo
+cross:
+	@.ci/cross
+
 deps:
 	@.ci/deps.sh
 
-## test: every test (unit, real Dovecot, real Secret Service, crash, fuzz seeds), race detector on
-test: deps
-	@test -z "$$(gofmt -l cmd app sync store)" || { echo "gofmt needed:"; gofmt -l cmd app sync store; exit 1; }
-	$(GO) vet ./...
+## test: the rules (gofmt, vet, staticcheck), the Windows and macOS builds, then every test (unit, real Dovecot and Postfix, real Secret Service, crash, fuzz seeds), race detector on
+test: deps lint cross windows
 	.ci/with-keyring $(GO) test -race -shuffle=on -count=1 -timeout 20m ./...
 
 test-short:

@@ -13,7 +13,7 @@ have gnome-keyring-daemon || need+=(gnome-keyring)
 have dbus-run-session    || need+=(dbus)
 have dbus-launch         || need+=(dbus-x11)
 have openssl             || need+=(openssl)
-# sync/mailstack: private Postfix instances (SMTP submission and relay) in
+# sync/testenv/mailstack: private Postfix instances (SMTP submission and relay) in
 # front of private Dovecots, and swaks as a real SMTP client in tests.
 [ -x /usr/sbin/postfix ] || need+=(postfix)
 [ -x /usr/lib/dovecot/lmtp ] || need+=(dovecot-lmtpd)
@@ -35,6 +35,10 @@ done
 have Xvfb                || need+=(xvfb)
 have import              || need+=(imagemagick)
 have gcc                 || need+=(gcc)
+# make windows: the Windows desktop binary is cross-compiled with MinGW
+# (Fyne's GLFW driver is C); file checks that the result is a PE32+.
+have x86_64-w64-mingw32-gcc || need+=(gcc-mingw-w64-x86-64)
+have file                || need+=(file)
 [ -x /usr/bin/time ]     || need+=(time)
 
 if [ ${#need[@]} -gt 0 ]; then

@@ -52,6 +52,7 @@ func Run(args []string) int {
 		fmt.Fprintln(os.Stderr, "lifeboat: no display to open a window on; run \"lifeboat help\" for the command line")
 		return 1
 	}
+	releaseConsole()
 	a := app.NewWithID("org.lifeboat.app")
 	icon := fyne.NewStaticResource("icon.png", assets.Icon)
 	a.SetIcon(icon)
