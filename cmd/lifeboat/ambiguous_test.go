@@ -87,7 +87,7 @@ func newHoldProxy(t *testing.T, target string, after int64, hold time.Duration) 
 
 func (p *holdProxy) Port() int { return p.ln.Addr().(*net.TCPAddr).Port }
 
-// TestKilledWaitingForTheFinalReply is the drill of the PRODUCT promise
+// TestKilledWaitingForTheFinalReply is the drill of README's promise
 // "never a blind resend": real Postfix accepts the message, its answer to
 // the final dot is held back for 6 s, and meanwhile the relay is killed
 // with SIGKILL (and, in a second run, `lifeboat send` is stopped with

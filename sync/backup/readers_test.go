@@ -44,7 +44,7 @@ func readerCorpus(t *testing.T, s *dovecot.Server, folders map[string]int) (*arc
 	return a, want
 }
 
-// PRODUCT promise: a reader pointed at an account's directory sees exactly
+// README "The archive": a reader pointed at an account's directory sees exactly
 // the mail folders. A second, private Dovecot serves a copy of the account
 // directory as mbox storage (a copy: Dovecot's mbox driver writes into the
 // files it serves); it must list exactly the archived folders, Lifeboat's

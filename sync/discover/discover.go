@@ -1,5 +1,5 @@
 // Package discover finds the IMAP and SMTP settings for an email address the
-// way Thunderbird does (PRODUCT.md §7, §9.1): built-in presets, the
+// way Thunderbird does: built-in presets (sync/providers), the
 // provider's autoconfig file, the Thunderbird-style well-known file, the MX
 // host's base domain, RFC 6186/8314 SRV records, and finally guesses checked
 // by connecting. Every result names the step that found it, so the first-run

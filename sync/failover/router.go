@@ -1,5 +1,6 @@
 // Package failover sends queued mail through the first account that can
-// take it (PRODUCT.md §5): accounts in the configured order, skipping those
+// take it (README "Sending through the next account when a provider
+// fails"): accounts in the configured order, skipping those
 // the health model knows are down, classifying every failure
 // (sync/smtpsend) and recording every step in the outbox ledger
 // (store/outbox) before taking it.

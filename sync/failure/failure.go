@@ -105,7 +105,9 @@ func CodeOf(e smtp.EnhancedCode) Code {
 	return Code{e[0], e[1], e[2]}
 }
 
-// SMTP classifies an SMTP reply at a phase (the table of PRODUCT §5).
+// SMTP classifies an SMTP reply at a phase, by its basic and enhanced codes
+// (RFC 5321 §4.2, RFC 3463); README "Sending through the next account when
+// a provider fails" lists what each class makes the router do.
 func SMTP(phase Phase, code int, enh Code, text string) Kind {
 	lower := strings.ToLower(text)
 	subj := func(s, d int) bool { return enh.Subject == s && (d < 0 || enh.Detail == d) }

@@ -14,7 +14,8 @@ import (
 	"github.com/emersion/go-smtp"
 )
 
-// The table of PRODUCT §5, row by row, as the SMTP replies providers send.
+// The failure table of README "Sending through the next account when a
+// provider fails", row by row, as the SMTP replies providers send.
 func TestSMTPTable(t *testing.T) {
 	for _, c := range []struct {
 		phase Phase

@@ -1,5 +1,6 @@
 // Package idle watches a mailbox with IMAP IDLE so that new mail can be
-// backed up within seconds while the app runs (PRODUCT.md §3). It only
+// backed up within seconds while the app runs (README "The desktop app").
+// It only
 // signals; the backup engine does the fetching.
 //
 // The connection is re-established with backoff (1 s doubling to 5 min,

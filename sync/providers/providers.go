@@ -1,5 +1,8 @@
 // Package providers knows the IMAP and SMTP settings of well-known mail
-// providers (PRODUCT.md §7), so an account can be set up from an address alone.
+// providers (Gmail, Outlook.com, BT, Yahoo, iCloud, Fastmail, ...), so an
+// account can be set up from an address alone, and what each of them does
+// that a client must know (app passwords, whether submissions are filed in
+// Sent by the server).
 package providers
 
 import "strings"
