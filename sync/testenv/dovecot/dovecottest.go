@@ -23,7 +23,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/lifeboat-mail/lifeboat/sync/testenv/proc"
 	"net"
 	"os"
 	"os/exec"
@@ -38,6 +37,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/lifeboat-mail/lifeboat/sync/testenv/proc"
 )
 
 // Options configures Start.
@@ -190,7 +190,7 @@ func Version() string {
 // StartT starts a Server for a test and stops it in t.Cleanup (printing the
 // end of Dovecot's log when the test failed). Without Dovecot the test is
 // skipped, except when the environment variable CI is set: then it fails,
-// because a CI run must not silently skip the real-server tests.
+// because a CI run must not silently skip the real-server tests (proc.Need).
 func StartT(t testing.TB, opts ...Options) *Server {
 	t.Helper()
 	var o Options
@@ -201,12 +201,7 @@ func StartT(t testing.TB, opts ...Options) *Server {
 	default:
 		t.Fatalf("dovecot.StartT: at most one Options, got %d", len(opts))
 	}
-	if err := available(); err != nil {
-		if inCI() {
-			t.Fatalf("testenv/dovecot: Dovecot is required when CI is set: %v", err)
-		}
-		t.Skipf("testenv/dovecot: Dovecot not available: %v", err)
-	}
+	proc.Need(t, "testenv/dovecot: Dovecot", available(), installHint)
 	if o.Dir == "" {
 		o.Dir = t.TempDir()
 	}
@@ -228,10 +223,8 @@ func StartT(t testing.TB, opts ...Options) *Server {
 // available is Available, replaceable by tests of StartT.
 var available = Available
 
-func inCI() bool {
-	v := strings.TrimSpace(os.Getenv("CI"))
-	return v != "" && v != "0" && !strings.EqualFold(v, "false")
-}
+// installHint tells how to get Dovecot (.ci/deps.sh installs it).
+const installHint = "make test installs it"
 
 // Start starts a private Dovecot instance in opts.Dir and returns once it
 // accepts IMAP connections (at most about 10 s).

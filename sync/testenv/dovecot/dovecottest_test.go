@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/lifeboat-mail/lifeboat/sync/testenv/proc"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/lifeboat-mail/lifeboat/sync/testenv/proc"
 )
 
 // msg builds a message with CRLF line endings.
@@ -520,9 +520,7 @@ func TestTwoInstancesAndRestart(t *testing.T) {
 	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
-			if Available() != nil && !inCI() {
-				t.Skip(err)
-			}
+			proc.Need(t, "testenv/dovecot: Dovecot", Available(), installHint)
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { servers[i].Stop() })
@@ -716,9 +714,7 @@ func TestStartTWithoutDovecot(t *testing.T) {
 }
 
 func BenchmarkStartStop(b *testing.B) {
-	if err := Available(); err != nil {
-		b.Skip(err)
-	}
+	proc.Need(b, "testenv/dovecot: Dovecot", Available(), installHint)
 	var start, stop time.Duration
 	for i := 0; i < b.N; i++ {
 		t0 := time.Now()

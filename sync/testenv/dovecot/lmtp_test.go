@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/lifeboat-mail/lifeboat/sync/testenv/proc"
 )
 
 // lmtpDir returns a directory every user can traverse (LMTP delivers as
@@ -35,10 +37,8 @@ func lmtpDir(t *testing.T) string {
 			return d
 		}
 	}
-	if Available() == nil && inCI() {
-		t.Fatal("Dovecot's lmtp (dovecot-lmtpd) is required when CI is set")
-	}
-	t.Skip("Dovecot's lmtp (dovecot-lmtpd) not installed")
+	proc.Need(t, "testenv/dovecot: Dovecot", Available(), installHint)
+	proc.Need(t, "Dovecot's lmtp (dovecot-lmtpd)", errors.New("not installed"), installHint)
 	return ""
 }
 
@@ -141,9 +141,7 @@ func TestLMTPAndAuthSocket(t *testing.T) {
 }
 
 func TestLMTPSocketOptionsChecked(t *testing.T) {
-	if err := Available(); err != nil {
-		t.Skip(err)
-	}
+	proc.Need(t, "testenv/dovecot: Dovecot", Available(), installHint)
 	sock := filepath.Join(t.TempDir(), "lmtp")
 	for _, o := range []Options{
 		{Dir: t.TempDir(), LMTPSocket: "relative/lmtp"},

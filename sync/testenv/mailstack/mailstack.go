@@ -42,7 +42,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/lifeboat-mail/lifeboat/sync/testenv/proc"
 	"io"
 	"net"
 	"os"
@@ -59,8 +58,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-
 	"github.com/lifeboat-mail/lifeboat/sync/testenv/dovecot"
+	"github.com/lifeboat-mail/lifeboat/sync/testenv/proc"
 )
 
 // Options configures Start.
@@ -265,23 +264,16 @@ func Available() error {
 // available is Available, replaceable by tests of StartT.
 var available = Available
 
-func inCI() bool {
-	v := strings.TrimSpace(os.Getenv("CI"))
-	return v != "" && v != "0" && !strings.EqualFold(v, "false")
-}
+// installHint tells how to get the stack (.ci/deps.sh installs it).
+const installHint = "make test installs Postfix and Dovecot; Postfix needs root"
 
 // StartT starts a Provider for a test and stops it in t.Cleanup (logging the
 // end of Postfix's and Dovecot's logs when the test failed). When the
 // stack is not available the test is skipped, except when the environment
-// variable CI is set: then it fails.
+// variable CI is set: then it fails (proc.Need).
 func StartT(t testing.TB, opts Options) *Provider {
 	t.Helper()
-	if err := available(); err != nil {
-		if inCI() {
-			t.Fatalf("mailstack: Postfix+Dovecot are required when CI is set: %v", err)
-		}
-		t.Skipf("mailstack: not available: %v", err)
-	}
+	proc.Need(t, "mailstack: Postfix+Dovecot", available(), installHint)
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/lifeboat-mail/lifeboat/sync/testenv/proc"
 	"net"
 	"os"
 	"os/exec"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+	"github.com/lifeboat-mail/lifeboat/sync/testenv/proc"
 )
 
 const deliveryTimeout = 20 * time.Second
@@ -105,12 +105,7 @@ func needSwaks(t *testing.T) string {
 	if err == nil {
 		err = exec.Command("perl", "-MNet::SSLeay", "-e1").Run()
 	}
-	if err != nil {
-		if inCI() {
-			t.Fatalf("swaks with TLS (Net::SSLeay) is required when CI is set: %v", err)
-		}
-		t.Skipf("swaks with TLS not available: %v", err)
-	}
+	proc.Need(t, "swaks with TLS (Net::SSLeay)", err, "make test installs it")
 	return path
 }
 
@@ -421,12 +416,7 @@ func instanceProcesses(t *testing.T, p *Provider, postfixPID, dovecotPID int) []
 
 func TestStopLeavesNothing(t *testing.T) {
 	t.Parallel()
-	if err := Available(); err != nil {
-		if inCI() {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
+	proc.Need(t, "mailstack: Postfix+Dovecot", Available(), installHint)
 	dir := t.TempDir()
 	p, err := Start(Options{Dir: dir, Name: "gone"})
 	if err != nil {
@@ -496,9 +486,7 @@ func TestStopLeavesNothing(t *testing.T) {
 
 func TestOptionsRejected(t *testing.T) {
 	t.Parallel()
-	if err := Available(); err != nil {
-		t.Skip(err)
-	}
+	proc.Need(t, "mailstack: Postfix+Dovecot", Available(), installHint)
 	dir := t.TempDir()
 	for _, o := range []Options{
 		{},
@@ -555,9 +543,7 @@ func TestStartTWithoutStack(t *testing.T) {
 }
 
 func BenchmarkStartStop(b *testing.B) {
-	if err := Available(); err != nil {
-		b.Skip(err)
-	}
+	proc.Need(b, "mailstack: Postfix+Dovecot", Available(), installHint)
 	var start, stop time.Duration
 	for i := 0; i < b.N; i++ {
 		t0 := time.Now()
