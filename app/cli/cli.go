@@ -1,6 +1,9 @@
-// Package cli is Lifeboat's command line: it parses arguments, wires the
-// engines (sync/backup, store/archive, store/index) together and prints
-// what happened. It holds no logic of its own beyond that.
+// Package cli is Lifeboat's command line: it parses arguments, has the
+// engines wired from the configuration (app/wire), runs them and prints
+// what happened. It holds no mail logic of its own. What it guarantees:
+// every error is one line that says what to do; a password is never
+// printed (only the relay's own, on request with --show-credentials); and
+// the exit status says how the run ended.
 //
 // Exit status: 0 ok, 1 failure, 2 usage, 3 finished with warnings (mass
 // deletion on the server, quarantined bytes, ...).

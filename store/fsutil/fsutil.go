@@ -1,5 +1,13 @@
-// Package fsutil holds the file-system durability helpers the store
-// packages share.
+// Package fsutil holds the file-system helpers the store packages share,
+// on Linux, macOS and Windows alike:
+//
+//   - durability: SyncDir, and WriteFileSync/WriteFromSync, which replace a
+//     file atomically (temporary file, fsync, rename, fsync of the
+//     directory), so that a crash leaves the old content or the new, never
+//     a mixture;
+//   - one writer: TryLock and LockFile take an exclusive lock without
+//     waiting (flock on Unix, LockFileEx on Windows) that the kernel
+//     releases when the process dies, so a lock can never be left stale.
 package fsutil
 
 import (

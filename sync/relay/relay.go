@@ -8,7 +8,13 @@
 //   - "250" is answered only after the message is fsynced into the outbox
 //     (store/outbox): an acknowledged message survives a crash.
 //   - It listens on loopback unless the configuration explicitly allows
-//     more; beyond loopback it offers STARTTLS and refuses AUTH without it.
+//     more. It always offers STARTTLS (its own certificate, whose
+//     fingerprint "lifeboat relay --show-credentials" prints); beyond
+//     loopback it refuses AUTH without it.
+//   - Password guessing is slowed down: after 5 failed logins from one
+//     address, or 20 from all of them, within a minute, further attempts
+//     are refused until the minute has passed, and a connection is closed
+//     after its third failure.
 package relay
 
 import (
