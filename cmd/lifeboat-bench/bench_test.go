@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/lifeboat-mail/lifeboat/sync/testenv/dovecot"
+	testproc "github.com/lifeboat-mail/lifeboat/sync/testenv/proc"
 )
 
 // TestMain lets the harness re-execute this test binary as the bare loop.
@@ -19,31 +19,15 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func inCI() bool {
-	v := strings.TrimSpace(os.Getenv("CI"))
-	return v != "" && v != "0" && !strings.EqualFold(v, "false")
-}
-
 // TestSmoke runs the whole benchmark on tiny corpora: every tool must run,
 // and every output must hold exactly the server's messages.
 func TestSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds lifeboat and starts Dovecot")
 	}
-	need := func(what string, err error) {
-		if err == nil {
-			return
-		}
-		if inCI() {
-			t.Fatalf("%s is required when CI is set: %v", what, err)
-		}
-		t.Skipf("%s not available: %v", what, err)
-	}
-	need("Dovecot", dovecot.Available())
-	_, err := exec.LookPath("mbsync")
-	need("mbsync", err)
-	_, err = exec.LookPath("go")
-	need("the go command", err)
+	testproc.Need(t, "Dovecot", dovecot.Available(), "make test installs it")
+	testproc.NeedProgram(t, "mbsync", "make test installs it")
+	testproc.NeedProgram(t, "go", "")
 
 	self, err := os.Executable()
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/lifeboat-mail/lifeboat/sync/testenv/mailstack"
+	"github.com/lifeboat-mail/lifeboat/sync/testenv/proc"
 )
 
 // cutProxy forwards TCP to a target until it is cut: then it refuses new
@@ -311,10 +313,7 @@ func TestProbesMarkDownAndUp(t *testing.T) {
 func needKeyring(t *testing.T) {
 	t.Helper()
 	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("no D-Bus session: run the tests through .ci/with-keyring (make test)")
-		}
-		t.Skip("needs the Secret Service: run through .ci/with-keyring")
+		proc.Need(t, "the Secret Service", errors.New("no D-Bus session"), "run the tests through .ci/with-keyring, as make test does")
 	}
 }
 
@@ -379,12 +378,7 @@ func TestRelayWithRealClients(t *testing.T) {
 	}
 	needKeyring(t)
 	for _, tool := range []string{"swaks", "/usr/bin/python3"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s missing (make test installs it)", tool)
-			}
-			t.Skipf("%s missing", tool)
-		}
+		proc.NeedProgram(t, tool, "make test installs it")
 	}
 	s := newStack(t)
 	relay, password, relayOut := s.startRelay()
@@ -444,12 +438,7 @@ func TestRelayWithMsmtpDefaults(t *testing.T) {
 		t.Skip("starts Postfix and Dovecot")
 	}
 	needKeyring(t)
-	if _, err := exec.LookPath("msmtp"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("msmtp missing (make test installs it)")
-		}
-		t.Skip("msmtp missing")
-	}
+	proc.NeedProgram(t, "msmtp", "make test installs it")
 	s := newStack(t)
 	code, creds := s.run("", "relay", "--show-credentials")
 	if code != 0 || !strings.Contains(creds, "STARTTLS") {

@@ -9,18 +9,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lifeboat-mail/lifeboat/sync/testenv/proc"
 )
 
 // startXvfb starts a private X server and returns its DISPLAY; it is
 // stopped by its process id when the test ends.
 func startXvfb(t *testing.T) string {
 	t.Helper()
-	if _, err := exec.LookPath("Xvfb"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("Xvfb missing (make test installs it)")
-		}
-		t.Skip("Xvfb missing")
-	}
+	proc.NeedProgram(t, "Xvfb", "make test installs it")
 	for n := 90 + os.Getpid()%50; n < 200; n++ {
 		if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); err == nil {
 			continue

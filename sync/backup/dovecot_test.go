@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"github.com/lifeboat-mail/lifeboat/store/archive"
 	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
 	"github.com/lifeboat-mail/lifeboat/sync/testenv/dovecot"
+	"github.com/lifeboat-mail/lifeboat/sync/testenv/proc"
 )
 
 // These tests run the engine against a real Dovecot started for the test.
@@ -113,13 +113,7 @@ func pythonView(orig []byte, eolCRLF bool) []byte {
 
 func checkPythonReadsArchive(t *testing.T, a *archive.Archive, folder string) {
 	t.Helper()
-	py := "/usr/bin/python3"
-	if _, err := exec.LookPath(py); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI needs /usr/bin/python3 (make test installs it)")
-		}
-		t.Skip("no /usr/bin/python3")
-	}
+	py := proc.NeedProgram(t, "/usr/bin/python3", "make test installs it")
 	id := archive.FolderID{Account: "dove", Name: folder, Delim: '/'}
 	out, err := exec.Command(py, "-c", pythonReader, a.MboxPath(id)).Output()
 	if err != nil {

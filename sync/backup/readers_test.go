@@ -16,6 +16,7 @@ import (
 	"github.com/lifeboat-mail/lifeboat/store/archive"
 	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
 	"github.com/lifeboat-mail/lifeboat/sync/testenv/dovecot"
+	"github.com/lifeboat-mail/lifeboat/sync/testenv/proc"
 )
 
 // readerCorpus loads folders with a few messages each into a Dovecot and
@@ -89,12 +90,7 @@ func TestArchiveServedByDovecot(t *testing.T) {
 // messages as the archive does.
 func TestArchiveOpenedByMutt(t *testing.T) {
 	for _, tool := range []string{"mutt", "tmux"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("CI needs %s (make test installs it)", tool)
-			}
-			t.Skipf("%s not installed (make test installs it)", tool)
-		}
+		proc.NeedProgram(t, tool, "make test installs it")
 	}
 	src := dovecot.StartT(t)
 	a, want := readerCorpus(t, src, map[string]int{"INBOX": 7, "Lists/golang-nuts": 3})
