@@ -4,6 +4,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -174,5 +175,38 @@ func TestUIOnlyShows(t *testing.T) {
 			}
 			return true
 		})
+	}
+}
+
+// TestREADMEMapMatchesTree: README's "Where things are" table lists every
+// package of the module, and nothing that is not one.
+func TestREADMEMapMatchesTree(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## Where things are\n")
+	if !ok {
+		t.Fatal(`README has no "## Where things are" section`)
+	}
+	if i := strings.Index(section, "\n## "); i >= 0 {
+		section = section[:i]
+	}
+	listed := map[string]bool{}
+	for _, line := range strings.Split(section, "\n") {
+		if rest, ok := strings.CutPrefix(line, "| `"); ok {
+			if path, _, ok := strings.Cut(rest, "`"); ok {
+				listed[path] = true
+			}
+		}
+	}
+	for _, p := range listPackages(t) {
+		if !listed[p.path] {
+			t.Errorf("README's map does not list %s", p.path)
+		}
+		delete(listed, p.path)
+	}
+	for path := range listed {
+		t.Errorf("README's map lists %s, which is not a package", path)
 	}
 }
