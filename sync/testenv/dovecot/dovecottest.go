@@ -12,7 +12,14 @@
 // "nobody", chrooted to Dir/home) and as an ordinary user (every Dovecot
 // process then runs as that user).
 //
-// Tests normally use StartT; programs use Start and Stop.
+// Invariants: an instance listens only on Options.ListenAddr (default
+// 127.0.0.1), on free ports; its TLS certificate is self-signed
+// (sync/tlsutil.SelfSigned, SANs localhost, 127.0.0.1, ::1) and trusted
+// only through CAFile or TLSConfig, so a client without them fails as
+// against a real server; Stop leaves no process of the instance behind.
+//
+// Tests normally use StartT (skipped without Dovecot, failed under CI:
+// proc.Need); programs use Start and Stop.
 package dovecot
 
 import (

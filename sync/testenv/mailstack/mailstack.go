@@ -34,7 +34,8 @@
 // Needs root (Postfix's master does) and the Debian packages
 // postfix, dovecot-imapd and dovecot-lmtpd (see .ci/deps.sh).
 //
-// Tests normally use StartT; programs use Start and Stop.
+// Tests normally use StartT (skipped without the stack, failed under CI:
+// proc.Need); programs use Start and Stop.
 package mailstack
 
 import (
