@@ -2,8 +2,6 @@ package main
 
 import (
 	"bufio"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/lifeboat-mail/lifeboat/sync/tlsutil"
 )
 
 // passwordEnv carries the password to the "bare" subcommand (not on its
@@ -56,16 +55,9 @@ func bareMain(args []string) int {
 
 func bare(addr, user, password, caFile, serverName, out string) (bareResult, error) {
 	var res bareResult
-	tc := &tls.Config{ServerName: serverName, MinVersion: tls.VersionTLS12}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return res, err
-		}
-		tc.RootCAs = x509.NewCertPool()
-		if !tc.RootCAs.AppendCertsFromPEM(pem) {
-			return res, fmt.Errorf("%s holds no PEM certificate", caFile)
-		}
+	tc, err := tlsutil.ClientConfig(serverName, caFile) // what Lifeboat's own connections use
+	if err != nil {
+		return res, err
 	}
 	c, err := imapclient.DialTLS(addr, &imapclient.Options{TLSConfig: tc})
 	if err != nil {

@@ -3,15 +3,10 @@ package discover
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lifeboat-mail/lifeboat/sync/tlsutil"
 )
 
 // fakeResolver answers from maps; anything else is "not found".
@@ -457,29 +454,15 @@ var (
 // testTLS is a self-signed certificate for example.org and its subdomains.
 func testTLS(t *testing.T) (*tls.Config, *x509.CertPool) {
 	certOnce.Do(func() {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		certPEM, keyPEM, err := tlsutil.SelfSigned("example.org", []string{"example.org", "*.example.org"}, time.Hour)
 		if err != nil {
 			panic(err)
 		}
-		tmpl := &x509.Certificate{
-			SerialNumber:          big.NewInt(1),
-			Subject:               pkix.Name{CommonName: "example.org"},
-			DNSNames:              []string{"example.org", "*.example.org"},
-			NotBefore:             time.Now().Add(-time.Hour),
-			NotAfter:              time.Now().Add(time.Hour),
-			KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-			ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-			BasicConstraintsValid: true,
-			IsCA:                  true,
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		if err != nil {
+		if testCert, err = tls.X509KeyPair(certPEM, keyPEM); err != nil {
 			panic(err)
 		}
-		cert, _ := x509.ParseCertificate(der)
-		testCert = tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}
 		testPool = x509.NewCertPool()
-		testPool.AddCert(cert)
+		testPool.AppendCertsFromPEM(certPEM)
 	})
 	return &tls.Config{Certificates: []tls.Certificate{testCert}}, testPool
 }
