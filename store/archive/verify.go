@@ -1,8 +1,6 @@
 package archive
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -24,49 +22,15 @@ func (f *Folder) WriteOriginal(w io.Writer, e *Entry) error {
 	return writeOriginal(w, mb, e)
 }
 
+// writeOriginal reads the record of e, whose framing mboxrd checks
+// (ReadRecord); a framing error says at which byte and what is wrong.
 func writeOriginal(w io.Writer, mb io.ReaderAt, e *Entry) error {
-	trail := int64(e.Meta.TrailLen())
-	br := bufio.NewReaderSize(io.NewSectionReader(mb, e.Offset, e.Length), 64*1024)
-	sep, err := br.ReadSlice('\n')
-	if err != nil || !bytes.HasPrefix(sep, []byte("From ")) {
-		return fmt.Errorf("no \"From \" separator at byte %d", e.Offset)
-	}
-	bodyLen := e.Length - int64(len(sep)) - trail
-	if bodyLen < 0 {
-		return fmt.Errorf("record at byte %d is shorter than its framing", e.Offset)
-	}
-	dec := mboxrd.NewDecoder(w, e.Meta.EOL)
-	n, err := io.Copy(dec, io.LimitReader(br, bodyLen))
-	if err != nil {
-		return err
-	}
-	if n != bodyLen {
-		return fmt.Errorf("record at byte %d is cut short: %d of %d bytes", e.Offset, n, bodyLen)
-	}
-	if _, err := dec.Close(); err != nil {
-		return err
-	}
-	tail := make([]byte, trail)
-	if _, err := io.ReadFull(br, tail); err != nil || !framingTail(tail, e.Meta) {
-		return fmt.Errorf("record at byte %d does not end with the blank line of mbox framing", e.Offset)
-	}
-	return nil
+	return mboxrd.ReadRecord(w, mb, e.Offset, e.Length, e.Meta)
 }
 
 // framingTail reports whether the bytes after a message are the framing
-// its Meta says: Lifeboat's own "\n" or "\n\n"; line ends for an adopted
-// record.
-func framingTail(tail []byte, m mboxrd.Meta) bool {
-	if !m.Adopted {
-		return bytes.Equal(tail, []byte("\n\n")[:len(tail)])
-	}
-	for _, c := range tail {
-		if c != '\n' && c != '\r' {
-			return false
-		}
-	}
-	return true
-}
+// its Meta says, as mboxrd judges it (Meta.IsTrail), for repair's framedAt.
+func framingTail(tail []byte, m mboxrd.Meta) bool { return m.IsTrail(tail) }
 
 // Damage is one problem found by Verify (Offset -1: not a message's).
 type Damage struct {

@@ -25,6 +25,24 @@
 //
 // Identity of a message is the SHA-256 of its canonical form: the original
 // bytes with every bare LF written as CRLF (Hash, Canonical).
+//
+// This package is the one place that knows the framing of a record: it
+// writes records (Append, Encoder), reads them back (ReadRecord and
+// OpenRecord for a record in a file, at the offset and length its log
+// gives; Decode and Body for one in memory), and finds them in mbox bytes
+// no log describes (Scan). Invariants it enforces:
+//
+//   - Exact: Decode(Append(msg)) is msg, byte for byte, for any bytes (the
+//     fuzz test holds it to that), and so is what ReadRecord and OpenRecord
+//     give back.
+//   - No line of a record's body can be taken for a separator (RFC 4155):
+//     every line matching ^>*From  gets one more '>', and reading removes
+//     one '>' from every line matching ^>+From  and from no other line.
+//   - A record is read back only as framed as its Meta says: a "From " line
+//     at its start, and exactly the trail of Meta.TrailLen after the
+//     message (Meta.IsTrail). Anything else is an error that says at which
+//     byte the record is and what is wrong (errors.Is ErrBadRecord); a
+//     streaming reader (Record) reports it when it gets there.
 package mboxrd
 
 import (
@@ -232,7 +250,6 @@ func (e *Encoder) Write(p []byte) (int, error) {
 			if j < 0 {
 				e.out = append(e.out, p[i:]...)
 				e.any, e.lastLF = true, false
-				i = len(p)
 				break
 			}
 			if j > 0 {
@@ -303,8 +320,9 @@ func Append(w io.Writer, msg []byte, date time.Time) (Meta, int64, error) {
 }
 
 // Decoder undoes an Encoder: it is handed a record body (without the
-// separator line, the final blank line and the added line break; see Body)
-// and writes the original message to w.
+// separator line, the final blank line and the added line break; see Body,
+// and Record, which reads records from files with it) and writes the
+// original message to w.
 type Decoder struct {
 	w   io.Writer
 	eol EOL
@@ -319,16 +337,18 @@ func NewDecoder(w io.Writer, eol EOL) *Decoder {
 	return &Decoder{w: w, eol: eol, ls: lineStart{active: true}, out: make([]byte, 0, 64*1024)}
 }
 
-func (d *Decoder) flushLineStart(matched bool) {
+// flushLineStart appends to dst the bytes held while matching >*From .
+func (d *Decoder) flushLineStart(dst []byte, matched bool) []byte {
 	g := d.ls.gts
 	if matched {
 		g-- // the '>' the encoder added
 	}
 	for i := 0; i < g; i++ {
-		d.out = append(d.out, '>')
+		dst = append(dst, '>')
 	}
-	d.out = append(d.out, fromWord[:d.ls.from]...)
+	dst = append(dst, fromWord[:d.ls.from]...)
 	d.ls = lineStart{}
+	return dst
 }
 
 func (d *Decoder) flushOut() {
@@ -340,19 +360,18 @@ func (d *Decoder) flushOut() {
 	d.out = d.out[:0]
 }
 
-// Write decodes a piece of a record body.
-func (d *Decoder) Write(p []byte) (int, error) {
-	if d.err != nil {
-		return 0, d.err
-	}
+// decode appends the decoding of p, a piece of a record body, to dst. The
+// start of a line that may still turn out to be >*From  is held until the
+// next piece or end.
+func (d *Decoder) decode(dst, p []byte) []byte {
 	for i := 0; i < len(p); {
 		if !d.ls.active {
 			j := bytes.IndexByte(p[i:], '\n')
 			if j < 0 {
-				d.out = append(d.out, p[i:]...)
+				dst = append(dst, p[i:]...)
 				break
 			}
-			d.out = append(d.out, p[i:i+j]...)
+			dst = append(dst, p[i:i+j]...)
 			i += j
 		}
 		c := p[i]
@@ -365,20 +384,39 @@ func (d *Decoder) Write(p []byte) (int, error) {
 			case c == fromWord[d.ls.from]:
 				d.ls.from++
 				if d.ls.from == len(fromWord) {
-					d.flushLineStart(d.ls.gts > 0)
+					dst = d.flushLineStart(dst, d.ls.gts > 0)
 				}
 				continue
 			default:
-				d.flushLineStart(false)
+				dst = d.flushLineStart(dst, false)
 			}
 		}
 		if c == '\n' {
 			if d.eol == EOLCRLF {
-				d.out = append(d.out, '\r')
+				dst = append(dst, '\r')
 			}
 			d.ls = lineStart{active: true}
 		}
-		d.out = append(d.out, c)
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+// end appends to dst what decode holds at the end of the body.
+func (d *Decoder) end(dst []byte) []byte {
+	if d.ls.active && (d.ls.gts > 0 || d.ls.from > 0) {
+		dst = d.flushLineStart(dst, false)
+	}
+	return dst
+}
+
+// Write decodes a piece of a record body.
+func (d *Decoder) Write(p []byte) (int, error) {
+	if d.err != nil {
+		return 0, d.err
+	}
+	for i := 0; i < len(p); i += 32 * 1024 {
+		d.out = d.decode(d.out, p[i:min(i+32*1024, len(p))])
 		if len(d.out) >= 64*1024 {
 			d.flushOut()
 		}
@@ -391,9 +429,7 @@ func (d *Decoder) Write(p []byte) (int, error) {
 
 // Close flushes what is held and returns the number of bytes written.
 func (d *Decoder) Close() (int64, error) {
-	if d.ls.active && (d.ls.gts > 0 || d.ls.from > 0) {
-		d.flushLineStart(false)
-	}
+	d.out = d.end(d.out)
 	d.flushOut()
 	return d.n, d.err
 }
@@ -413,11 +449,9 @@ func Body(record []byte, meta Meta) ([]byte, error) {
 	}
 	body := record[nl+1:]
 	trail := meta.TrailLen()
-	if len(body) < trail || !isLineEnds(body[len(body)-trail:]) {
-		return nil, fmt.Errorf("%w: missing the blank line that ends a record", ErrBadRecord)
-	}
-	if !meta.Adopted && !bytes.HasSuffix(body, []byte("\n\n")) {
+	if trail < 0 || len(body) < trail || !meta.IsTrail(body[len(body)-trail:]) ||
 		// Every record of ours ends with a line break and a blank line.
+		(!meta.Adopted && !bytes.HasSuffix(body, []byte("\n\n"))) {
 		return nil, fmt.Errorf("%w: missing the blank line that ends a record", ErrBadRecord)
 	}
 	return body[:len(body)-trail], nil

@@ -45,6 +45,7 @@ func roundTrip(t testing.TB, msg []byte, chunks ...int) {
 	if !bytes.Equal(got, msg) {
 		t.Fatalf("round trip changed the message\n in: %q\nout: %q", msg, got)
 	}
+	readBack(t, rec, meta, msg)
 	for _, size := range chunks {
 		var sc Scanner
 		var pieces bytes.Buffer

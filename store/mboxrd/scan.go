@@ -43,7 +43,7 @@ type Found struct {
 // kept byte for byte (EOLRaw) while one with only LF gets CRLF back
 // (EOLCRLF), which gives the same identity (Hash) for a record without CR.
 func Scan(r io.ReaderAt, from, to int64, fn func(Found) error) (lead int64, err error) {
-	br := bufio.NewReaderSize(io.NewSectionReader(r, from, to-from), 256*1024)
+	br := bufio.NewReaderSize(io.NewSectionReader(r, from, to-from), maxSeparator)
 	var (
 		pos       = from
 		cur       *Found
