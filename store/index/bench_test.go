@@ -256,6 +256,14 @@ func asciiOnly(s string) string {
 
 func (g *generator) word() string { return g.vocab[g.zipf.Uint64()] }
 
+// capitalize upper-cases the first letter of a word (the words are ASCII).
+func capitalize(w string) string {
+	if w == "" {
+		return w
+	}
+	return strings.ToUpper(w[:1]) + w[1:]
+}
+
 func (g *generator) sentence() string {
 	n := 5 + g.r.IntN(12)
 	words := make([]string, n)
@@ -307,15 +315,15 @@ func (g *generator) subject(i int) string {
 	case 1:
 		return "Re: " + g.word() + " " + g.word() + " " + g.word()
 	case 2:
-		return "Fwd: " + strings.Title(g.word()) + " " + g.word()
+		return "Fwd: " + capitalize(g.word()) + " " + g.word()
 	case 3:
 		return "Quarterly report: " + g.word()
 	case 4:
 		return "Meeting about the " + g.word() + " " + g.word()
 	case 5:
-		return "=?UTF-8?Q?Gr=C3=BC=C3=9Fe_aus_" + strings.Title(g.word()) + "?="
+		return "=?UTF-8?Q?Gr=C3=BC=C3=9Fe_aus_" + capitalize(g.word()) + "?="
 	default:
-		return strings.Title(g.word()) + " " + g.word() + " " + g.word() + " " + g.word()
+		return capitalize(g.word()) + " " + g.word() + " " + g.word() + " " + g.word()
 	}
 }
 
@@ -364,7 +372,7 @@ func (g *generator) message(i int, date time.Time) []byte {
 			for j := range att {
 				att[j] = byte(g.r.Uint32())
 			}
-			name := strings.Title(g.word()) + "-" + strconv.Itoa(g.r.IntN(1000)) + [...]string{".pdf", ".xlsx", ".jpg", ".docx"}[g.r.IntN(4)]
+			name := capitalize(g.word()) + "-" + strconv.Itoa(g.r.IntN(1000)) + [...]string{".pdf", ".xlsx", ".jpg", ".docx"}[g.r.IntN(4)]
 			b.WriteString("--mix-" + strconv.Itoa(i) + "\r\nContent-Type: application/octet-stream; name=\"" + name + "\"\r\n" +
 				"Content-Disposition: attachment; filename=\"" + name + "\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
 				lines(base64.StdEncoding.EncodeToString(att), 76))

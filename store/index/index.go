@@ -17,6 +17,12 @@
 // in batches; until then the row is listed but not found by Search. An
 // interrupted second step is finished by the next Update. See Search for
 // the query syntax.
+//
+// The index parses no mbox framing of its own: a message is read through
+// package mboxrd (OpenRecord, only as far as its header goes, for a row;
+// ReadRecord, by way of the archive, for its text). Header values are
+// decoded by msgtext.HeaderText, the decoder of the message view, so a list
+// shows what the message shows.
 package index
 
 import (

@@ -598,7 +598,17 @@ func wordDecoder(p *parser) *mime.WordDecoder {
 	}}
 }
 
-// headerText decodes an unstructured header value (Subject) into one line.
+// HeaderText decodes a raw header value (as it is in the message, unfolded)
+// into one line of valid UTF-8, as Parse decodes a Subject: 8-bit bytes are
+// taken as UTF-8 (RFC 6532) or, when they are not, as Windows-1252; RFC 2047
+// encoded words are decoded, in any charset x/text knows, with Latin-1 read
+// as Windows-1252, and a charset nobody knows read as UTF-8 or Windows-1252
+// (an encoded word that is damaged stays as it is); control characters and
+// runs of white space become one space.
+func HeaderText(v string) string { return headerText(v, nil) }
+
+// headerText decodes an unstructured header value (Subject) into one line,
+// noting in p (when not nil) what had to be guessed.
 func headerText(v string, p *parser) string {
 	v = to8(v)
 	if strings.Contains(v, "=?") {

@@ -10,6 +10,13 @@
 // Latin-1"). When the MIME structure cannot be made out at all, the body is
 // shown as it is.
 //
+// This package is the one decoder of header text in Lifeboat: HeaderText
+// (what package index keeps for its rows) and Parse decode RFC 2047 encoded
+// words (RFC 2047 §4 and §6) and 8-bit header bytes the same way, with the
+// same charset handling (Latin-1 read as Windows-1252, a charset nobody
+// knows read as UTF-8 or Windows-1252). What it returns is always valid
+// UTF-8, and header values are one line without control characters.
+//
 // Parts are numbered as IMAP numbers them (RFC 3501 section 6.4.5): the
 // parts of a multipart are 1, 2, ... and a part nested in part 2 is 2.1,
 // written []int{2, 1}; a message that is not multipart has one part, 1. An

@@ -316,6 +316,34 @@ func TestTransferEncodings(t *testing.T) {
 	}
 }
 
+// TestHeaderText: the decoder package index uses for its rows is the one
+// Parse uses for a Subject.
+func TestHeaderText(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain  text\t folded":                                "plain text folded",
+		"=?UTF-8?B?SGVsbG8g8J+Mjg==?= =?UTF-8?Q?w=C3=B6rld?=": "Hello 🌎wörld",
+		"=?iso-8859-1?q?J=F6rg?= <j@example.org>":             "Jörg <j@example.org>",
+		"=?windows-1252?q?=80uro_=93quoted=94?=":              "€uro “quoted”",
+		"=?latin-1?q?=80?=":                                   "€",
+		"=?iso-8859-15?Q?=A4?=":                               "€",
+		"=?gb2312?B?xOO6ww==?=":                               "你好",
+		"=?ISO-2022-JP?B?GyRCJDMkcyRLJEEkTxsoQg==?=":          "こんにちは",
+		"=?unknown-8bit?Q?Gr=C3=BC=C3=9Fe?=":                  "Grüße",
+		"=?x-foo?Q?K=F6ln?=":                                  "Köln",
+		"=?utf-8?q?broken":                                    "=?utf-8?q?broken",
+		"caf\xe9 \x80":                                        "café €",
+		"=?utf-8?Q?=1B[1mbold=00?=":                           "[1mbold",
+		"":                                                    "",
+	} {
+		if got := HeaderText(in); got != want || !utf8.ValidString(got) {
+			t.Errorf("HeaderText(%q) = %q, want %q", in, got, want)
+		}
+		if m := Parse([]byte("Subject: " + in + "\r\n\r\nbody\r\n")); m.Subject != HeaderText(in) {
+			t.Errorf("Parse: Subject %q, HeaderText %q", m.Subject, HeaderText(in))
+		}
+	}
+}
+
 func TestSearchText(t *testing.T) {
 	m := &Message{
 		Text:        "Hello wörld, see <https://track.example.com/c/abc123?u=9> and http://user@host.example:8080/x. €€€",
