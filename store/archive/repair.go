@@ -1,9 +1,7 @@
 package archive
 
 import (
-	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lifeboat-mail/lifeboat/store/fsutil"
+	"github.com/lifeboat-mail/lifeboat/store/mboxrd"
 )
 
 // RepairReport says what Repair did to a folder.
@@ -210,17 +209,7 @@ func (a *Archive) Repair(id FolderID) (rep RepairReport, err error) {
 // framedAt reports whether a record starts with a separator where its entry
 // says and ends with its framing.
 func framedAt(mb io.ReaderAt, e *Entry) bool {
-	br := bufio.NewReader(io.NewSectionReader(mb, e.Offset, e.Length))
-	sep, err := br.ReadSlice('\n')
-	if err != nil || !bytes.HasPrefix(sep, []byte("From ")) {
-		return false
-	}
-	t := int64(e.Meta.TrailLen())
-	tail := make([]byte, t)
-	if _, err := mb.ReadAt(tail, e.Offset+e.Length-t); err != nil && !errors.Is(err, io.EOF) {
-		return false
-	}
-	return framingTail(tail, e.Meta)
+	return mboxrd.Framed(mb, e.Offset, e.Length, e.Meta)
 }
 
 // gaps returns the parts of [0, end) that no span covers.

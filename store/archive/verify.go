@@ -28,10 +28,6 @@ func writeOriginal(w io.Writer, mb io.ReaderAt, e *Entry) error {
 	return mboxrd.ReadRecord(w, mb, e.Offset, e.Length, e.Meta)
 }
 
-// framingTail reports whether the bytes after a message are the framing
-// its Meta says, as mboxrd judges it (Meta.IsTrail), for repair's framedAt.
-func framingTail(tail []byte, m mboxrd.Meta) bool { return m.IsTrail(tail) }
-
 // Damage is one problem found by Verify (Offset -1: not a message's).
 type Damage struct {
 	Folder      FolderID

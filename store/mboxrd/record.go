@@ -249,3 +249,16 @@ func (m Meta) IsTrail(b []byte) bool {
 	}
 	return isLineEnds(b)
 }
+
+// Framed reports whether the record of length bytes at off in r has the
+// framing m describes, a "From " separator line at its start and m's trail
+// at its end, without decoding the message between them (the quick check
+// repair makes of every logged record).
+func Framed(r io.ReaderAt, off, length int64, m Meta) bool {
+	if _, err := OpenRecord(r, off, length, m); err != nil {
+		return false
+	}
+	tail := make([]byte, m.TrailLen())
+	n, _ := r.ReadAt(tail, off+length-int64(len(tail)))
+	return n == len(tail) && m.IsTrail(tail)
+}

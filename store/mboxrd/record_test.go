@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
 // readBack checks that ReadRecord and OpenRecord give msg back from rec
@@ -47,6 +48,9 @@ func readBack(t testing.TB, rec []byte, meta Meta, msg []byte) {
 	}
 	if !bytes.Equal(parts.Bytes(), msg) {
 		t.Fatalf("Read then WriteTo changed the message\n in: %q\nout: %q", msg, parts.Bytes())
+	}
+	if !Framed(bytes.NewReader(file), off, length, meta) {
+		t.Fatal("Framed: a record ReadRecord reads is not framed")
 	}
 }
 
@@ -214,4 +218,30 @@ func ExampleOpenRecord() {
 	io.ReadFull(r, head)
 	fmt.Printf("%q\n", head)
 	// Output: "Subject: hello\r\n"
+}
+
+func TestFramed(t *testing.T) {
+	var file bytes.Buffer
+	meta, n, err := Append(&file, []byte("Subject: x\r\n\r\nFrom here\r\n"), time.Unix(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := file.Bytes()
+	if !Framed(bytes.NewReader(b), 0, n, meta) {
+		t.Fatal("a fresh record is not framed")
+	}
+	for name, c := range map[string]struct {
+		file      []byte
+		off, size int64
+	}{
+		"off by one":     {b, 1, n - 1},
+		"too long":       {append(append([]byte{}, b...), 'x'), 0, n + 1},
+		"cut short":      {b[:n-1], 0, n},
+		"tail damaged":   {append(append([]byte{}, b[:n-1]...), 'x'), 0, n},
+		"separator gone": {append([]byte("Frxm"), b[4:]...), 0, n},
+	} {
+		if Framed(bytes.NewReader(c.file), c.off, c.size, meta) {
+			t.Errorf("%s: framed", name)
+		}
+	}
 }
