@@ -208,23 +208,12 @@ func StartT(t testing.TB, opts ...Options) *Server {
 	default:
 		t.Fatalf("dovecot.StartT: at most one Options, got %d", len(opts))
 	}
-	proc.Need(t, "testenv/dovecot: Dovecot", available(), installHint)
-	if o.Dir == "" {
-		o.Dir = t.TempDir()
-	}
-	s, err := Start(o)
-	if err != nil {
-		t.Fatalf("%v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("testenv/dovecot: end of Dovecot log (%s):\n%s", s.LogFile, s.LogTail(40))
+	return proc.StartT(t, "testenv/dovecot", "Dovecot", available(), installHint, func() (*Server, error) {
+		if o.Dir == "" {
+			o.Dir = t.TempDir()
 		}
-		if err := s.Stop(); err != nil {
-			t.Errorf("testenv/dovecot: %v", err)
-		}
+		return Start(o)
 	})
-	return s
 }
 
 // available is Available, replaceable by tests of StartT.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -674,22 +673,6 @@ func TestLoadMailboxNames(t *testing.T) {
 	}
 }
 
-// fakeTB records how StartT ends a test.
-type fakeTB struct {
-	testing.TB
-	fatal, skip string
-}
-
-func (f *fakeTB) Helper() {}
-func (f *fakeTB) Fatalf(format string, args ...any) {
-	f.fatal = fmt.Sprintf(format, args...)
-	runtime.Goexit()
-}
-func (f *fakeTB) Skipf(format string, args ...any) {
-	f.skip = fmt.Sprintf(format, args...)
-	runtime.Goexit()
-}
-
 func TestStartTWithoutDovecot(t *testing.T) {
 	saved := available
 	t.Cleanup(func() { available = saved })
@@ -699,16 +682,12 @@ func TestStartTWithoutDovecot(t *testing.T) {
 		wantSkip bool
 	}{{"", true}, {"false", true}, {"true", false}, {"1", false}} {
 		t.Setenv("CI", tc.ci)
-		f := &fakeTB{TB: t}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			StartT(f)
+		f := proc.Run(t, func(tb testing.TB) { StartT(tb) })
+		if f.Returned {
 			t.Errorf("CI=%q: StartT returned without Dovecot", tc.ci)
-		}()
-		<-done
-		if tc.wantSkip && (f.skip == "" || f.fatal != "") || !tc.wantSkip && (f.fatal == "" || f.skip != "") {
-			t.Errorf("CI=%q: skip %q, fatal %q", tc.ci, f.skip, f.fatal)
+		}
+		if tc.wantSkip && (f.Skip == "" || f.Fatal != "") || !tc.wantSkip && (f.Fatal == "" || f.Skip != "") {
+			t.Errorf("CI=%q: skip %q, fatal %q", tc.ci, f.Skip, f.Fatal)
 		}
 	}
 }

@@ -274,23 +274,12 @@ const installHint = "make test installs Postfix and Dovecot; Postfix needs root"
 // variable CI is set: then it fails (proc.Need).
 func StartT(t testing.TB, opts Options) *Provider {
 	t.Helper()
-	proc.Need(t, "mailstack: Postfix+Dovecot", available(), installHint)
-	if opts.Dir == "" {
-		opts.Dir = t.TempDir()
-	}
-	p, err := Start(opts)
-	if err != nil {
-		t.Fatalf("%v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("mailstack: end of provider %s's logs:\n%s", p.Name, p.LogTail(40))
+	return proc.StartT(t, "mailstack", "Postfix+Dovecot", available(), installHint, func() (*Provider, error) {
+		if opts.Dir == "" {
+			opts.Dir = t.TempDir()
 		}
-		if err := p.Stop(); err != nil {
-			t.Errorf("mailstack: %v", err)
-		}
+		return Start(opts)
 	})
-	return p
 }
 
 // Start starts a provider: Dovecot with LMTP and an auth socket, then

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -502,22 +501,6 @@ func TestOptionsRejected(t *testing.T) {
 	}
 }
 
-// fakeTB records how StartT ends a test.
-type fakeTB struct {
-	testing.TB
-	fatal, skip string
-}
-
-func (f *fakeTB) Helper() {}
-func (f *fakeTB) Fatalf(format string, args ...any) {
-	f.fatal = fmt.Sprintf(format, args...)
-	runtime.Goexit()
-}
-func (f *fakeTB) Skipf(format string, args ...any) {
-	f.skip = fmt.Sprintf(format, args...)
-	runtime.Goexit()
-}
-
 // Not parallel: replaces the package's availability check.
 func TestStartTWithoutStack(t *testing.T) {
 	saved := available
@@ -528,16 +511,12 @@ func TestStartTWithoutStack(t *testing.T) {
 		wantSkip bool
 	}{{"", true}, {"false", true}, {"true", false}, {"1", false}} {
 		t.Setenv("CI", tc.ci)
-		f := &fakeTB{TB: t}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			StartT(f, Options{})
+		f := proc.Run(t, func(tb testing.TB) { StartT(tb, Options{}) })
+		if f.Returned {
 			t.Errorf("CI=%q: StartT returned without the stack", tc.ci)
-		}()
-		<-done
-		if tc.wantSkip && (f.skip == "" || f.fatal != "") || !tc.wantSkip && (f.fatal == "" || f.skip != "") {
-			t.Errorf("CI=%q: skip %q, fatal %q", tc.ci, f.skip, f.fatal)
+		}
+		if tc.wantSkip && (f.Skip == "" || f.Fatal != "") || !tc.wantSkip && (f.Fatal == "" || f.Skip != "") {
+			t.Errorf("CI=%q: skip %q, fatal %q", tc.ci, f.Skip, f.Fatal)
 		}
 	}
 }

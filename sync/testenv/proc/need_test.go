@@ -2,41 +2,15 @@ package proc
 
 import (
 	"errors"
-	"fmt"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 )
 
-// fakeTB records how Need ends a test.
-type fakeTB struct {
-	testing.TB
-	fatal, skip string
-}
-
-func (f *fakeTB) Helper() {}
-func (f *fakeTB) Fatalf(format string, args ...any) {
-	f.fatal = fmt.Sprintf(format, args...)
-	runtime.Goexit()
-}
-func (f *fakeTB) Skipf(format string, args ...any) {
-	f.skip = fmt.Sprintf(format, args...)
-	runtime.Goexit()
-}
-
-// run calls fn with a fakeTB in a goroutine of its own (Goexit ends it) and
-// reports whether fn returned.
-func run(t *testing.T, fn func(tb testing.TB)) (f *fakeTB, returned bool) {
-	f = &fakeTB{TB: t}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		fn(f)
-		returned = true
-	}()
-	<-done
-	return f, returned
+// run is Run in the shape these tests were written for.
+func run(t *testing.T, fn func(tb testing.TB)) (Ending, bool) {
+	e := Run(t, fn)
+	return e, e.Returned
 }
 
 // Not parallel: sets CI.
@@ -54,18 +28,18 @@ func TestNeed(t *testing.T) {
 		switch {
 		case returned:
 			t.Errorf("CI=%q: Need returned with an error", tc.ci)
-		case tc.wantSkip && (f.skip != "Xvfb not available: not found (make test installs it)" || f.fatal != ""):
-			t.Errorf("CI=%q: skip %q, fatal %q", tc.ci, f.skip, f.fatal)
-		case !tc.wantSkip && (f.fatal != "Xvfb is required when CI is set: not found (make test installs it)" || f.skip != ""):
-			t.Errorf("CI=%q: skip %q, fatal %q", tc.ci, f.skip, f.fatal)
+		case tc.wantSkip && (f.Skip != "Xvfb not available: not found (make test installs it)" || f.Fatal != ""):
+			t.Errorf("CI=%q: skip %q, fatal %q", tc.ci, f.Skip, f.Fatal)
+		case !tc.wantSkip && (f.Fatal != "Xvfb is required when CI is set: not found (make test installs it)" || f.Skip != ""):
+			t.Errorf("CI=%q: skip %q, fatal %q", tc.ci, f.Skip, f.Fatal)
 		}
-		if f, returned := run(t, func(tb testing.TB) { Need(tb, "Xvfb", nil, "") }); !returned || f.skip != "" || f.fatal != "" {
+		if f, returned := run(t, func(tb testing.TB) { Need(tb, "Xvfb", nil, "") }); !returned || f.Skip != "" || f.Fatal != "" {
 			t.Errorf("CI=%q: Need without an error ended the test: %+v", tc.ci, f)
 		}
 	}
 	t.Setenv("CI", "")
-	if f, _ := run(t, func(tb testing.TB) { Need(tb, "a D-Bus session", missing, "") }); f.skip != "a D-Bus session not available: not found" {
-		t.Errorf("without a hint: %q", f.skip)
+	if f, _ := run(t, func(tb testing.TB) { Need(tb, "a D-Bus session", missing, "") }); f.Skip != "a D-Bus session not available: not found" {
+		t.Errorf("without a hint: %q", f.Skip)
 	}
 }
 
@@ -77,10 +51,10 @@ func TestNeedProgram(t *testing.T) {
 	}
 	var path string
 	if f, returned := run(t, func(tb testing.TB) { path = NeedProgram(tb, self, "") }); !returned || path != self {
-		t.Errorf("NeedProgram(%s) = %q, skip %q", self, path, f.skip)
+		t.Errorf("NeedProgram(%s) = %q, skip %q", self, path, f.Skip)
 	}
 	f, returned := run(t, func(tb testing.TB) { NeedProgram(tb, "no-such-program-lifeboat", "apt install it") })
-	if returned || !strings.HasPrefix(f.skip, "no-such-program-lifeboat not available: ") || !strings.HasSuffix(f.skip, " (apt install it)") {
-		t.Errorf("a missing program: returned %v, skip %q", returned, f.skip)
+	if returned || !strings.HasPrefix(f.Skip, "no-such-program-lifeboat not available: ") || !strings.HasSuffix(f.Skip, " (apt install it)") {
+		t.Errorf("a missing program: returned %v, skip %q", returned, f.Skip)
 	}
 }
