@@ -29,7 +29,7 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK) ./...
 
-## cross: every package built and vetted for windows/amd64, darwin/arm64 and darwin/amd64 without cgo
+## cross: every package built and vetted for windows/amd64 and darwin/arm64 without cgo
 cross:
 	@.ci/cross
 
