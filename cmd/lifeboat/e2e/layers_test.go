@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"go/ast"
@@ -99,7 +99,7 @@ func TestLayers(t *testing.T) {
 
 func TestProductLinksNoTestCode(t *testing.T) {
 	for _, goos := range []string{"linux", "windows", "darwin"} {
-		cmd := exec.Command("go", "list", "-deps", ".")
+		cmd := exec.Command("go", "list", "-deps", module+"/cmd/lifeboat")
 		cmd.Env = append(cmd.Environ(), "GOOS="+goos, "GOARCH=amd64", "CGO_ENABLED=1") // the desktop app needs cgo on every system
 		out, err := cmd.Output()
 		if err != nil {
@@ -181,7 +181,7 @@ func TestUIOnlyShows(t *testing.T) {
 // TestREADMEMapMatchesTree: README's "Where things are" table lists every
 // package of the module, and nothing that is not one.
 func TestREADMEMapMatchesTree(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
+	readme, err := os.ReadFile("../../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}

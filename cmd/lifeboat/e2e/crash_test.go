@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -23,7 +23,7 @@ import (
 func buildLifeboat(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "lifeboat")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/lifeboat-mail/lifeboat/cmd/lifeboat").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
