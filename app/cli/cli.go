@@ -74,6 +74,13 @@ Commands:
                          make damaged folders consistent again without losing
                          a byte, then fetch damaged messages again
   reindex                rebuild the search index from the archive files
+  restore --from ARCHIVED --to ACCOUNT [--folder F ...] [--into PARENT]
+          [--dry-run] [--skip-deleted] [--skip-copies]
+                         put an archived account's mail into an IMAP account
+                         (a new provider, or the old one after it lost mail);
+                         running it again appends nothing twice
+  migrate --from ACCOUNT --to ACCOUNT
+                         back up one account, then restore it into another
   accounts add [NAME] [--email E --host H --port P --security tls|starttls|plain --username U]
   accounts list
   accounts test NAME     log in and report clearly what works
@@ -134,6 +141,10 @@ func Main(ctx context.Context, args []string, env *Env) int {
 		err = c.repair(rest)
 	case "reindex":
 		err = c.reindex(rest)
+	case "restore":
+		err = c.restore(rest)
+	case "migrate":
+		err = c.migrate(rest)
 	case "accounts":
 		err = c.accounts(rest)
 	case "send":

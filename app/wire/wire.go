@@ -27,6 +27,7 @@ import (
 	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
 	"github.com/lifeboat-mail/lifeboat/sync/providers"
 	"github.com/lifeboat-mail/lifeboat/sync/relay"
+	"github.com/lifeboat-mail/lifeboat/sync/restore"
 	"github.com/lifeboat-mail/lifeboat/sync/smtpsend"
 )
 
@@ -79,6 +80,12 @@ func SMTPProbeEndpoint(s config.Server) health.SMTPEndpoint {
 // BackupAccount is one account as sync/backup sees it.
 func (w Wiring) BackupAccount(a config.Account) backup.Account {
 	return backup.Account{Name: a.Name, Endpoint: IMAPEndpoint(a.IMAP), Wants: a.WantsFolder,
+		Password: func() (string, error) { return w.AccountPassword(a, false) }}
+}
+
+// RestoreTarget is a configured account as sync/restore restores into it.
+func (w Wiring) RestoreTarget(a config.Account) restore.Target {
+	return restore.Target{Name: a.Name, Endpoint: IMAPEndpoint(a.IMAP),
 		Password: func() (string, error) { return w.AccountPassword(a, false) }}
 }
 

@@ -323,6 +323,7 @@ type record struct {
 	ModSeq   uint64    `json:"modseq,omitempty"`
 	Count    uint32    `json:"count,omitempty"`
 	Old      uint32    `json:"old,omitempty"`
+	Use      string    `json:"use,omitempty"` // recState: the folder's SPECIAL-USE attribute on the server
 }
 
 // altRead is another reading of an adopted record: the hash its bytes have
@@ -383,6 +384,11 @@ type State struct {
 	HighestModSeq uint64
 	Messages      uint32
 	At            time.Time
+	// Role is the folder's SPECIAL-USE attribute on the server (RFC 6154:
+	// \Sent, \Drafts, \Trash, \Junk, \Archive, \All, \Flagged), so that a
+	// restore puts the folder where the target keeps that role. A
+	// checkpoint that names none keeps the one recorded before.
+	Role string
 }
 
 // Adoption is one time bytes no log described were adopted as messages.
@@ -816,7 +822,11 @@ func (f *Folder) apply(r *record) error {
 	case recValidity:
 		f.UIDValidity = r.UV
 	case recState:
-		f.State = State{UIDValidity: r.UV, UIDNext: r.UIDNext, HighestModSeq: r.ModSeq, Messages: r.Count}
+		role := f.State.Role
+		if r.Use != "" {
+			role = r.Use
+		}
+		f.State = State{UIDValidity: r.UV, UIDNext: r.UIDNext, HighestModSeq: r.ModSeq, Messages: r.Count, Role: role}
 		if r.At != 0 {
 			f.State.At = time.Unix(r.At, 0)
 		}
@@ -1055,7 +1065,10 @@ func (f *Folder) MarkGone(e *Entry, at time.Time) {
 
 // Checkpoint records the server's state at the end of a complete sync.
 func (f *Folder) Checkpoint(s State) {
-	f.pending = append(f.pending, record{T: recState, UV: s.UIDValidity, UIDNext: s.UIDNext, ModSeq: s.HighestModSeq, Count: s.Messages, At: s.At.Unix()})
+	f.pending = append(f.pending, record{T: recState, UV: s.UIDValidity, UIDNext: s.UIDNext, ModSeq: s.HighestModSeq, Count: s.Messages, At: s.At.Unix(), Use: s.Role})
+	if s.Role == "" {
+		s.Role = f.State.Role
+	}
 	f.State = s
 }
 

@@ -406,7 +406,7 @@ func (e *engine) list() ([]folderInfo, error) {
 	if e.caps.Has(imap.CapNamespace) || e.caps.Has(imap.CapIMAP4rev2) {
 		ns = e.c.Namespace()
 	}
-	opts := &imap.ListOptions{}
+	opts := &imap.ListOptions{ReturnSpecialUse: e.caps.Has(imap.CapSpecialUse)}
 	so := statusItems
 	so.HighestModSeq = e.caps.Has(imap.CapCondStore)
 	if e.caps.Has(imap.CapListStatus) || e.caps.Has(imap.CapIMAP4rev2) {
@@ -459,6 +459,22 @@ func (e *engine) list() ([]folderInfo, error) {
 		}
 	}
 	return out, nil
+}
+
+// specialUse lists the SPECIAL-USE attributes (RFC 6154), recorded with a
+// folder's checkpoint so that a restore finds the target's own folder for
+// the role.
+var specialUse = []imap.MailboxAttr{imap.MailboxAttrSent, imap.MailboxAttrDrafts, imap.MailboxAttrTrash,
+	imap.MailboxAttrJunk, imap.MailboxAttrArchive, imap.MailboxAttrAll, imap.MailboxAttrFlagged}
+
+// role is the folder's SPECIAL-USE attribute ("" for none).
+func role(l *imap.ListData) string {
+	for _, a := range specialUse {
+		if hasAttr(l.Attrs, a) {
+			return string(a)
+		}
+	}
+	return ""
 }
 
 func hasAttr(attrs []imap.MailboxAttr, want imap.MailboxAttr) bool {
@@ -535,7 +551,7 @@ func (e *engine) folder(ctx context.Context, fi folderInfo, sum *archive.FolderR
 	}
 	sum.Adopted += f.Adopted
 	unmatched := f.Unmatched()
-	if unmatched == 0 && unchanged(f.State, fi.status) {
+	if unmatched == 0 && unchanged(f.State, fi.status) && f.State.Role == role(fi.list) {
 		sum.Unchanged = true
 		sum.OnServer = f.State.Messages
 		sum.Archived = len(f.Entries())
@@ -642,7 +658,7 @@ func (e *engine) folder(ctx context.Context, fi folderInfo, sum *archive.FolderR
 	sum.Archived = len(f.Entries())
 	if complete {
 		uidNext := uint32(sel.UIDNext)
-		f.Checkpoint(archive.State{UIDValidity: uv, UIDNext: uidNext, HighestModSeq: sel.HighestModSeq, Messages: sel.NumMessages, At: now})
+		f.Checkpoint(archive.State{UIDValidity: uv, UIDNext: uidNext, HighestModSeq: sel.HighestModSeq, Messages: sel.NumMessages, At: now, Role: role(fi.list)})
 	}
 	if err := f.Commit(); err != nil {
 		return &permanent{err}

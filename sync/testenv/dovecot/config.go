@@ -35,6 +35,7 @@ type confParams struct {
 	// The personal namespace and the mail storage.
 	Prefix, Separator string
 	MailLocation      string
+	IMAPCapability    string
 }
 
 // confTemplate is a complete, self-contained Dovecot 2.3 configuration (it
@@ -123,6 +124,9 @@ userdb {
 
 protocol imap {
   mail_max_userip_connections = 1000
+{{- if .IMAPCapability}}
+  imap_capability = {{.IMAPCapability}}
+{{- end}}
 }
 
 service imap-login {

@@ -84,6 +84,10 @@ type Options struct {
 	// MailLocation replaces the default Maildir storage, e.g.
 	// "mbox:~/archive:UTF-8" to serve mbox files put into a user's Home.
 	MailLocation string
+	// IMAPCapability, when set, replaces the capabilities Dovecot announces
+	// after login (imap_capability), e.g. to play a server without UIDPLUS
+	// or CONDSTORE.
+	IMAPCapability string
 }
 
 // Server is a running private Dovecot instance.
@@ -111,6 +115,7 @@ type Server struct {
 	prefix     string
 	separator  string
 	location   string
+	capability string
 
 	pid     int           // Dovecot master (== process group)
 	exited  chan struct{} // closed once the master has been reaped
@@ -278,6 +283,7 @@ func Start(opts Options) (*Server, error) {
 		prefix:     opts.Prefix,
 		separator:  opts.Separator,
 		location:   opts.MailLocation,
+		capability: opts.IMAPCapability,
 		instance:   "lbtest-" + randHex(6),
 	}
 	if s.LMTPSocket != "" && os.Geteuid() == 0 && !searchable(dir) {
@@ -459,6 +465,7 @@ func (s *Server) start(dovecotPath, listen string) error {
 	p.PasswdFile = filepath.Join(s.Dir, "etc", "passwd")
 	p.HomeRoot = s.homeRoot
 	p.Prefix, p.Separator, p.MailLocation = s.prefix, s.separator, s.location
+	p.IMAPCapability = s.capability
 	if p.Separator == "" {
 		p.Separator = "/"
 	}

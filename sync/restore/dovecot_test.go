@@ -1,0 +1,311 @@
+package restore
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/lifeboat-mail/lifeboat/store/archive"
+	"github.com/lifeboat-mail/lifeboat/sync/backup"
+	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
+	"github.com/lifeboat-mail/lifeboat/sync/testenv/dovecot"
+)
+
+// These tests back up a user of a private Dovecot, restore the archive into
+// another user (of the same or another Dovecot) and compare what the two
+// users' folders hold: bytes, INTERNALDATE, flags.
+
+func endpoint(s *dovecot.Server, user string) imapconn.Endpoint {
+	host, port, _ := net.SplitHostPort(s.IMAPSAddr)
+	var n int
+	fmt.Sscan(port, &n)
+	return imapconn.Endpoint{Host: host, Port: n, Security: imapconn.TLS, Username: user, CAFile: s.CAFile}
+}
+
+func targetOf(s *dovecot.Server, user string) Target {
+	return Target{Name: user, Endpoint: endpoint(s, user), Password: func() (string, error) { return s.Password(user), nil }}
+}
+
+// seed is a source mailbox: folders of odd messages with flags, keywords
+// and dates.
+type seedMsg struct {
+	folder string
+	raw    []byte
+	flags  []imap.Flag
+	date   time.Time
+}
+
+func seedMessages() []seedMsg {
+	d := func(i int) time.Time {
+		return time.Date(2019, 3, 1+i%27, 8+i%12, i%60, 7, 0, time.FixedZone("", 3600*(i%5-2)))
+	}
+	var out []seedMsg
+	add := func(folder string, raw string, flags ...imap.Flag) {
+		out = append(out, seedMsg{folder, []byte(raw), flags, d(len(out))})
+	}
+	for i := 0; i < 30; i++ {
+		add("INBOX", fmt.Sprintf("From: a@x.test\r\nMessage-ID: <in%d@x.test>\r\nSubject: inbox %d\r\n\r\nbody %d\r\n", i, i, i))
+	}
+	add("INBOX", "From: a@x.test\r\nMessage-ID: <seen@x.test>\r\nSubject: seen and flagged\r\n\r\nx\r\n", imap.FlagSeen, imap.FlagFlagged)
+	add("INBOX", "From: a@x.test\r\nMessage-ID: <kw@x.test>\r\nSubject: keywords\r\n\r\nx\r\n", imap.FlagSeen, "$Label1", "project-x")
+	add("INBOX", "From: a@x.test\r\nMessage-ID: <ans@x.test>\r\nSubject: answered\r\n\r\nx\r\n", imap.FlagAnswered, "$Forwarded")
+	// Two different messages with one Message-ID, and two identical copies.
+	add("INBOX", "From: a@x.test\r\nMessage-ID: <same@x.test>\r\nSubject: first of two\r\n\r\none\r\n")
+	add("INBOX", "From: a@x.test\r\nMessage-ID: <same@x.test>\r\nSubject: second of two\r\n\r\ntwo\r\n")
+	add("INBOX", "From: a@x.test\r\nMessage-ID: <twin@x.test>\r\nSubject: twin\r\n\r\nsame bytes\r\n")
+	add("INBOX", "From: a@x.test\r\nMessage-ID: <twin@x.test>\r\nSubject: twin\r\n\r\nsame bytes\r\n")
+	// No Message-ID; "From " lines in the body; no final newline; 8-bit.
+	add("INBOX", "From: a@x.test\r\nSubject: no id\r\n\r\nnothing to match by\r\n")
+	add("INBOX", "From: a@x.test\r\nSubject: no id 2\r\n\r\nnothing either\r\n")
+	add("INBOX", "From: a@x.test\r\nMessage-ID: <from@x.test>\r\n\r\nFrom the start\r\n>From quoted\r\n>>From twice\r\n")
+	add("INBOX", "From: a@x.test\r\nMessage-ID: <nonl@x.test>\r\n\r\nno final newline")
+	add("INBOX", "From: a@x.test\r\nMessage-ID: <8bit@x.test>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nGrüße, 東京\r\n")
+	add("Sent", "From: me@x.test\r\nMessage-ID: <sent1@x.test>\r\nSubject: sent\r\n\r\nsent\r\n", imap.FlagSeen)
+	add("Drafts", "From: me@x.test\r\nMessage-ID: <draft1@x.test>\r\nSubject: draft\r\n\r\ndraft\r\n", imap.FlagDraft)
+	add("Trash", "From: me@x.test\r\nMessage-ID: <trash1@x.test>\r\nSubject: trash\r\n\r\ngone\r\n", imap.FlagSeen, imap.FlagDeleted)
+	for i := 0; i < 12; i++ {
+		add("Work/2026", fmt.Sprintf("From: b@x.test\r\nMessage-ID: <w%d@x.test>\r\nSubject: work %d\r\n\r\n%s\r\n", i, i, strings.Repeat("line\r\n", i*50)), imap.FlagSeen)
+	}
+	add("Work", "From: b@x.test\r\nMessage-ID: <wtop@x.test>\r\n\r\nparent folder\r\n")
+	add("Reçus/Été", "From: c@x.test\r\nMessage-ID: <ete@x.test>\r\nSubject: =?utf-8?q?=C3=A9t=C3=A9?=\r\n\r\nsoleil\r\n")
+	add("a.b", "From: c@x.test\r\nMessage-ID: <dot@x.test>\r\n\r\na dot in the name\r\n")
+	return out
+}
+
+func startSource(t *testing.T, users map[string]string) *dovecot.Server {
+	t.Helper()
+	s := dovecot.StartT(t, dovecot.Options{Users: users})
+	for _, m := range seedMessages() {
+		if _, err := s.Append("src", m.folder, m.raw, m.flags, m.date); err != nil {
+			t.Fatalf("seeding %s: %v", m.folder, err)
+		}
+	}
+	return s
+}
+
+// backUp archives user src of s.
+func backUp(t *testing.T, s *dovecot.Server) *archive.Archive {
+	t.Helper()
+	a, err := archive.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct := backup.Account{Name: "old", Endpoint: endpoint(s, "src"), Password: func() (string, error) { return s.Password("src"), nil }}
+	res := backup.Backup(context.Background(), []backup.Account{acct}, backup.Options{Archive: a})
+	if res[0].Err != nil {
+		t.Fatalf("backup: %v", res[0].Err)
+	}
+	return a
+}
+
+type seen struct {
+	raw   string
+	date  time.Time
+	flags string
+}
+
+// mailOf is every message of every folder of user on s, by folder name
+// without the namespace prefix, as sorted lists (the order of APPENDs is
+// not part of the promise).
+func mailOf(t *testing.T, s *dovecot.Server, user, prefix string, sep rune) map[string][]seen {
+	t.Helper()
+	c, err := s.Dial(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	list, err := c.List("", "*", nil).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]seen{}
+	for _, l := range list {
+		if hasAttr(l.Attrs, imap.MailboxAttrNoSelect) {
+			continue
+		}
+		sel, err := c.Select(l.Mailbox, &imap.SelectOptions{ReadOnly: true}).Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimPrefix(l.Mailbox, prefix)
+		if sep != '/' {
+			name = strings.ReplaceAll(name, string(sep), "/")
+		}
+		if sel.NumMessages == 0 {
+			out[name] = nil
+			continue
+		}
+		sect := &imap.FetchItemBodySection{Peek: true}
+		msgs, err := c.Fetch(imap.SeqSet{imap.SeqRange{Start: 1, Stop: 0}}, &imap.FetchOptions{Flags: true, InternalDate: true, BodySection: []*imap.FetchItemBodySection{sect}}).Collect()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			var fl []string
+			for _, f := range m.Flags {
+				if !strings.EqualFold(string(f), `\Recent`) {
+					fl = append(fl, strings.ToLower(string(f)))
+				}
+			}
+			sort.Strings(fl)
+			out[name] = append(out[name], seen{string(m.FindBodySection(sect)), m.InternalDate.UTC(), strings.Join(fl, " ")})
+		}
+		sort.Slice(out[name], func(i, j int) bool {
+			a, b := out[name][i], out[name][j]
+			if a.raw != b.raw {
+				return a.raw < b.raw
+			}
+			return a.date.Before(b.date)
+		})
+	}
+	return out
+}
+
+func compareMail(t *testing.T, want, got map[string][]seen, rename map[string]string) {
+	t.Helper()
+	total := 0
+	for _, msgs := range want {
+		total += len(msgs)
+	}
+	if total != len(seedMessages()) {
+		t.Fatalf("the source holds %d messages, want %d", total, len(seedMessages()))
+	}
+	for folder, msgs := range want {
+		if len(msgs) == 0 {
+			continue
+		}
+		to := folder
+		if r, ok := rename[folder]; ok {
+			to = r
+		}
+		g := got[to]
+		if len(g) != len(msgs) {
+			t.Errorf("%s → %s: %d messages, want %d", folder, to, len(g), len(msgs))
+			continue
+		}
+		for i := range msgs {
+			if g[i].raw != msgs[i].raw {
+				t.Errorf("%s message %d: bytes differ:\n%q\nwant\n%q", to, i, g[i].raw, msgs[i].raw)
+			}
+			if !g[i].date.Equal(msgs[i].date) {
+				t.Errorf("%s message %d: INTERNALDATE %v, want %v", to, i, g[i].date, msgs[i].date)
+			}
+			if g[i].flags != msgs[i].flags {
+				t.Errorf("%s message %d: flags %q, want %q", to, i, g[i].flags, msgs[i].flags)
+			}
+		}
+	}
+}
+
+func restoreOK(t *testing.T, a *archive.Archive, tgt Target, o Options) *Report {
+	t.Helper()
+	rep := Restore(context.Background(), Source{Archive: a, Account: "old"}, tgt, o)
+	if rep.Err != nil {
+		t.Fatalf("restore: %v", rep.Err)
+	}
+	for _, f := range rep.Folders {
+		if f.Problems() {
+			t.Fatalf("restore of %s: %s %+v", f.Target, f.Err, f.Refused)
+		}
+	}
+	return rep
+}
+
+func totals(rep *Report) (appended, there int) {
+	for _, f := range rep.Folders {
+		appended += f.Appended
+		there += f.There
+	}
+	return
+}
+
+func TestRestoreIsFaithfulAndIdempotent(t *testing.T) {
+	s := startSource(t, map[string]string{"src": "pw-src", "dst": "pw-dst"})
+	a := backUp(t, s)
+	want := mailOf(t, s, "src", "", '/')
+	n := len(seedMessages())
+
+	rep := restoreOK(t, a, targetOf(s, "dst"), Options{})
+	if app, there := totals(rep); app != n || there != 0 {
+		t.Fatalf("first restore: %d appended, %d already there; want %d, 0", app, there, n)
+	}
+	compareMail(t, want, mailOf(t, s, "dst", "", '/'), nil)
+
+	// Again: the ledger says everything is there.
+	rep = restoreOK(t, a, targetOf(s, "dst"), Options{})
+	if app, there := totals(rep); app != 0 || there != n {
+		t.Fatalf("second restore: %d appended, %d there; want 0, %d", app, there, n)
+	}
+	// Without the ledger: learnt from the server, nothing appended.
+	if err := os.Remove(LedgerPath(a, "dst")); err != nil {
+		t.Fatal(err)
+	}
+	rep = restoreOK(t, a, targetOf(s, "dst"), Options{})
+	if app, there := totals(rep); app != 0 || there != n {
+		t.Fatalf("restore without the ledger: %d appended, %d there; want 0, %d", app, there, n)
+	}
+	compareMail(t, want, mailOf(t, s, "dst", "", '/'), nil)
+}
+
+func TestRestoreIntoACyrusLikeServerWithoutUIDPLUS(t *testing.T) {
+	s := startSource(t, map[string]string{"src": "pw-src"})
+	a := backUp(t, s)
+	want := mailOf(t, s, "src", "", '/')
+	n := len(seedMessages())
+	// Another provider: "INBOX." namespace, "." separator, and neither
+	// UIDPLUS nor CONDSTORE.
+	d := dovecot.StartT(t, dovecot.Options{Users: map[string]string{"dst": "pw-dst"}, Prefix: "INBOX.", Separator: ".",
+		IMAPCapability: "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT LITERAL+ NAMESPACE SPECIAL-USE"})
+	rep := restoreOK(t, a, targetOf(d, "dst"), Options{})
+	if app, _ := totals(rep); app != n {
+		t.Fatalf("restore: %d appended, want %d", app, n)
+	}
+	var noted bool
+	for _, f := range rep.Folders {
+		if f.Target == "INBOX.a_b" && len(f.Notes) == 1 {
+			noted = true
+		}
+	}
+	if !noted {
+		t.Errorf("the folder a.b was not reported as renamed to a_b: %+v", rep.Folders)
+	}
+	compareMail(t, want, mailOf(t, d, "dst", "INBOX.", '.'), map[string]string{"a.b": "a_b"})
+	// Without UIDPLUS the ledger knows no UIDs (an APPENDUID would mean
+	// nothing), so idempotency rests on the hashes alone.
+	if b, err := os.ReadFile(LedgerPath(a, "dst")); err != nil || bytes.Contains(b, []byte(`"uid"`)) {
+		t.Fatalf("the ledger records UIDs from a server without UIDPLUS (%v)", err)
+	}
+	rep = restoreOK(t, a, targetOf(d, "dst"), Options{})
+	if app, there := totals(rep); app != 0 || there != n {
+		t.Fatalf("second restore: %d appended, %d there; want 0, %d", app, there, n)
+	}
+	os.Remove(LedgerPath(a, "dst"))
+	rep = restoreOK(t, a, targetOf(d, "dst"), Options{})
+	if app, there := totals(rep); app != 0 || there != n {
+		t.Fatalf("restore without the ledger: %d appended, %d there; want 0, %d", app, there, n)
+	}
+	compareMail(t, want, mailOf(t, d, "dst", "INBOX.", '.'), map[string]string{"a.b": "a_b"})
+}
+
+func TestRestoreIntoOneParentFolder(t *testing.T) {
+	s := startSource(t, map[string]string{"src": "pw-src", "dst": "pw-dst"})
+	a := backUp(t, s)
+	want := mailOf(t, s, "src", "", '/')
+	restoreOK(t, a, targetOf(s, "dst"), Options{Into: "Restored 2026-12-01"})
+	got := mailOf(t, s, "dst", "", '/')
+	rename := map[string]string{}
+	for f := range want {
+		rename[f] = "Restored 2026-12-01/" + f
+	}
+	compareMail(t, want, got, rename)
+	if len(got["INBOX"]) != 0 {
+		t.Errorf("INBOX got %d messages; with --into everything goes under the parent", len(got["INBOX"]))
+	}
+}
