@@ -204,7 +204,13 @@ func sum(m map[[32]byte]int) int {
 
 func serverHashes(t *testing.T, s *dovecot.Server, folder string) map[[32]byte]int {
 	t.Helper()
-	c, err := s.Dial("user1")
+	return userHashes(t, s, "user1", folder)
+}
+
+// userHashes counts the copies of each message in a folder of a user.
+func userHashes(t *testing.T, s *dovecot.Server, user, folder string) map[[32]byte]int {
+	t.Helper()
+	c, err := s.Dial(user)
 	if err != nil {
 		t.Fatal(err)
 	}
