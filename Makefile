@@ -5,7 +5,7 @@ export LANG := en_US.UTF-8
 GO ?= go
 STATICCHECK := v0.8.2
 
-.PHONY: run demo test test-short lint cross windows bench bench-failover deps build screenshots
+.PHONY: run demo test test-short lint cross windows bench bench-restore bench-failover deps build screenshots
 
 ## run: the desktop app (with a display), else the command line; the built-in demo when no account is configured
 run: deps
@@ -46,6 +46,10 @@ test-short:
 ## bench: the backup benchmark against mbsync and a bare fetch loop (prints a table)
 bench: deps
 	$(GO) run ./cmd/lifeboat-bench
+
+## bench-restore: restore into an empty Dovecot user: Lifeboat vs mbsync push vs a bare APPEND loop (prints a table)
+bench-restore: deps
+	$(GO) run ./cmd/lifeboat-bench restore
 
 ## bench-failover: failover latency and relay throughput against two private Postfix+Dovecot providers
 bench-failover: deps

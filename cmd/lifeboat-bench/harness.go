@@ -43,6 +43,8 @@ type Config struct {
 	// hangs is killed and reported instead of stalling the benchmark.
 	RunTimeout time.Duration
 	Log        io.Writer
+	// RestoreArgs are extra arguments for lifeboat restore (bench-restore).
+	RestoreArgs []string
 }
 
 const defaultSeed = 20250601
@@ -456,6 +458,7 @@ const reRunGap = 1100 * time.Millisecond
 type proc struct {
 	elapsed time.Duration
 	maxRSS  int64
+	cpu     time.Duration // user + system time of the client
 	stdout  []byte
 	count   int   // bare loop: messages fetched
 	bytes   int64 // bare loop: bytes fetched
@@ -477,12 +480,12 @@ func (b *bench) exec(ctx context.Context, env []string, name string, args ...str
 	err := cmd.Run()
 	p := proc{stdout: stdout.Bytes()}
 	if data, rerr := os.ReadFile(resFile); rerr == nil {
-		var ns, rss int64
+		var ns, rss, cpu int64
 		var code int
-		if _, serr := fmt.Sscan(string(data), &ns, &rss, &code); serr != nil && err == nil {
+		if _, serr := fmt.Sscan(string(data), &ns, &rss, &code, &cpu); serr != nil && err == nil {
 			err = fmt.Errorf("spawn result %q: %v", data, serr)
 		}
-		p.elapsed, p.maxRSS = time.Duration(ns), rss
+		p.elapsed, p.maxRSS, p.cpu = time.Duration(ns), rss, time.Duration(cpu)
 	} else if err == nil {
 		err = fmt.Errorf("the spawn helper wrote no result: %v", rerr)
 	}

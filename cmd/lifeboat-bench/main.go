@@ -46,10 +46,19 @@ func main() {
 }
 
 // subcommand runs the hidden subcommand the harness starts this program (or
-// its test binary) for: "bare", the bare fetch loop.
+// its test binary) for: "bare", the bare fetch loop; "bare-append", the
+// bare APPEND loop; and "restore", the restore benchmark (make
+// bench-restore).
 func subcommand(args []string) (int, bool) {
-	if len(args) > 0 && args[0] == "bare" {
-		return bareMain(args[1:]), true
+	if len(args) > 0 {
+		switch args[0] {
+		case "bare":
+			return bareMain(args[1:]), true
+		case "bare-append":
+			return bareAppendMain(args[1:]), true
+		case "restore":
+			return restoreMain(args[1:]), true
+		}
 	}
 	return 0, false
 }

@@ -191,7 +191,15 @@ func (l *Ledger) apply(r *record) error {
 		l.folders[r.F] = &Folder{Name: r.F, UIDValidity: r.UV, Have: map[[32]byte][]uint32{}}
 	case "b":
 		f := l.folder(r.F, r.UV)
-		f.Open = &Batch{UIDNext: r.Next, N: r.N}
+		if f.Open != nil {
+			// The batch before did not end (nothing writes so, but a
+			// ledger must not lose what it says): both stay open, and
+			// recovery looks from the earlier UIDNEXT on.
+			f.Open.UIDNext = min(f.Open.UIDNext, r.Next)
+			f.Open.N += r.N
+		} else {
+			f.Open = &Batch{UIDNext: r.Next, N: r.N}
+		}
 	case "e":
 		f := l.folder(r.F, r.UV)
 		if f.Open != nil {

@@ -108,3 +108,22 @@ func TestOneRestoreAtATime(t *testing.T) {
 	l.Close()
 	open(t, path).Close()
 }
+
+// A batch that begins while another is open keeps both open: recovery then
+// looks from the earlier UIDNEXT, and neither batch's records count.
+func TestTwoOpenBatchesStayOpen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dst.ledger")
+	l := open(t, path)
+	l.Reset("INBOX", 1, nil)
+	l.Begin("INBOX", 1, 5, 2)
+	l.Have("INBOX", 1, sha(1), 5)
+	l.Begin("INBOX", 1, 9, 2)
+	l.Have("INBOX", 1, sha(2), 9)
+	l.Close()
+	l = open(t, path)
+	defer l.Close()
+	f := l.Folder("INBOX", 1)
+	if f.Open == nil || f.Open.UIDNext != 5 || f.Count() != 0 {
+		t.Fatalf("%+v open %+v", f, f.Open)
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/lifeboat-mail/lifeboat/store/archive"
+	"github.com/lifeboat-mail/lifeboat/store/restorelog"
 	"github.com/lifeboat-mail/lifeboat/sync/backup"
 	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
 	"github.com/lifeboat-mail/lifeboat/sync/testenv/dovecot"
@@ -227,31 +228,63 @@ func totals(rep *Report) (appended, there int) {
 }
 
 func TestRestoreIsFaithfulAndIdempotent(t *testing.T) {
-	s := startSource(t, map[string]string{"src": "pw-src", "dst": "pw-dst"})
+	s := startSource(t, map[string]string{"src": "pw-src", "dst": "pw-dst", "dst2": "pw-dst2", "dst3": "pw-dst3", "dst4": "pw-dst4"})
 	a := backUp(t, s)
 	want := mailOf(t, s, "src", "", '/')
 	n := len(seedMessages())
+	// Dovecot offers MULTIAPPEND; the second user is restored with one
+	// APPEND per message, as a server without it is.
+	// Batches of 3: many per folder.
+	for user, opts := range map[string]Options{"dst": {}, "dst2": {NoMultiAppend: true}, "dst3": {Batch: 3}, "dst4": {Batch: 3, NoMultiAppend: true}} {
+		t.Run(user, func(t *testing.T) {
+			rep := restoreOK(t, a, targetOf(s, user), opts)
+			if app, there := totals(rep); app != n || there != 0 {
+				t.Fatalf("first restore: %d appended, %d already there; want %d, 0", app, there, n)
+			}
+			// Every batch ended: a re-run needs no recovery.
+			l, err := restorelog.Open(LedgerPath(a, user))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range rep.Folders {
+				if lf := l.Folder(f.Target, lf0(t, s, user, f.Target)); lf == nil || lf.Open != nil || lf.Count() != f.Appended {
+					t.Errorf("%s: the ledger says %+v after %d were appended", f.Target, lf, f.Appended)
+				}
+			}
+			l.Close()
+			compareMail(t, want, mailOf(t, s, user, "", '/'), nil)
 
-	rep := restoreOK(t, a, targetOf(s, "dst"), Options{})
-	if app, there := totals(rep); app != n || there != 0 {
-		t.Fatalf("first restore: %d appended, %d already there; want %d, 0", app, there, n)
+			// Again: the ledger says everything is there.
+			rep = restoreOK(t, a, targetOf(s, user), opts)
+			if app, there := totals(rep); app != 0 || there != n {
+				t.Fatalf("second restore: %d appended, %d there; want 0, %d", app, there, n)
+			}
+			// Without the ledger: learnt from the server, nothing appended.
+			if err := os.Remove(LedgerPath(a, user)); err != nil {
+				t.Fatal(err)
+			}
+			rep = restoreOK(t, a, targetOf(s, user), opts)
+			if app, there := totals(rep); app != 0 || there != n {
+				t.Fatalf("restore without the ledger: %d appended, %d there; want 0, %d", app, there, n)
+			}
+			compareMail(t, want, mailOf(t, s, user, "", '/'), nil)
+		})
 	}
-	compareMail(t, want, mailOf(t, s, "dst", "", '/'), nil)
+}
 
-	// Again: the ledger says everything is there.
-	rep = restoreOK(t, a, targetOf(s, "dst"), Options{})
-	if app, there := totals(rep); app != 0 || there != n {
-		t.Fatalf("second restore: %d appended, %d there; want 0, %d", app, there, n)
-	}
-	// Without the ledger: learnt from the server, nothing appended.
-	if err := os.Remove(LedgerPath(a, "dst")); err != nil {
+// lf0 is a folder's UIDVALIDITY on the server.
+func lf0(t *testing.T, s *dovecot.Server, user, folder string) uint32 {
+	t.Helper()
+	c, err := s.Dial(user)
+	if err != nil {
 		t.Fatal(err)
 	}
-	rep = restoreOK(t, a, targetOf(s, "dst"), Options{})
-	if app, there := totals(rep); app != 0 || there != n {
-		t.Fatalf("restore without the ledger: %d appended, %d there; want 0, %d", app, there, n)
+	defer c.Close()
+	st, err := c.Status(folder, &imap.StatusOptions{UIDValidity: true}).Wait()
+	if err != nil {
+		t.Fatal(err)
 	}
-	compareMail(t, want, mailOf(t, s, "dst", "", '/'), nil)
+	return st.UIDValidity
 }
 
 func TestRestoreIntoACyrusLikeServerWithoutUIDPLUS(t *testing.T) {
@@ -307,5 +340,63 @@ func TestRestoreIntoOneParentFolder(t *testing.T) {
 	compareMail(t, want, got, rename)
 	if len(got["INBOX"]) != 0 {
 		t.Errorf("INBOX got %d messages; with --into everything goes under the parent", len(got["INBOX"]))
+	}
+}
+
+func TestDryRunChangesNothing(t *testing.T) {
+	s := startSource(t, map[string]string{"src": "pw-src", "dst": "pw-dst"})
+	a := backUp(t, s)
+	before := mailOf(t, s, "dst", "", '/')
+	rep := restoreOK(t, a, targetOf(s, "dst"), Options{DryRun: true})
+	n := 0
+	for _, f := range rep.Folders {
+		n += f.ToAppend
+		if f.Appended != 0 {
+			t.Errorf("a dry run appended %d to %s", f.Appended, f.Target)
+		}
+	}
+	if n != len(seedMessages()) {
+		t.Errorf("a dry run would append %d, want %d", n, len(seedMessages()))
+	}
+	if after := mailOf(t, s, "dst", "", '/'); len(after) != len(before) {
+		t.Errorf("a dry run created folders: %d before, %d after", len(before), len(after))
+	}
+	// Restore one folder, then a dry run of all shows it as there.
+	rep = restoreOK(t, a, targetOf(s, "dst"), Options{})
+	_ = rep
+	ledger, _ := os.ReadFile(LedgerPath(a, "dst"))
+	rep = restoreOK(t, a, targetOf(s, "dst"), Options{DryRun: true})
+	if app, there := totals(rep); app != 0 || there != len(seedMessages()) {
+		t.Errorf("dry run after a restore: %d appended, %d there", app, there)
+	}
+	for _, f := range rep.Folders {
+		if f.ToAppend != 0 {
+			t.Errorf("%s: a dry run after a restore would append %d", f.Target, f.ToAppend)
+		}
+	}
+	if after, _ := os.ReadFile(LedgerPath(a, "dst")); !bytes.Equal(after, ledger) {
+		t.Error("a dry run wrote to the ledger")
+	}
+}
+
+func TestOnlyTheNamedFolders(t *testing.T) {
+	s := startSource(t, map[string]string{"src": "pw-src", "dst": "pw-dst"})
+	a := backUp(t, s)
+	rep := restoreOK(t, a, targetOf(s, "dst"), Options{})
+	_ = rep
+	rep = Restore(context.Background(), Source{Archive: a, Account: "old", Folders: []string{"Work"}}, targetOf(s, "dst"), Options{})
+	if rep.Err != nil {
+		t.Fatal(rep.Err)
+	}
+	var got []string
+	for _, f := range rep.Folders {
+		got = append(got, f.Target)
+	}
+	if strings.Join(got, ",") != "Work,Work/2026" && strings.Join(got, ",") != "Work/2026,Work" {
+		t.Errorf("--folder Work restored %v, want Work and Work/2026", got)
+	}
+	rep = Restore(context.Background(), Source{Archive: a, Account: "old", Folders: []string{"Nope"}}, targetOf(s, "dst"), Options{})
+	if rep.Err == nil || !strings.Contains(rep.Err.Error(), `no folder "Nope"; it has: `) {
+		t.Errorf("an unknown folder: %v", rep.Err)
 	}
 }

@@ -80,8 +80,9 @@ type Options struct {
 	DryRun bool
 	// Connections is how many folders are restored at once (default 4).
 	Connections int
-	// Batch is how many APPENDs are sent before their replies are read
-	// (default 64), and BatchBytes bounds their bytes (default 16 MB).
+	// Batch is how many messages go into one MULTIAPPEND, or are sent as
+	// APPENDs before their replies are read (default 256); BatchBytes
+	// bounds their bytes (default 8 MB).
 	Batch      int
 	BatchBytes int64
 	// Attempts is how many failures in a row, without progress, a folder
@@ -92,6 +93,9 @@ type Options struct {
 	// Progress receives events from the restore's goroutines; it must not
 	// block for long.
 	Progress func(Event)
+	// NoMultiAppend sends one APPEND per message even to a server that
+	// offers MULTIAPPEND (to compare the two).
+	NoMultiAppend bool
 	// LedgerPath overrides where the ledger is kept (default: in the
 	// archive's state directory, one file per target account).
 	LedgerPath string
@@ -102,10 +106,10 @@ func (o *Options) defaults() {
 		o.Connections = 4
 	}
 	if o.Batch <= 0 {
-		o.Batch = 64
+		o.Batch = 128
 	}
 	if o.BatchBytes <= 0 {
-		o.BatchBytes = 16 << 20
+		o.BatchBytes = 3 << 20
 	}
 	if o.Attempts <= 0 {
 		o.Attempts = 5
@@ -240,6 +244,7 @@ type run struct {
 	caps    imap.CapSet
 	limit   int64 // APPENDLIMIT (0: none)
 	uidPlus bool
+	multi   bool // MULTIAPPEND: one command, one transaction, per batch
 	t       *target
 	mu      sync.Mutex // guards t.exists
 }
@@ -295,6 +300,24 @@ func (r *run) run(ctx context.Context) error {
 			return fmt.Errorf("creating %q on %s: %w", parent, r.tgt.Name, err)
 		}
 	}
+	// Folders are created first, in order and on one connection: parents
+	// before children, and no server has to create several at once (a
+	// Dovecot 2.3 process can die of a lock deadlock doing that).
+	if !r.opts.DryRun {
+		names := make([]*job, len(jobs))
+		copy(names, jobs)
+		sort.Slice(names, func(i, j int) bool { return names[i].name < names[j].name })
+		for _, j := range names {
+			if r.t.exists[j.name] {
+				continue
+			}
+			if err := create(c, j.name); err != nil {
+				return imapconn.Classify(r.tgt.Endpoint.Addr(), fmt.Errorf("creating the folder %q: %w", j.name, err))
+			}
+			j.rep.Created = true
+			r.t.exists[j.name] = true
+		}
+	}
 	// The biggest folders first, so that the last to finish is a small one.
 	order := append([]*job(nil), jobs...)
 	sort.SliceStable(order, func(i, j int) bool { return order[i].bytes > order[j].bytes })
@@ -344,6 +367,7 @@ func (r *run) dial(ctx context.Context) (*imapclient.Client, error) {
 	if r.caps == nil {
 		r.caps = c.Caps()
 		r.uidPlus = r.caps.Has(imap.CapUIDPlus) || r.caps.Has(imap.CapIMAP4rev2)
+		r.multi = r.caps.Has(imap.CapMultiAppend) && !r.opts.NoMultiAppend
 		if l, ok := r.caps.AppendLimit(); ok && l != nil {
 			r.limit = int64(*l)
 		}
@@ -483,12 +507,18 @@ func (r *run) plan(ids []archive.FolderID) ([]*job, error) {
 
 // worker restores folders on one connection.
 type worker struct {
-	r   *run
-	c   *imapclient.Client
-	buf bytes.Buffer
+	r     *run
+	c     *imapclient.Client
+	app   *imapconn.Appender // MULTIAPPEND connection, dialled on first use
+	buf   bytes.Buffer
+	arena []byte // a MULTIAPPEND batch's messages (fixed capacity)
 }
 
 func (w *worker) close() {
+	if w.app != nil {
+		w.app.Close()
+		w.app = nil
+	}
 	if w.c != nil {
 		w.c.Logout().Wait()
 		w.c.Close()
@@ -596,7 +626,10 @@ func (w *worker) folder(ctx context.Context, j *job) error {
 			return nil
 		}
 		if err := create(c, j.name); err != nil {
-			return permanentErr{fmt.Errorf("creating the folder %q: %w", j.name, err)}
+			if errors.As(err, new(*imap.Error)) {
+				return permanentErr{fmt.Errorf("creating the folder %q: %w", j.name, err)}
+			}
+			return err // a drop: tried again
 		}
 		j.rep.Created = true
 		r.mu.Lock()
@@ -628,6 +661,16 @@ func (w *worker) folder(ctx context.Context, j *job) error {
 	if perm == nil {
 		perm = sel.Flags
 	}
+	// APPENDs into the selected mailbox make the server report each new
+	// message to this session (Dovecot syncs its view after every one):
+	// leave it. CLOSE is never used, as it would expunge \Deleted messages.
+	if r.caps.Has(imap.CapUnselect) || r.caps.Has(imap.CapIMAP4rev2) {
+		if err := c.Unselect().Wait(); err != nil {
+			return err
+		}
+	} else if _, err := c.Select(j.name, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		return err
+	}
 	uidNext := uint32(sel.UIDNext)
 	for len(needs) > 0 {
 		n, size := 0, int64(0)
@@ -635,7 +678,11 @@ func (w *worker) folder(ctx context.Context, j *job) error {
 			size += needs[n].entry.Length
 			n++
 		}
-		if err := w.batch(ctx, j, sel.UIDValidity, uidNext, needs[:n], perm, anyKeyword, all); err != nil {
+		batch := w.batch
+		if r.multi {
+			batch = w.multiBatch
+		}
+		if err := batch(ctx, j, sel.UIDValidity, uidNext, needs[:n], perm, anyKeyword, all); err != nil {
 			return err
 		}
 		needs = needs[n:]

@@ -36,6 +36,7 @@ type confParams struct {
 	Prefix, Separator string
 	MailLocation      string
 	IMAPCapability    string
+	MailFsync         string
 }
 
 // confTemplate is a complete, self-contained Dovecot 2.3 configuration (it
@@ -80,8 +81,8 @@ auth_cache_size = 0
 # Maildir, one file per message; LAYOUT=fs: one directory per folder, "/" as
 # hierarchy separator, and "." is an ordinary character in folder names.
 mail_location = {{.MailLocation}}
-# Test data: no fsync (much faster loading, nothing to lose).
-mail_fsync = never
+# Test data: no fsync by default (much faster loading, nothing to lose).
+mail_fsync = {{.MailFsync}}
 {{- if .Root}}
 # Mail is accessed as an unprivileged uid, chrooted to the home root, so the
 # state directory's parents (e.g. a 0700 t.TempDir) need no extra permissions.

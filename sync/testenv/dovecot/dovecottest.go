@@ -88,6 +88,10 @@ type Options struct {
 	// after login (imap_capability), e.g. to play a server without UIDPLUS
 	// or CONDSTORE.
 	IMAPCapability string
+	// MailFsync is Dovecot's mail_fsync: "never" (default: test data,
+	// nothing to lose) or "optimized" (Dovecot's own default, what a
+	// provider runs: a benchmark of writes into the server uses it).
+	MailFsync string
 }
 
 // Server is a running private Dovecot instance.
@@ -116,6 +120,7 @@ type Server struct {
 	separator  string
 	location   string
 	capability string
+	fsync      string
 
 	pid     int           // Dovecot master (== process group)
 	exited  chan struct{} // closed once the master has been reaped
@@ -284,6 +289,7 @@ func Start(opts Options) (*Server, error) {
 		separator:  opts.Separator,
 		location:   opts.MailLocation,
 		capability: opts.IMAPCapability,
+		fsync:      opts.MailFsync,
 		instance:   "lbtest-" + randHex(6),
 	}
 	if s.LMTPSocket != "" && os.Geteuid() == 0 && !searchable(dir) {
@@ -466,6 +472,10 @@ func (s *Server) start(dovecotPath, listen string) error {
 	p.HomeRoot = s.homeRoot
 	p.Prefix, p.Separator, p.MailLocation = s.prefix, s.separator, s.location
 	p.IMAPCapability = s.capability
+	p.MailFsync = s.fsync
+	if p.MailFsync == "" {
+		p.MailFsync = "never"
+	}
 	if p.Separator == "" {
 		p.Separator = "/"
 	}
