@@ -400,3 +400,82 @@ func TestOnlyTheNamedFolders(t *testing.T) {
 		t.Errorf("an unknown folder: %v", rep.Err)
 	}
 }
+
+// A Dovecot whose quota refuses messages over 20 KB, without announcing
+// APPENDLIMIT: the MULTIAPPEND that holds the big one is refused whole, and
+// sent again one message per command, so that only the big one is refused,
+// with Dovecot's words.
+func TestRefusedInsideAMultiAppend(t *testing.T) {
+	s := startSource(t, map[string]string{"src": "pw-src"})
+	big := []byte("From: a@x.test\r\nMessage-ID: <big@x.test>\r\n\r\n" + strings.Repeat("a long line of the big message\r\n", 1500))
+	if _, err := s.Append("src", "INBOX", big, nil, time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	a := backUp(t, s)
+	d := dovecot.StartT(t, dovecot.Options{Users: map[string]string{"dst": "pw-dst"},
+		IMAPCapability: "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ NAMESPACE UIDPLUS MULTIAPPEND SPECIAL-USE UNSELECT",
+		ExtraConfig: `mail_plugins = $mail_plugins quota
+plugin {
+  quota = maildir:User quota
+  quota_rule = *:storage=1G
+  quota_max_mail_size = 20k
+}`})
+	rep := Restore(context.Background(), Source{Archive: a, Account: "old"}, targetOf(d, "dst"), Options{})
+	if rep.Err != nil {
+		t.Fatal(rep.Err)
+	}
+	var refused []Refusal
+	app := 0
+	for _, f := range rep.Folders {
+		refused = append(refused, f.Refused...)
+		app += f.Appended
+		if f.Err != "" {
+			t.Errorf("%s: %s", f.Target, f.Err)
+		}
+	}
+	if len(refused) != 1 || refused[0].MessageID != "<big@x.test>" || !strings.Contains(refused[0].Why, "the server said: ") {
+		t.Fatalf("refused: %+v", refused)
+	}
+	t.Logf("Dovecot's words: %s", refused[0].Why)
+	if app != len(seedMessages()) {
+		t.Fatalf("%d appended, want %d", app, len(seedMessages()))
+	}
+	if !rep.Problems() {
+		t.Error("a refusal is not reported as a problem")
+	}
+}
+
+// Connections cut while a MULTIAPPEND is on its way: Dovecot saves all of
+// a command or nothing, and the ledger's open batch finds out which.
+func TestDropMidMultiAppendResumes(t *testing.T) {
+	s := dovecot.StartT(t, dovecot.Options{Users: map[string]string{"src": "pw-src", "dst": "pw-dst"}})
+	var msgs [][]byte
+	for i := 0; i < 400; i++ {
+		msgs = append(msgs, []byte(fmt.Sprintf("From: a@x.test\r\nMessage-ID: <d%d@x.test>\r\n\r\n%s\r\n", i, strings.Repeat("text ", 400))))
+	}
+	if err := s.Load("src", "INBOX", msgs, time.Date(2021, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	a := backUp(t, s)
+	tgt := targetOf(s, "dst")
+	proxy := cutClient(t, s.IMAPSAddr, 4, 300_000)
+	host, port, _ := net.SplitHostPort(proxy)
+	tgt.Endpoint.Host = host
+	fmt.Sscan(port, &tgt.Endpoint.Port)
+	rep := Restore(context.Background(), Source{Archive: a, Account: "old"}, tgt, Options{Batch: 40, Backoff: 10 * time.Millisecond})
+	if rep.Err != nil || rep.Problems() {
+		t.Fatalf("restore: %v %+v", rep.Err, rep.Folders[0])
+	}
+	got := map[string]int{}
+	for _, m := range mailOf(t, s, "dst", "", '/')["INBOX"] {
+		got[m.raw]++
+	}
+	for _, m := range msgs {
+		if got[string(m)] != 1 {
+			t.Fatalf("a message is in the target %d times", got[string(m)])
+		}
+	}
+	if len(got) != len(msgs) {
+		t.Fatalf("%d different messages in the target, want %d", len(got), len(msgs))
+	}
+}

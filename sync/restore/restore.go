@@ -830,10 +830,11 @@ func (w *worker) batch(ctx context.Context, j *job, uv, uidNext uint32, msgs []*
 }
 
 // temporaryNo: a NO that asks the client to come back later (RFC 5530
-// UNAVAILABLE, LIMIT, INUSE; providers' throttling texts).
+// UNAVAILABLE, INUSE; providers' throttling texts). LIMIT is an
+// implementation limit (a message too big): not temporary.
 func temporaryNo(ie *imap.Error) bool {
 	switch ie.Code {
-	case imap.ResponseCodeUnavailable, imap.ResponseCodeLimit, imap.ResponseCodeInUse:
+	case imap.ResponseCodeUnavailable, imap.ResponseCodeInUse:
 		return true
 	}
 	t := strings.ToLower(ie.Text)

@@ -37,6 +37,7 @@ type confParams struct {
 	MailLocation      string
 	IMAPCapability    string
 	MailFsync         string
+	Extra             string
 }
 
 // confTemplate is a complete, self-contained Dovecot 2.3 configuration (it
@@ -188,6 +189,11 @@ service anvil {
 service imap-urlauth-login {
   chroot =
 }
+{{- end}}
+{{- if .Extra}}
+
+# Options.ExtraConfig
+{{.Extra}}
 {{- end}}
 `))
 

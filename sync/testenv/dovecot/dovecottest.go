@@ -92,6 +92,9 @@ type Options struct {
 	// nothing to lose) or "optimized" (Dovecot's own default, what a
 	// provider runs: a benchmark of writes into the server uses it).
 	MailFsync string
+	// ExtraConfig is appended to the generated configuration as it is
+	// (e.g. a quota plugin that refuses big messages).
+	ExtraConfig string
 }
 
 // Server is a running private Dovecot instance.
@@ -121,6 +124,7 @@ type Server struct {
 	location   string
 	capability string
 	fsync      string
+	extra      string
 
 	pid     int           // Dovecot master (== process group)
 	exited  chan struct{} // closed once the master has been reaped
@@ -290,6 +294,7 @@ func Start(opts Options) (*Server, error) {
 		location:   opts.MailLocation,
 		capability: opts.IMAPCapability,
 		fsync:      opts.MailFsync,
+		extra:      opts.ExtraConfig,
 		instance:   "lbtest-" + randHex(6),
 	}
 	if s.LMTPSocket != "" && os.Geteuid() == 0 && !searchable(dir) {
@@ -473,6 +478,7 @@ func (s *Server) start(dovecotPath, listen string) error {
 	p.Prefix, p.Separator, p.MailLocation = s.prefix, s.separator, s.location
 	p.IMAPCapability = s.capability
 	p.MailFsync = s.fsync
+	p.Extra = s.extra
 	if p.MailFsync == "" {
 		p.MailFsync = "never"
 	}

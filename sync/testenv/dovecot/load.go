@@ -3,14 +3,13 @@ package dovecot
 import (
 	"bufio"
 	"crypto/tls"
-	"encoding/base64"
 	"fmt"
 	"net"
 	"strings"
 	"time"
-	"unicode/utf16"
 
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
 )
 
 // loadBatch is the number of messages per MULTIAPPEND command. Dovecot
@@ -67,7 +66,7 @@ func (s *Server) multiAppend(user, mailbox string, msgs [][]byte, date time.Time
 		return fmt.Errorf("testenv/dovecot: load: login as %q: %s", user, strings.TrimSpace(line))
 	}
 
-	mbox := encodeMUTF7(mailbox)
+	mbox := imapconn.EncodeMailbox(mailbox)
 	dateArg := ""
 	if !date.IsZero() {
 		dateArg = ` "` + date.Format("_2-Jan-2006 15:04:05 -0700") + `"`
@@ -125,38 +124,4 @@ func readTagged(r *bufio.Reader, tag string) (string, error) {
 			return line, nil
 		}
 	}
-}
-
-// encodeMUTF7 encodes a mailbox name in modified UTF-7 (RFC 3501 5.1.3) as
-// an IMAP literal's content.
-func encodeMUTF7(s string) string {
-	var b strings.Builder
-	var run []rune
-	flush := func() {
-		if len(run) == 0 {
-			return
-		}
-		u := utf16.Encode(run)
-		buf := make([]byte, 0, 2*len(u))
-		for _, c := range u {
-			buf = append(buf, byte(c>>8), byte(c))
-		}
-		b.WriteByte('&')
-		b.WriteString(strings.ReplaceAll(base64.RawStdEncoding.EncodeToString(buf), "/", ","))
-		b.WriteByte('-')
-		run = run[:0]
-	}
-	for _, c := range s {
-		if c >= 0x20 && c <= 0x7e {
-			flush()
-			b.WriteRune(c)
-			if c == '&' {
-				b.WriteByte('-')
-			}
-			continue
-		}
-		run = append(run, c)
-	}
-	flush()
-	return b.String()
 }
