@@ -81,6 +81,8 @@ Commands:
                          running it again appends nothing twice
   migrate --from ACCOUNT --to ACCOUNT
                          back up one account, then restore it into another
+  export --account NAME [--folder F ...] [--format mbox|eml|thunderbird] DIR
+                         write the archive out for other mail programs
   accounts add [NAME] [--email E --host H --port P --security tls|starttls|plain --username U]
   accounts list
   accounts test NAME     log in and report clearly what works
@@ -145,6 +147,8 @@ func Main(ctx context.Context, args []string, env *Env) int {
 		err = c.restore(rest)
 	case "migrate":
 		err = c.migrate(rest)
+	case "export":
+		err = c.export(rest)
 	case "accounts":
 		err = c.accounts(rest)
 	case "send":
