@@ -83,6 +83,9 @@ Commands:
                          back up one account, then restore it into another
   export --account NAME [--folder F ...] [--format mbox|eml|thunderbird] DIR
                          write the archive out for other mail programs
+  import PATH --account NAME [--folder F]
+                         bring mbox files (Takeout, Thunderbird, mutt, Apple
+                         Mail) and .eml files into the archive, each once
   accounts add [NAME] [--email E --host H --port P --security tls|starttls|plain --username U]
   accounts list
   accounts test NAME     log in and report clearly what works
@@ -149,6 +152,8 @@ func Main(ctx context.Context, args []string, env *Env) int {
 		err = c.migrate(rest)
 	case "export":
 		err = c.export(rest)
+	case "import":
+		err = c.importMail(rest)
 	case "accounts":
 		err = c.accounts(rest)
 	case "send":

@@ -305,6 +305,7 @@ type record struct {
 	Date     string    `json:"date,omitempty"`
 	Size     int64     `json:"size,omitempty"`
 	Flags    []string  `json:"flags,omitempty"`
+	Labels   []string  `json:"labels,omitempty"`   // recMessage: Gmail labels (an imported Takeout's X-Gmail-Labels)
 	SetFlags bool      `json:"setflags,omitempty"` // recFlags: Flags is the whole new set (may be empty)
 	MID      string    `json:"mid,omitempty"`
 	EOL      string    `json:"eol,omitempty"`
@@ -357,8 +358,9 @@ type Entry struct {
 	MessageID      string
 	Meta           mboxrd.Meta
 	Flags          []string
-	UIDValidity    uint32 // where the message is on the server now (after remaps); 0 for none
-	UID            uint32 // 0: not known on the server (a local folder's, or recovered and not found yet)
+	Labels         []string // Gmail labels, when known (an imported Takeout)
+	UIDValidity    uint32   // where the message is on the server now (after remaps); 0 for none
+	UID            uint32   // 0: not known on the server (a local folder's, or recovered and not found yet)
 	Added          time.Time
 	Gone           time.Time // when it was noticed gone from the server; zero if not
 	// Recovered: adopted from the mbox file without a log record of its
@@ -760,7 +762,7 @@ func (f *Folder) apply(r *record) error {
 		if r.Off == nil {
 			return errors.New("message record without offset")
 		}
-		e := &Entry{Offset: *r.Off, Length: r.Len, Size: r.Size, MessageID: r.MID, Flags: r.Flags,
+		e := &Entry{Offset: *r.Off, Length: r.Len, Size: r.Size, MessageID: r.MID, Flags: r.Flags, Labels: r.Labels,
 			UIDValidity: r.UV, UID: r.UID, Added: time.Unix(r.At, 0), Recovered: r.Rec}
 		var err error
 		if e.SHA, err = parseSHA(r.SHA); err != nil {
@@ -945,6 +947,7 @@ type Message struct {
 	Size      int64
 	Flags     []string
 	MessageID string
+	Labels    []string   // Gmail labels, when known
 	SHA       [32]byte   // mboxrd.Hash of the bytes
 	EOL       mboxrd.EOL // mboxrd.Detect of the bytes
 	Body      io.Reader  // the bytes
@@ -979,12 +982,12 @@ func (f *Folder) Append(m *Message) (*Entry, error) {
 		uv = 0
 	}
 	e := &Entry{Offset: start, Length: int64(len(sep)) + n, SHA: m.SHA, Date: m.Date, Size: m.Size,
-		MessageID: m.MessageID, Meta: meta, Flags: m.Flags, UIDValidity: uv, UID: m.UID, Added: time.Now()}
+		MessageID: m.MessageID, Meta: meta, Flags: m.Flags, Labels: m.Labels, UIDValidity: uv, UID: m.UID, Added: time.Now()}
 	f.pos += e.Length
 	f.w.ends = append(f.w.ends, f.pos)
 	off := e.Offset
 	rec := record{T: recMessage, UV: e.UIDValidity, UID: e.UID, Off: &off, Len: e.Length,
-		SHA: hex.EncodeToString(e.SHA[:]), Size: e.Size, Flags: e.Flags, MID: e.MessageID,
+		SHA: hex.EncodeToString(e.SHA[:]), Size: e.Size, Flags: e.Flags, Labels: e.Labels, MID: e.MessageID,
 		NoNL: meta.NoFinalNewline, EOL: eolName(meta.EOL), At: e.Added.Unix()}
 	if !m.Date.IsZero() {
 		rec.Date = m.Date.Format(time.RFC3339)
