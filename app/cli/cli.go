@@ -86,6 +86,9 @@ Commands:
   import PATH --account NAME [--folder F]
                          bring mbox files (Takeout, Thunderbird, mutt, Apple
                          Mail) and .eml files into the archive, each once
+  serve [--listen 127.0.0.1:1143] [--show-credentials]
+                         serve the archive read-only over IMAP to your own
+                         mail program (flags, dates, HTML, attachments)
   accounts add [NAME] [--email E --host H --port P --security tls|starttls|plain --username U]
   accounts list
   accounts test NAME     log in and report clearly what works
@@ -154,6 +157,8 @@ func Main(ctx context.Context, args []string, env *Env) int {
 		err = c.export(rest)
 	case "import":
 		err = c.importMail(rest)
+	case "serve":
+		err = c.serve(rest)
 	case "accounts":
 		err = c.accounts(rest)
 	case "send":

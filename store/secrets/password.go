@@ -46,24 +46,40 @@ func RelayPassword(st Store, command string) (string, error) {
 	if command != "" {
 		return runPasswordCommand("relay_password_command", command)
 	}
-	advice := "; on a computer without a desktop keyring, set relay_password_command in [failover] (for example \"cat /etc/lifeboat/relay-password\")"
+	return generated(st, RelayKey, "the relay",
+		"; on a computer without a desktop keyring, set relay_password_command in [failover] (for example \"cat /etc/lifeboat/relay-password\")")
+}
+
+// ServeKey is where the password of "lifeboat serve" (the read-only IMAP
+// server over the archive) is kept in the store.
+const ServeKey = "serve"
+
+// ServePassword returns the password mail programs log in to "lifeboat
+// serve" with: made on first use and kept in st, like the relay's.
+func ServePassword(st Store) (string, error) {
+	return generated(st, ServeKey, "the archive server", "; it needs a desktop keyring (Secret Service, Keychain, Windows Credential Manager)")
+}
+
+// generated returns the secret kept under key, making it (random, 144
+// bits, hex) on first use.
+func generated(st Store, key, what, advice string) (string, error) {
 	if st == nil {
-		return "", errors.New("the relay's password has no store" + advice)
+		return "", errors.New(what + "'s password has no store" + advice)
 	}
-	pw, err := st.Get(Service, RelayKey)
+	pw, err := st.Get(Service, key)
 	if err == nil {
 		return pw, nil
 	}
 	if !errors.Is(err, ErrNotFound) {
-		return "", fmt.Errorf("the relay's password cannot be read from the keyring: %w%s", err, advice)
+		return "", fmt.Errorf("%s's password cannot be read from the keyring: %w%s", what, err, advice)
 	}
 	// Hex: no character a mail program's settings or a command line could
 	// take for something else (base64 may start with "-").
 	var b [18]byte
 	rand.Read(b[:])
 	pw = hex.EncodeToString(b[:])
-	if err := st.Set(Service, RelayKey, pw); err != nil {
-		return "", fmt.Errorf("the relay's password cannot be kept in the keyring: %w%s", err, advice)
+	if err := st.Set(Service, key, pw); err != nil {
+		return "", fmt.Errorf("%s's password cannot be kept in the keyring: %w%s", what, err, advice)
 	}
 	return pw, nil
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -16,7 +15,7 @@ import (
 	"github.com/lifeboat-mail/lifeboat/store/archive"
 	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
 	"github.com/lifeboat-mail/lifeboat/sync/testenv/dovecot"
-	"github.com/lifeboat-mail/lifeboat/sync/testenv/proc"
+	"github.com/lifeboat-mail/lifeboat/sync/testenv/mutt"
 )
 
 // readerCorpus loads folders with a few messages each into a Dovecot and
@@ -89,48 +88,14 @@ func TestArchiveServedByDovecot(t *testing.T) {
 // mutt (Debian's) opens each archived mbox file read-only and counts its
 // messages as the archive does.
 func TestArchiveOpenedByMutt(t *testing.T) {
-	for _, tool := range []string{"mutt", "tmux"} {
-		proc.NeedProgram(t, tool, "make test installs it")
-	}
 	src := dovecot.StartT(t)
 	a, want := readerCorpus(t, src, map[string]int{"INBOX": 7, "Lists/golang-nuts": 3})
 	for path, n := range want {
 		id := archive.FolderID{Account: "dove", Name: path, Delim: '/'}
-		if got := muttCount(t, a.MboxPath(id)); got != n {
+		if got := mutt.Count(t, a.MboxPath(id)); got != n {
 			t.Errorf("mutt counts %d messages in %s, the archive %d", got, path, n)
 		}
 	}
-}
-
-var muttMsgs = regexp.MustCompile(`Msgs:(\d+)`)
-
-// muttCount opens an mbox file in mutt, in a private tmux server (mutt needs
-// a terminal), and reads the message count off its status line.
-func muttCount(t *testing.T, mbox string) int {
-	t.Helper()
-	sock := fmt.Sprintf("lifeboat-mutt-%d-%d", os.Getpid(), time.Now().UnixNano())
-	tmux := func(args ...string) ([]byte, error) {
-		return exec.Command("tmux", append([]string{"-L", sock}, args...)...).CombinedOutput()
-	}
-	home := t.TempDir()
-	cmd := fmt.Sprintf("HOME=%s TERM=xterm mutt -n -F /dev/null -e 'set folder=%s' -R -f '%s'", home, home, mbox)
-	if out, err := tmux("new-session", "-d", "-x", "200", "-y", "50", cmd); err != nil {
-		t.Fatalf("tmux: %v %s", err, out)
-	}
-	defer tmux("kill-server")
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		out, _ := tmux("capture-pane", "-p")
-		if m := muttMsgs.FindSubmatch(out); m != nil {
-			n := 0
-			fmt.Sscan(string(m[1]), &n)
-			return n
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	out, _ := tmux("capture-pane", "-p")
-	t.Fatalf("mutt showed no message count for %s:\n%s", mbox, out)
-	return 0
 }
 
 // copyTree copies dir to a user's home of a Dovecot, owned by its mail user.
