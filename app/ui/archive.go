@@ -31,6 +31,9 @@ type ArchiveView struct {
 	Attachments *fyne.Container
 	// Chips add the common filters to the search.
 	Chips *fyne.Container
+	// RestoreButton opens the Restore wizard; Import and Export work on
+	// the chosen account.
+	RestoreButton, ImportButton, ExportButton *widget.Button
 
 	folders  []string
 	rows     []index.Row
@@ -206,7 +209,19 @@ func (w *Window) newArchive() *ArchiveView {
 			v.Folders.Refresh()
 		}
 	})
-	left := container.NewBorder(v.Account, nil, nil, nil, v.Folders)
+	v.RestoreButton = widget.NewButton("Restore…", func() { w.ShowRestore() })
+	v.ImportButton = widget.NewButton("Import…", func() {
+		if v.account != "" {
+			w.ShowImport(v.account)
+		}
+	})
+	v.ExportButton = widget.NewButton("Export…", func() {
+		if v.account != "" {
+			w.ShowExport(v.account)
+		}
+	})
+	actions := container.NewVBox(v.RestoreButton, container.NewGridWithColumns(2, v.ImportButton, v.ExportButton))
+	left := container.NewBorder(v.Account, actions, nil, nil, v.Folders)
 	list := container.NewBorder(container.NewVBox(v.Search, v.Chips), v.Status, nil, nil, v.List)
 	right := container.NewVSplit(list, container.NewBorder(nil, v.Attachments, nil, nil, container.NewScroll(v.Reader)))
 	split := container.NewHSplit(left, right)

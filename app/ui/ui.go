@@ -24,12 +24,15 @@ import (
 
 	"github.com/lifeboat-mail/lifeboat/app/engine"
 	"github.com/lifeboat-mail/lifeboat/store/archive"
+	"github.com/lifeboat-mail/lifeboat/store/export"
+	"github.com/lifeboat-mail/lifeboat/store/importer"
 	"github.com/lifeboat-mail/lifeboat/store/incidents"
 	"github.com/lifeboat-mail/lifeboat/store/index"
 	"github.com/lifeboat-mail/lifeboat/store/msgtext"
 	"github.com/lifeboat-mail/lifeboat/store/outbox"
 	"github.com/lifeboat-mail/lifeboat/sync/failover"
 	"github.com/lifeboat-mail/lifeboat/sync/health"
+	"github.com/lifeboat-mail/lifeboat/sync/restore"
 )
 
 // Engine is what the window needs of the engine.
@@ -53,6 +56,11 @@ type Engine interface {
 	Demo() bool
 	SimulateOutage(down bool) error
 	OutageSimulated() bool
+	ArchivedAccounts() []string
+	ArchivedFolders(account string) []string
+	Restore(ctx context.Context, req engine.RestoreRequest, dryRun bool, progress func(restore.Event)) *restore.Report
+	Export(account, format, dest string) (export.Result, error)
+	Import(account, path, folder string) (importer.Result, error)
 }
 
 // Window is the main window's content and its views.
@@ -76,6 +84,8 @@ type Window struct {
 	RunSummary   *widget.Label
 	Checks       *widget.Label
 	Banner       *widget.Label
+	// RestoreDialog is the Restore wizard last opened (nil: never).
+	RestoreDialog *RestoreView
 }
 
 // tasks runs work off the UI goroutine and can wait for all of it, so that

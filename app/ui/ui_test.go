@@ -35,6 +35,12 @@ type fake struct {
 	relay    bool
 	outboxN  int           // calls of Outbox (each Refresh makes one)
 	slow     time.Duration // Retry takes this long
+	restores []restoreCall
+}
+
+type restoreCall struct {
+	req    engine.RestoreRequest
+	dryRun bool
 }
 
 func (f *fake) Accounts() []engine.Account {
