@@ -126,6 +126,34 @@ func playTour(eng *engine.Engine, w *ui.Window, win fyne.Window, a fyne.App, dir
 	shot("outbox", 4)
 	fyne.DoAndWait(func() { w.Settings.Relay.SetChecked(true) })
 	shot("settings", 5)
+	// The Restore wizard's preview: the archive of bt into gmail.
+	var rv *ui.RestoreView
+	fyne.DoAndWait(func() {
+		w.Tabs.SelectIndex(2)
+		rv = w.ShowRestore()
+	})
+	if !waitFor("archived accounts in the wizard", 10*time.Second, func() bool {
+		var n int
+		fyne.DoAndWait(func() { n = len(rv.Folders.Selected) })
+		return n > 0
+	}) {
+		return
+	}
+	fyne.DoAndWait(func() { rv.To.SetSelected("gmail"); rv.Into.SetText("Restored from BT"); rv.Preview.OnTapped() })
+	var report string
+	if !waitFor("the restore preview", 30*time.Second, func() bool {
+		fyne.DoAndWait(func() { report = rv.Report.Text })
+		return report != ""
+	}) {
+		return
+	}
+	say("restore preview: %s", strings.SplitN(report, "\n", 2)[0])
+	time.Sleep(700 * time.Millisecond)
+	path := filepath.Join(dir, "restore.png")
+	if imp, err := exec.LookPath("import"); err == nil && os.Getenv("DISPLAY") != "" {
+		exec.Command(imp, "-window", "root", path).Run()
+		say("screenshot restore.png")
+	}
 	say("done")
 	fyne.Do(a.Quit)
 }

@@ -88,9 +88,12 @@ func (w *Window) newRestore() *RestoreView {
 			v.signal()
 		})
 	})
+	folders := container.NewVScroll(v.Folders)
+	folders.SetMinSize(fyne.NewSize(420, 130))
+	v.Progress.Hide() // shown while a restore runs
 	form := widget.NewForm(
 		widget.NewFormItem("From the archive of", v.From),
-		widget.NewFormItem("Folders", container.NewVScroll(v.Folders)),
+		widget.NewFormItem("Folders", folders),
 		widget.NewFormItem("Into the account", v.To),
 		widget.NewFormItem("Under", v.Into),
 	)
@@ -133,6 +136,11 @@ func (v *RestoreView) run(w *Window, dryRun bool) {
 	v.Start.Disable()
 	v.Stop.Enable()
 	v.Progress.SetValue(0)
+	if dryRun {
+		v.Progress.Hide()
+	} else {
+		v.Progress.Show()
+	}
 	v.Report.SetText("")
 	if dryRun {
 		v.Status.SetText("Looking at what " + req.To + " already holds…")
@@ -214,8 +222,9 @@ func (p *restoreProgress) event(ev restore.Event, start time.Time) (line string,
 // shows it: a line per folder, then what needs the person's attention.
 func RestoreReportText(rep *restore.Report) string {
 	var b strings.Builder
+	head := ""
 	if rep.Err != nil {
-		fmt.Fprintf(&b, "The restore could not go on: %v\n\n", rep.Err)
+		head = fmt.Sprintf("The restore could not go on: %v\n\n", rep.Err)
 	}
 	var app, there, refused, deleted, copies int
 	var bytes int64
@@ -255,9 +264,11 @@ func RestoreReportText(rep *restore.Report) string {
 		copies += f.Copies
 	}
 	if len(rep.Folders) == 0 {
-		return b.String()
+		return head
 	}
-	b.WriteString("\n")
+	folders := b.String()
+	b.Reset()
+	b.WriteString(head)
 	if rep.DryRun {
 		fmt.Fprintf(&b, "Would append %d messages (%s) into %s; %d are already there. Nothing was changed.\n", app, humanBytes(bytes), rep.Target, there)
 	} else {
@@ -270,9 +281,9 @@ func RestoreReportText(rep *restore.Report) string {
 		fmt.Fprintf(&b, "%d are Lifeboat's copies of mail it sent through another account.\n", copies)
 	}
 	if refused > 0 {
-		fmt.Fprintf(&b, "%d messages were refused by the server (listed above); the rest are restored.\n", refused)
+		fmt.Fprintf(&b, "%d messages were refused by the server (listed below); the rest are restored.\n", refused)
 	}
-	return b.String()
+	return b.String() + "\n" + folders
 }
 
 // ShowRestore opens the Restore wizard.

@@ -73,12 +73,12 @@ func TestDesktopDemoTour(t *testing.T) {
 	}
 	log := out.String()
 	for _, want := range []string{"tour: backed up 59 messages", "tour: archive shows 8 messages in Archive/2025", "messages match \"subject:invoice\"", "tour: bt is down",
-		"tour: compose: Sent through gmail", "tour: done"} {
+		"tour: compose: Sent through gmail", "tour: restore preview: Would append 59 messages", "tour: done"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("missing %q in:\n%s", want, log)
 		}
 	}
-	for _, name := range []string{"accounts", "archive", "search", "health", "accounts-outage", "compose", "outbox", "settings"} {
+	for _, name := range []string{"accounts", "archive", "search", "health", "accounts-outage", "compose", "outbox", "settings", "restore"} {
 		st, err := os.Stat(filepath.Join(shots, name+".png"))
 		if err != nil || st.Size() < 5000 {
 			t.Errorf("screenshot %s: %v (a blank screen is tiny)", name, err)
