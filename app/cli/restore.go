@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -130,6 +131,9 @@ func (c *command) runRestore(cfg *config.Config, arch *archive.Archive, rf *rest
 		}
 		fmt.Fprintf(c.env.Stdout, "%s the archive of %s into %s\n", what, rf.from, rf.to)
 	}
+	// A restore reads the whole archive once: collecting garbage sooner
+	// keeps its memory near what it holds (a soft limit, not a cap).
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(restoreMemory))
 	rep := restore.Restore(c.ctx, restore.Source{Archive: arch, Account: rf.from, Folders: rf.folders}, c.wiring(cfg).RestoreTarget(*tgt), opts)
 	p.finish(rep)
 	if rep.Err != nil {
@@ -143,6 +147,9 @@ func (c *command) runRestore(cfg *config.Config, arch *archive.Archive, rf *rest
 	}
 	return nil
 }
+
+// restoreMemory is the Go heap a restore aims to stay under.
+const restoreMemory = 48 << 20
 
 func contains(list []string, s string) bool {
 	for _, x := range list {
