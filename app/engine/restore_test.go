@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,9 +46,9 @@ func TestRestoreExportImportThroughTheEngine(t *testing.T) {
 	if n, _ := count(e.Restore(context.Background(), req, true, nil), true); n != 59 {
 		t.Fatalf("preview: %d to append, want 59", n)
 	}
-	var events int
-	if n, _ := count(e.Restore(context.Background(), req, false, func(restore.Event) { events++ }), false); n != 59 || events == 0 {
-		t.Fatalf("restore: %d appended, %d events", n, events)
+	var events atomic.Int32 // told from the restore's goroutines
+	if n, _ := count(e.Restore(context.Background(), req, false, func(restore.Event) { events.Add(1) }), false); n != 59 || events.Load() == 0 {
+		t.Fatalf("restore: %d appended, %d events", n, events.Load())
 	}
 	if n, there := count(e.Restore(context.Background(), req, false, nil), false); n != 0 || there != 59 {
 		t.Fatalf("again: %d appended, %d there", n, there)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -77,17 +78,6 @@ func (w *Window) newRestore() *RestoreView {
 		}
 	})
 	v.Stop.Disable()
-	w.tasks.Go(func() {
-		accts := w.eng.ArchivedAccounts()
-		fyne.Do(func() {
-			v.From.Options = accts
-			v.From.Refresh()
-			if len(accts) > 0 {
-				v.From.SetSelected(accts[0])
-			}
-			v.signal()
-		})
-	})
 	folders := container.NewVScroll(v.Folders)
 	folders.SetMinSize(fyne.NewSize(420, 130))
 	v.Progress.Hide() // shown while a restore runs
@@ -101,6 +91,22 @@ func (w *Window) newRestore() *RestoreView {
 	v.root = container.NewBorder(container.NewVBox(form, v.SkipDeleted, v.SkipCopies, buttons, v.Progress, v.Status), nil, nil, nil,
 		container.NewVScroll(v.Report))
 	return v
+}
+
+// load fills the list of archived accounts in the background (once the
+// wizard is on screen).
+func (v *RestoreView) load(w *Window) {
+	w.tasks.Go(func() {
+		accts := w.eng.ArchivedAccounts()
+		fyne.Do(func() {
+			v.From.Options = accts
+			v.From.Refresh()
+			if len(accts) > 0 {
+				v.From.SetSelected(accts[0])
+			}
+			v.signal()
+		})
+	})
 }
 
 func (v *RestoreView) signal() {
@@ -174,8 +180,10 @@ func (v *RestoreView) run(w *Window, dryRun bool) {
 	})
 }
 
-// restoreProgress sums the folders' progress for the status line.
+// restoreProgress sums the folders' progress for the status line. Events
+// come from the restore's goroutines, several at once.
 type restoreProgress struct {
+	mu        sync.Mutex
 	toAppend  map[string]int
 	toBytes   map[string]int64
 	done      map[string]int
@@ -184,6 +192,8 @@ type restoreProgress struct {
 }
 
 func (p *restoreProgress) event(ev restore.Event, start time.Time) (line string, frac float64, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	switch ev.Kind {
 	case restore.Learned:
 		p.toAppend[ev.Folder], p.toBytes[ev.Folder] = ev.Report.ToAppend, ev.Report.ToAppendBytes
@@ -293,6 +303,7 @@ func (w *Window) ShowRestore() *RestoreView {
 	d.Resize(fyne.NewSize(760, 620))
 	d.Show()
 	w.RestoreDialog = v
+	v.load(w)
 	return v
 }
 

@@ -63,8 +63,8 @@ func TestRestoreWizard(t *testing.T) {
 	if v == nil {
 		t.Fatal("no wizard")
 	}
-	waitRestore(t, v) // archived accounts
-	waitRestore(t, v) // the first one's folders
+	waitRestore(t, v)
+	w.Wait() // the archived accounts, and the first one's folders
 	if v.From.Selected != "old-isp" || len(v.Folders.Selected) != 3 {
 		t.Fatalf("from %q, folders %v", v.From.Selected, v.Folders.Selected)
 	}
@@ -77,12 +77,12 @@ func TestRestoreWizard(t *testing.T) {
 	v.Folders.SetSelected([]string{"INBOX", "Work/2026"})
 	test.Type(v.Into, "Restored")
 	test.Tap(v.Preview)
-	waitRestore(t, v)
+	w.Wait()
 	if !strings.Contains(v.Report.Text, "Would append 11 messages") || !strings.Contains(v.Report.Text, "2 of the messages had been deleted on the old server") {
 		t.Fatalf("preview:\n%s", v.Report.Text)
 	}
 	test.Tap(v.Start)
-	waitRestore(t, v)
+	w.Wait()
 	if !strings.Contains(v.Report.Text, "Appended 10 messages") || !strings.Contains(v.Report.Text, "refused: <big@x> of 2024-01-02: the server said: Message too large") {
 		t.Fatalf("report:\n%s", v.Report.Text)
 	}
