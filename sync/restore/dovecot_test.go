@@ -479,3 +479,41 @@ func TestDropMidMultiAppendResumes(t *testing.T) {
 		t.Fatalf("%d different messages in the target, want %d", len(got), len(msgs))
 	}
 }
+
+// After a restore the target changes under the ledger: messages expunged
+// there, a folder deleted and made again (a new UIDVALIDITY). The next
+// restore puts back exactly what is missing, with UIDPLUS (by UID) and
+// without it (by count, then learning the folder).
+func TestTargetChangedSinceTheLastRestore(t *testing.T) {
+	s := startSource(t, map[string]string{"src": "pw-src", "dst": "pw-dst", "dst2": "pw-dst2"})
+	a := backUp(t, s)
+	want := mailOf(t, s, "src", "", '/')
+	noUIDPLUS := dovecot.StartT(t, dovecot.Options{Users: map[string]string{"dst": "pw-dst"},
+		IMAPCapability: "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ NAMESPACE SPECIAL-USE MULTIAPPEND UNSELECT"})
+	for name, srv := range map[string]*dovecot.Server{"uidplus": s, "no uidplus": noUIDPLUS} {
+		t.Run(name, func(t *testing.T) {
+			user := "dst"
+			restoreOK(t, a, targetOf(srv, user), Options{})
+			if err := srv.Expunge(user, "INBOX", 2, 5); err != nil {
+				t.Fatal(err)
+			}
+			if err := srv.DeleteMailbox(user, "Work/2026"); err != nil {
+				t.Fatal(err)
+			}
+			rep := restoreOK(t, a, targetOf(srv, user), Options{})
+			got := map[string]int{}
+			for _, f := range rep.Folders {
+				got[f.Target] = f.Appended
+			}
+			if got["INBOX"] != 2 || got["Work/2026"] != 12 {
+				t.Fatalf("appended %v; want 2 into INBOX and 12 into Work/2026", got)
+			}
+			for f, n := range got {
+				if f != "INBOX" && f != "Work/2026" && n != 0 {
+					t.Errorf("%s: %d appended, want 0", f, n)
+				}
+			}
+			compareMail(t, want, mailOf(t, srv, user, "", '/'), nil)
+		})
+	}
+}
