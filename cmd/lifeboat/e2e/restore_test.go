@@ -132,3 +132,50 @@ func TestRestoreKilledAtRandomMoments(t *testing.T) {
 		t.Fatalf("run without the ledger: exit %d\n%s", code, out)
 	}
 }
+
+// TestMigrate: "lifeboat migrate" backs up one account and restores it into
+// another; run again, it appends nothing; the same account twice is a
+// usage error.
+func TestMigrate(t *testing.T) {
+	s := dovecot.StartT(t, dovecot.Options{Users: map[string]string{"user1": "pw-one", "user2": "pw-two"}})
+	r := rand.New(rand.NewPCG(3, 3))
+	var msgs [][]byte
+	for i := 0; i < 50; i++ {
+		msgs = append(msgs, message(r, i))
+	}
+	if err := s.Load("user1", "INBOX", msgs[:30], time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Load("user1", "Projects/2026", msgs[30:], time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	bin := buildLifeboat(t)
+	cfg := twoAccounts(t, s, filepath.Join(t.TempDir(), "archive"))
+	run := func(args ...string) (int, string) {
+		out, err := exec.Command(bin, append([]string{"--config", cfg}, args...)...).CombinedOutput()
+		return exitCode(err), string(out)
+	}
+	if code, out := run("migrate", "--from", "old", "--to", "new"); code != 0 || !strings.Contains(out, "Appended 50 messages") {
+		t.Fatalf("migrate: exit %d\n%s", code, out)
+	}
+	for _, f := range []string{"INBOX", "Projects/2026"} {
+		want, got := userHashes(t, s, "user1", f), userHashes(t, s, "user2", f)
+		if sum(got) != sum(want) {
+			t.Fatalf("%s: %d migrated, %d in the source", f, sum(got), sum(want))
+		}
+		for h, n := range want {
+			if got[h] != n {
+				t.Fatalf("%s: a message is there %d times, want %d", f, got[h], n)
+			}
+		}
+	}
+	if code, out := run("migrate", "--from", "old", "--to", "new"); code != 0 || !strings.Contains(out, "Appended 0 messages") {
+		t.Fatalf("migrate again: exit %d\n%s", code, out)
+	}
+	if code, out := run("migrate", "--from", "old", "--to", "old"); code != 2 || !strings.Contains(out, "use restore") {
+		t.Fatalf("migrate into itself: exit %d\n%s", code, out)
+	}
+	if code, out := run("restore", "--from", "nobody", "--to", "new"); code != 1 || !strings.Contains(out, `has no account "nobody"`) {
+		t.Fatalf("restore of an account the archive does not hold: exit %d\n%s", code, out)
+	}
+}
