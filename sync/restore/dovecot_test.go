@@ -3,9 +3,12 @@ package restore
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -515,5 +518,56 @@ func TestTargetChangedSinceTheLastRestore(t *testing.T) {
 			}
 			compareMail(t, want, mailOf(t, srv, user, "", '/'), nil)
 		})
+	}
+}
+
+// treeSum digests every file of the archive but the restore's own ledger.
+func treeSum(t *testing.T, root string) string {
+	t.Helper()
+	h := sha256.New()
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.Contains(p, string(filepath.Separator)+"restore"+string(filepath.Separator)) {
+			return err
+		}
+		b, _ := os.ReadFile(p)
+		fmt.Fprintf(h, "%s %d\n", p, len(b))
+		h.Write(b)
+		return nil
+	})
+	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
+// Messages the old server deleted are restored unless left out, and the
+// report counts them either way; the archive's files do not change.
+func TestDeletedOnTheServerAndTheArchiveUntouched(t *testing.T) {
+	s2 := startSource(t, map[string]string{"src": "pw-src", "dst": "pw-dst", "dst2": "pw-dst2"})
+	a := backUp(t, s2)
+	if err := s2.Expunge("src", "INBOX", 1, 2, 3); err != nil {
+		t.Fatal(err)
+	}
+	acct := backup.Account{Name: "old", Endpoint: endpoint(s2, "src"), Password: func() (string, error) { return s2.Password("src"), nil }}
+	if res := backup.Backup(context.Background(), []backup.Account{acct}, backup.Options{Archive: a}); res[0].Err != nil {
+		t.Fatal(res[0].Err)
+	}
+	before := treeSum(t, a.Root)
+	inbox := func(rep *Report) *FolderReport {
+		for _, f := range rep.Folders {
+			if f.Target == "INBOX" {
+				return f
+			}
+		}
+		t.Fatal("no INBOX in the report")
+		return nil
+	}
+	all := inbox(restoreOK(t, a, targetOf(s2, "dst"), Options{}))
+	if all.Deleted != 3 || all.Skipped != 0 || all.Appended != all.Archived {
+		t.Fatalf("without --skip-deleted: %+v", all)
+	}
+	left := inbox(restoreOK(t, a, targetOf(s2, "dst2"), Options{SkipDeleted: true}))
+	if left.Deleted != 3 || left.Skipped != 3 || left.Appended != all.Appended-3 {
+		t.Fatalf("with --skip-deleted: %+v", left)
+	}
+	if treeSum(t, a.Root) != before {
+		t.Fatal("a restore changed the archive's files")
 	}
 }
