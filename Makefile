@@ -48,7 +48,11 @@ bench: deps
 	$(GO) run ./cmd/lifeboat-bench
 
 ## bench-restore: restore into an empty Dovecot user: Lifeboat vs mbsync push vs a bare APPEND loop (prints a table)
+# imapsync from its source, pinned (Debian 12 has no package of it).
+IMAPSYNC_COMMIT ?= 023535075cbfb4b364fee419330a1910cd57ec95
 bench-restore: deps
+	.ci/deps.sh bench
+	@[ -s bin/imapsync ] || { mkdir -p bin && curl -fsSL -o bin/imapsync.tmp https://raw.githubusercontent.com/imapsync/imapsync/$(IMAPSYNC_COMMIT)/imapsync && mv bin/imapsync.tmp bin/imapsync; } || echo "bench-restore: imapsync could not be fetched; it is left out"
 	$(GO) run ./cmd/lifeboat-bench restore
 
 ## bench-failover: failover latency and relay throughput against two private Postfix+Dovecot providers

@@ -40,6 +40,17 @@ have gcc                 || need+=(gcc)
 have x86_64-w64-mingw32-gcc || need+=(gcc-mingw-w64-x86-64)
 have file                || need+=(file)
 [ -x /usr/bin/time ]     || need+=(time)
+# make bench-restore also measures imapsync, run from its source: Debian 12
+# does not package it, but packages every Perl module it needs.
+if [ "${1:-}" = bench ]; then
+  for m in Mail::IMAPClient:libmail-imapclient-perl IO::Socket::INET6:libio-socket-inet6-perl IO::Socket::SSL:libio-socket-ssl-perl \
+           IO::Tee:libio-tee-perl Term::ReadKey:libterm-readkey-perl Unicode::String:libunicode-string-perl Readonly:libreadonly-perl \
+           Sys::MemInfo:libsys-meminfo-perl Regexp::Common:libregexp-common-perl File::Tail:libfile-tail-perl \
+           File::Copy::Recursive:libfile-copy-recursive-perl Encode::IMAPUTF7:libencode-imaputf7-perl Digest::HMAC_SHA1:libdigest-hmac-perl; do
+    perl -M"${m%%:*}" -e1 2>/dev/null || need+=("${m##*:}")
+  done
+  have curl || need+=(curl)
+fi
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "deps: installing ${need[*]}" >&2

@@ -45,6 +45,8 @@ type Config struct {
 	Log        io.Writer
 	// RestoreArgs are extra arguments for lifeboat restore (bench-restore).
 	RestoreArgs []string
+	// Imapsync is the imapsync script bench-restore measures ("": look).
+	Imapsync string
 }
 
 const defaultSeed = 20250601
@@ -105,6 +107,7 @@ type Report struct {
 	Setup       time.Duration // generating, loading and warming the corpora
 	Dovecot     string
 	Mbsync      string
+	Imapsync    string
 	OutDir      string
 	OutTmpfs    bool
 	ServerDir   string
@@ -117,6 +120,7 @@ type bench struct {
 	lifeboat string
 	spawn    string
 	mbsync   string
+	imapsync string
 	self     string
 	out      string
 	rep      *Report
@@ -467,11 +471,21 @@ type proc struct {
 // exec runs a client process through the spawn helper (./spawn), which
 // times it by the wall clock and reports its peak RSS.
 func (b *bench) exec(ctx context.Context, env []string, name string, args ...string) (proc, error) {
+	return b.execDir(ctx, "", env, name, args...)
+}
+
+// execIn is exec in the working directory dir.
+func (b *bench) execIn(ctx context.Context, dir string, name string, args ...string) (proc, error) {
+	return b.execDir(ctx, dir, nil, name, args...)
+}
+
+func (b *bench) execDir(ctx context.Context, dir string, env []string, name string, args ...string) (proc, error) {
 	resFile := filepath.Join(b.out, "spawn-result")
 	os.Remove(resFile)
 	cmd := exec.CommandContext(ctx, b.spawn, append([]string{resFile, name}, args...)...)
 	ownGroup(cmd) // so that a cancelled run takes the client down with the helper
 	cmd.WaitDelay = 5 * time.Second
+	cmd.Dir = dir
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if env != nil {
