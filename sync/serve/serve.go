@@ -33,6 +33,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-message/textproto"
 	"github.com/lifeboat-mail/lifeboat/store/archive"
+	"github.com/lifeboat-mail/lifeboat/store/index"
 )
 
 // Options configure a server.
@@ -93,6 +94,15 @@ func Start(o Options) (*Server, error) {
 		return nil, fmt.Errorf("serve: %w", err)
 	}
 	st := &state{o: o, overlay: map[overlayKey][]string{}}
+	// SEARCH TEXT and BODY go to the archive's full-text index, brought up
+	// to date first; without one they read the messages.
+	if ix, err := index.Open(index.DefaultPath(o.Archive)); err == nil {
+		if _, err := ix.Update(o.Archive, ""); err == nil {
+			st.ix = ix
+		} else {
+			ix.Close()
+		}
+	}
 	s := &Server{Addr: ln.Addr().String(), ln: ln, done: make(chan struct{}), state: st}
 	caps := imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapLiteralPlus: {}, imap.CapNamespace: {}, imap.CapUIDPlus: {},
 		imap.CapUnselect: {}, imap.CapIdle: {}, imap.CapSpecialUse: {}, imap.CapListExtended: {}, imap.CapListStatus: {}, imap.CapChildren: {}}
@@ -112,10 +122,36 @@ func Start(o Options) (*Server, error) {
 	return s, nil
 }
 
+// textHits returns the offsets of the folder's messages the full-text
+// index finds for text (words, as the index matches them), or ok false
+// when there is no index to ask.
+func (st *state) textHits(fo folder, text string) (hits map[int64]bool, ok bool) {
+	if st.ix == nil {
+		return nil, false
+	}
+	q, err := index.ParseQuery(`"` + strings.ReplaceAll(text, `"`, " ") + `"`)
+	if err != nil {
+		return nil, false
+	}
+	q.Account, q.Folder, q.Limit = fo.id.Account, fo.id.Path(), 0
+	rows, _, err := st.ix.Search(q)
+	if err != nil {
+		return nil, false
+	}
+	hits = map[int64]bool{}
+	for _, r := range rows {
+		hits[r.Offset] = true
+	}
+	return hits, true
+}
+
 // Close stops the server and waits for it.
 func (s *Server) Close() error {
 	err := s.srv.Close()
 	<-s.done
+	if s.state.ix != nil {
+		s.state.ix.Close()
+	}
 	return err
 }
 
@@ -127,6 +163,7 @@ func (discard) Printf(string, ...any) {}
 // set, kept apart from the archive.
 type state struct {
 	o       Options
+	ix      *index.Index // nil: none usable
 	mu      sync.Mutex
 	overlay map[overlayKey][]string
 }

@@ -17,6 +17,7 @@ type session struct {
 	loggedIn  bool
 	sel       *snapshot
 	searchRes imap.UIDSet
+	textCache map[string]map[int64]bool // one SEARCH's full-text answers
 }
 
 var (
@@ -404,7 +405,21 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 	return s.Fetch(w, numSet, &imap.FetchOptions{Flags: true})
 }
 
+// hits asks the full-text index once per SEARCH and text.
+func (s *session) hits(text string) (map[int64]bool, bool) {
+	if h, ok := s.textCache[text]; ok {
+		return h, h != nil
+	}
+	h, ok := s.st.textHits(s.sel.folder, text)
+	if !ok {
+		h = nil
+	}
+	s.textCache[text] = h
+	return h, ok
+}
+
 func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
+	s.textCache = map[string]map[int64]bool{}
 	var data imap.SearchData
 	var seqs imap.SeqSet
 	var uids imap.UIDSet
@@ -509,11 +524,23 @@ func (s *session) match(seq, max uint32, m message, c *imap.SearchCriteria, raw 
 		}
 	}
 	for _, t := range c.Text {
+		if hits, ok := s.hits(t); ok {
+			if !hits[m.entry.Offset] {
+				return false
+			}
+			continue
+		}
 		if !containsFold(string(bytesOf()), t) {
 			return false
 		}
 	}
 	for _, t := range c.Body {
+		if hits, ok := s.hits(t); ok {
+			if !hits[m.entry.Offset] {
+				return false
+			}
+			continue
+		}
 		b := bytesOf()
 		if i := bytes.Index(b, []byte("\r\n\r\n")); i >= 0 {
 			b = b[i:]
