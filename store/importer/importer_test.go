@@ -153,3 +153,33 @@ func TestImportRefusesWhatIsNotMail(t *testing.T) {
 		t.Fatalf("an empty directory: %v", err)
 	}
 }
+
+// Content-Length that does not describe the message as it is in the file
+// (a file whose line ends were converted; a length too short, with blank
+// lines after it): the message is read to its next separator, byte for
+// byte, blank lines included.
+func TestWrongContentLengthKeepsEveryByte(t *testing.T) {
+	for name, c := range map[string]struct{ file, want string }{
+		"CRLF since": {
+			"From a@x Mon Jan 15 09:00:00 2024\r\nMessage-ID: <a@x>\r\nContent-Length: 22\r\n\r\nKind regards,\r\nJohn Smith\r\n\r\n",
+			"Message-ID: <a@x>\r\nContent-Length: 22\r\n\r\nKind regards,\r\nJohn Smith\r\n"},
+		"too short, blank lines after": {
+			"From a@x Mon Jan 15 09:00:00 2024\nMessage-ID: <b@x>\nContent-Length: 6\n\npara1\n\npara2\n\n",
+			"Message-ID: <b@x>\nContent-Length: 6\n\npara1\n\npara2\n"},
+		"zero": {
+			"From a@x Mon Jan 15 09:00:00 2024\nMessage-ID: <c@x>\nContent-Length: 0\n\n\n\nbody after blanks\n\n",
+			"Message-ID: <c@x>\nContent-Length: 0\n\n\n\nbody after blanks\n"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var got []string
+			path := filepath.Join(t.TempDir(), "x.mbox")
+			os.WriteFile(path, []byte(c.file), 0o600)
+			if err := readMbox(path, func(m parsed) error { got = append(got, string(m.raw)); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 1 || got[0] != c.want {
+				t.Fatalf("read %q\nwant %q", got, c.want)
+			}
+		})
+	}
+}

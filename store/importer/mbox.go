@@ -62,8 +62,9 @@ type mboxParser struct {
 	date       time.Time
 	headerDone bool
 	bodyStart  int
-	clLeft     int64 // Content-Length bytes still to come; -1: none
-	clDone     bool  // the Content-Length bytes are all read
+	clLeft     int64  // Content-Length bytes still to come; -1: none
+	clDone     bool   // the Content-Length bytes are all read
+	tail       []byte // blank lines after them (kept until the next line says whose they are)
 }
 
 func isSeparator(line []byte) (time.Time, bool) {
@@ -79,7 +80,7 @@ func isBlank(line []byte) bool {
 }
 
 func (p *mboxParser) start(date time.Time) {
-	p.in, p.cur, p.date, p.headerDone, p.bodyStart, p.clLeft, p.clDone = true, p.cur[:0], date, false, 0, -1, false
+	p.in, p.cur, p.date, p.headerDone, p.bodyStart, p.clLeft, p.clDone, p.tail = true, p.cur[:0], date, false, 0, -1, false, p.tail[:0]
 }
 
 func (p *mboxParser) line(line []byte) error {
@@ -94,6 +95,7 @@ func (p *mboxParser) line(line []byte) error {
 			return nil
 		}
 		if isBlank(line) {
+			p.tail = append(p.tail, line...)
 			return nil
 		}
 		return p.wrongLength(line)
@@ -101,8 +103,13 @@ func (p *mboxParser) line(line []byte) error {
 	if p.in && p.clLeft > 0 {
 		p.cur = append(p.cur, line...)
 		p.clLeft -= int64(len(line))
-		if p.clLeft <= 0 {
+		switch {
+		case p.clLeft == 0:
 			p.clDone = true
+		case p.clLeft < 0:
+			// The length ends inside a line (a file whose line ends were
+			// changed since, say): it does not describe this message.
+			return p.wrongLength(nil)
 		}
 		return nil
 	}
@@ -158,7 +165,7 @@ func (p *mboxParser) clLeftTotal() int64 {
 // wrongLength: the Content-Length did not fit; the bytes read since the
 // message began (and line, if any) are split at separator lines instead.
 func (p *mboxParser) wrongLength(line []byte) error {
-	buf := append(append([]byte(nil), p.cur...), line...)
+	buf := append(append(append([]byte(nil), p.cur...), p.tail...), line...)
 	date := p.date
 	p.in = false
 	p.cur = p.cur[:0]

@@ -6,7 +6,8 @@
 // A ledger is one append-only file of JSON lines per target account, kept
 // apart from the archive (the archive is never modified by a restore):
 //
-//	{"t":"u","f":"Work/2026","uv":77}                  the folder's state starts (again) at UIDVALIDITY 77
+//	{"t":"u","f":"Work/2026","uv":77}                  the folder's state starts (again) at UIDVALIDITY 77, its "a" records follow
+//	{"t":"l","f":"Work/2026","uv":77}                  ...and end: the folder's state is whole
 //	{"t":"b","f":"Work/2026","uv":77,"next":120,"n":64} a batch of 64 APPENDs begins; UIDNEXT was 120
 //	{"t":"a","f":"Work/2026","uv":77,"sha":"…","uid":121} a message is in the folder (uid 0: not known)
 //	{"t":"x","f":"Work/2026","uv":77,"uid":121}       that message is no longer there
@@ -22,7 +23,10 @@
 // The "a" records inside a batch count only once it ended: a batch a crash
 // left open is recovered by looking at the server (every message from its
 // UIDNEXT on), voiding what it logged ("c") and logging what was found.
-// A torn last line (a crash while writing it) is ignored and cut.
+// A folder's state learnt from the server counts only once its closing
+// "l" record is there: a crash while it was written leaves the folder
+// unknown, to be learnt again, never half known. A torn last line (a
+// crash while writing it) is ignored and cut.
 //
 // One restore at a time writes a ledger: Open takes a lock the kernel
 // releases if the process dies.
@@ -68,6 +72,8 @@ type Folder struct {
 	Have map[[32]byte][]uint32
 	// Open is the batch that began and did not end (nil: none).
 	Open *Batch
+
+	learning bool // a "u" without its "l" yet
 }
 
 // Count is how many messages the ledger knows to be in the folder.
@@ -188,7 +194,9 @@ func (l *Ledger) folder(name string, uv uint32) *Folder {
 func (l *Ledger) apply(r *record) error {
 	switch r.T {
 	case "u":
-		l.folders[r.F] = &Folder{Name: r.F, UIDValidity: r.UV, Have: map[[32]byte][]uint32{}}
+		l.folders[r.F] = &Folder{Name: r.F, UIDValidity: r.UV, Have: map[[32]byte][]uint32{}, learning: true}
+	case "l":
+		l.folder(r.F, r.UV).learning = false
 	case "b":
 		f := l.folder(r.F, r.UV)
 		if f.Open != nil {
@@ -253,7 +261,7 @@ func (l *Ledger) Folder(name string, uv uint32) *Folder {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	f := l.folders[name]
-	if f == nil || f.UIDValidity != uv {
+	if f == nil || f.UIDValidity != uv || f.learning {
 		return nil
 	}
 	c := &Folder{Name: f.Name, UIDValidity: f.UIDValidity, Have: make(map[[32]byte][]uint32, len(f.Have))}
@@ -305,6 +313,7 @@ func (l *Ledger) Reset(name string, uv uint32, have map[[32]byte][]uint32) error
 			recs = append(recs, record{T: "a", F: name, UV: uv, SHA: hex.EncodeToString(sha[:]), UID: u})
 		}
 	}
+	recs = append(recs, record{T: "l", F: name, UV: uv})
 	return l.write(true, recs...)
 }
 

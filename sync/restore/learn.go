@@ -138,6 +138,9 @@ func (w *worker) learnAll(ctx context.Context, j *job, sel *imap.SelectData) (ma
 // hashFrom hashes every message of the folder from UID from on.
 func (w *worker) hashFrom(ctx context.Context, from imap.UID, sel *imap.SelectData) (map[[32]byte][]uint32, error) {
 	found := map[[32]byte][]uint32{}
+	if from == 0 {
+		from = 1 // a server that gave no UIDNEXT: look at everything
+	}
 	if sel.NumMessages == 0 || (sel.UIDNext != 0 && from >= sel.UIDNext) {
 		return found, nil
 	}

@@ -783,8 +783,8 @@ func (w *worker) batch(ctx context.Context, j *job, uv, uidNext uint32, msgs []*
 		data, err := s.cmd.Wait()
 		if err == nil {
 			uid := uint32(data.UID)
-			if !r.uidPlus {
-				uid = 0 // without UIDPLUS an APPENDUID means nothing
+			if !r.uidPlus || data.UIDValidity != uv {
+				uid = 0 // without UIDPLUS, or for another UIDVALIDITY, an APPENDUID means nothing here
 			}
 			if err := r.ledger.Have(j.name, uv, s.x.entry.SHA, uid); err != nil {
 				return permanentErr{err}
