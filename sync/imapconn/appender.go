@@ -34,6 +34,7 @@ type Appender struct {
 	stopCtx  func() bool
 	timeout  time.Duration
 	literalP bool
+	broken   bool // the connection was closed: dial a new one
 }
 
 // AppendMsg is one message of a MULTIAPPEND: its flags, INTERNALDATE (zero:
@@ -124,6 +125,19 @@ func DialAppender(ctx context.Context, ep Endpoint, password string) (*Appender,
 	}
 	raw.SetDeadline(time.Time{})
 	return a, nil
+}
+
+// Broken reports whether the connection is no longer usable (a command
+// was cut short, or the server answered before it had all of it).
+func (a *Appender) Broken() bool { return a.broken }
+
+// mailbox is a folder name as this server reads it: UTF-8 for IMAP4rev2
+// (as go-imap's client sends it there), else modified UTF-7.
+func (a *Appender) mailbox(name string) string {
+	if a.caps["IMAP4REV2"] {
+		return quote(name)
+	}
+	return quote(EncodeMailbox(name))
 }
 
 // Has reports whether the server announced a capability (after login).
@@ -223,7 +237,12 @@ func (a *Appender) wait(tag string, cont chan<- struct{}, untagged func(string))
 			if cont == nil {
 				return result{}, fmt.Errorf("unexpected continuation request %q", trimLine(line))
 			}
-			cont <- struct{}{}
+			// One waits at a time (a synchronising literal); a server that
+			// sends more than were asked for is not waited on for them.
+			select {
+			case cont <- struct{}{}:
+			default:
+			}
 		case strings.HasPrefix(strings.ToUpper(line), "* BYE"):
 			return result{}, fmt.Errorf("the server closed the connection: %s", trimLine(line[5:]))
 		case untagged != nil && strings.HasPrefix(line, "* "):
@@ -280,26 +299,31 @@ func (a *Appender) login(user, password string) error {
 	if a.caps["LOGINDISABLED"] {
 		ir := base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + password))
 		tag := a.nextTag()
-		cont := make(chan struct{}, 1)
 		if a.caps["SASL-IR"] {
 			a.w.WriteString(tag + " AUTHENTICATE PLAIN " + ir + "\r\n")
 		} else {
+			// The server asks ("+ "), then the credentials follow.
 			a.w.WriteString(tag + " AUTHENTICATE PLAIN\r\n")
+			if err := a.w.Flush(); err != nil {
+				return err
+			}
+			line, err := a.line()
+			if err != nil {
+				return err
+			}
+			if !strings.HasPrefix(line, "+") {
+				return parseTagged(line, tag).err()
+			}
+			a.w.WriteString(ir + "\r\n")
 		}
 		if err := a.w.Flush(); err != nil {
 			return err
 		}
-		for {
-			r, err := a.wait(tag, cont, nil)
-			if err == nil {
-				return r.err()
-			}
-			select {
-			case <-cont:
-			default:
-				return err
-			}
+		r, err := a.wait(tag, nil, nil)
+		if err != nil {
+			return err
 		}
+		return r.err()
 	}
 	tag := a.nextTag()
 	a.w.WriteString(tag + " LOGIN ")
@@ -359,7 +383,7 @@ func quote(s string) string {
 // UIDNext asks the server for a folder's UIDNEXT (STATUS).
 func (a *Appender) UIDNext(mailbox string) (uint32, error) {
 	tag := a.nextTag()
-	a.w.WriteString(tag + " STATUS " + quote(EncodeMailbox(mailbox)) + " (UIDNEXT)\r\n")
+	a.w.WriteString(tag + " STATUS " + a.mailbox(mailbox) + " (UIDNEXT)\r\n")
 	if err := a.w.Flush(); err != nil {
 		return 0, err
 	}
@@ -410,9 +434,11 @@ func (a *Appender) MultiAppend(mailbox string, msgs []AppendMsg) (uidValidity ui
 			// The command ended early; the rest of what we meant to send
 			// would be read as commands: this connection is done.
 			a.conn.Close()
+			a.broken = true
 		}
 	case werr != nil:
 		a.conn.Close() // a literal cut short: the server waits for the rest
+		a.broken = true
 		rep = <-done
 		return 0, nil, werr
 	default:
@@ -421,6 +447,7 @@ func (a *Appender) MultiAppend(mailbox string, msgs []AppendMsg) (uidValidity ui
 		a.conn.SetReadDeadline(time.Time{})
 	}
 	if rep.err != nil {
+		a.broken = true
 		return 0, nil, rep.err
 	}
 	if err := rep.r.err(); err != nil {
@@ -444,7 +471,7 @@ type appendReply struct {
 }
 
 func (a *Appender) writeAppend(tag, mailbox string, msgs []AppendMsg, cont <-chan struct{}, done <-chan appendReply) (*appendReply, error) {
-	a.w.WriteString(tag + " APPEND " + quote(EncodeMailbox(mailbox)))
+	a.w.WriteString(tag + " APPEND " + a.mailbox(mailbox))
 	for _, m := range msgs {
 		a.w.WriteString(" ")
 		if len(m.Flags) > 0 {

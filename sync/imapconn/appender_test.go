@@ -1,7 +1,9 @@
 package imapconn_test
 
 import (
+	"bufio"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -135,5 +137,147 @@ func TestEncodeMailbox(t *testing.T) {
 		if got := imapconn.EncodeMailbox(in); got != want {
 			t.Errorf("%q → %q, want %q", in, got, want)
 		}
+	}
+}
+
+// fakeIMAP runs script against one connection of an Appender: a minimal
+// server that says what the test needs, to play servers Dovecot is not.
+func fakeIMAP(t *testing.T, caps string, script func(tag string, r *bufio.Reader, w net.Conn)) imapconn.Endpoint {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { ln.Close(); <-done })
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		r := bufio.NewReader(c)
+		fmt.Fprintf(c, "* OK ready\r\n")
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			tag, cmd, _ := strings.Cut(strings.TrimRight(line, "\r\n"), " ")
+			switch {
+			case strings.HasPrefix(cmd, "CAPABILITY"):
+				fmt.Fprintf(c, "* CAPABILITY %s\r\n%s OK done\r\n", caps, tag)
+			case strings.HasPrefix(cmd, "LOGOUT"):
+				fmt.Fprintf(c, "* BYE\r\n%s OK bye\r\n", tag)
+				return
+			default:
+				script(tag, r, c)
+				return
+			}
+		}
+	}()
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	var n int
+	fmt.Sscan(port, &n)
+	return imapconn.Endpoint{Host: host, Port: n, Security: imapconn.Plain, Username: "u", Timeout: 3 * time.Second}
+}
+
+// AUTHENTICATE PLAIN without SASL-IR: the credentials follow the server's
+// "+ ".
+func TestAppenderAuthenticateWithoutSASLIR(t *testing.T) {
+	ep := fakeIMAP(t, "IMAP4rev1 LOGINDISABLED AUTH=PLAIN", func(tag string, r *bufio.Reader, c net.Conn) {
+		fmt.Fprintf(c, "+ \r\n")
+		resp, _ := r.ReadString('\n')
+		want := base64.StdEncoding.EncodeToString([]byte("\x00u\x00secret"))
+		if strings.TrimSpace(resp) != want {
+			fmt.Fprintf(c, "%s NO [AUTHENTICATIONFAILED] bad\r\n", tag)
+			return
+		}
+		fmt.Fprintf(c, "%s OK logged in\r\n", tag)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			tag, _, _ := strings.Cut(line, " ")
+			fmt.Fprintf(c, "* CAPABILITY IMAP4rev1 MULTIAPPEND\r\n%s OK done\r\n", tag)
+		}
+	})
+	a, err := imapconn.DialAppender(context.Background(), ep, "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+}
+
+// A server that sends continuations nobody asked for (with LITERAL+) does
+// not hang a MULTIAPPEND.
+func TestAppenderUnaskedContinuations(t *testing.T) {
+	ep := fakeIMAP(t, "IMAP4rev1 LITERAL+ MULTIAPPEND", func(tag string, r *bufio.Reader, c net.Conn) {
+		// That was LOGIN: now the CAPABILITY, then the APPEND.
+		fmt.Fprintf(c, "%s OK logged in\r\n", tag)
+		line, _ := r.ReadString('\n')
+		tag, _, _ = strings.Cut(line, " ")
+		fmt.Fprintf(c, "* CAPABILITY IMAP4rev1 LITERAL+ MULTIAPPEND\r\n%s OK done\r\n", tag)
+		line, _ = r.ReadString('\n')
+		tag, _, _ = strings.Cut(line, " ")
+		fmt.Fprintf(c, "+ go on\r\n+ go on\r\n+ and on\r\n")
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil || l == "\r\n" {
+				break
+			}
+		}
+		fmt.Fprintf(c, "%s OK [APPENDUID 7 1:3] done\r\n", tag)
+		r.ReadString('\n')
+	})
+	a, err := imapconn.DialAppender(context.Background(), ep, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := a.MultiAppend("INBOX", []imapconn.AppendMsg{msg(1), msg(2), msg(3)})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("MULTIAPPEND hung on continuations it had not asked for")
+	}
+}
+
+// A NO instead of a synchronising literal's continuation: the command is
+// over, the connection is marked broken (the rest would be read as
+// commands).
+func TestAppenderEarlyNoMarksBroken(t *testing.T) {
+	ep := fakeIMAP(t, "IMAP4rev1 MULTIAPPEND", func(tag string, r *bufio.Reader, c net.Conn) {
+		fmt.Fprintf(c, "%s OK logged in\r\n", tag)
+		line, _ := r.ReadString('\n')
+		tag, _, _ = strings.Cut(line, " ")
+		fmt.Fprintf(c, "* CAPABILITY IMAP4rev1 MULTIAPPEND\r\n%s OK done\r\n", tag)
+		line, _ = r.ReadString('\n')
+		tag, _, _ = strings.Cut(line, " ")
+		fmt.Fprintf(c, "%s NO [CANNOT] not taking it\r\n", tag)
+		r.ReadString('\n')
+	})
+	a, err := imapconn.DialAppender(context.Background(), ep, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	_, _, err = a.MultiAppend("INBOX", []imapconn.AppendMsg{msg(1)})
+	var ie *imap.Error
+	if !errors.As(err, &ie) || ie.Code != imap.ResponseCodeCannot {
+		t.Fatalf("early NO: %v", err)
+	}
+	if !a.Broken() {
+		t.Fatal("the connection is not marked broken")
 	}
 }

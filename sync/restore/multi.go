@@ -88,9 +88,10 @@ func noError(r *run, j *job, ie *imap.Error, it item) error {
 }
 
 func (w *worker) dialAppender(ctx context.Context) error {
-	if w.app != nil {
+	if w.app != nil && !w.app.Broken() {
 		return nil
 	}
+	w.dropAppender() // a server that answered a command early closed it
 	a, err := imapconn.DialAppender(ctx, w.r.tgt.Endpoint, w.r.pw)
 	if err != nil {
 		return err

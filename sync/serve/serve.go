@@ -180,8 +180,9 @@ type folder struct {
 	role string
 }
 
-// folders lists what is served, by served name.
-func (st *state) folders() ([]folder, error) {
+// folders lists what is served, by served name; with roles, each folder's
+// SPECIAL-USE role too (which reads its log: only LIST needs it).
+func (st *state) folders(roles bool) ([]folder, error) {
 	accts, err := st.o.Archive.Accounts()
 	if err != nil {
 		return nil, err
@@ -198,8 +199,10 @@ func (st *state) folders() ([]folder, error) {
 				name = a + "/" + name
 			}
 			var role string
-			if f, err := st.o.Archive.ReadFolder(id); err == nil {
-				role = f.State.Role
+			if roles {
+				if f, err := st.o.Archive.ReadFolder(id); err == nil {
+					role = f.State.Role
+				}
 			}
 			out = append(out, folder{name: name, id: id, role: role})
 		}
@@ -209,7 +212,7 @@ func (st *state) folders() ([]folder, error) {
 }
 
 func (st *state) folder(name string) (folder, error) {
-	fs, err := st.folders()
+	fs, err := st.folders(false)
 	if err != nil {
 		return folder{}, err
 	}

@@ -284,3 +284,16 @@ func TestMuttReadsTheServedArchive(t *testing.T) {
 		}
 	}
 }
+
+// "*" in a UID set is the highest UID served, also when the folder's last
+// log record is a damaged one (its UID is never served).
+func TestStarIsTheLastServedUID(t *testing.T) {
+	e := &archive.Entry{}
+	s := &session{st: &state{}, sel: &snapshot{msgs: []message{{uid: 1, entry: e}, {uid: 2, entry: e}}, uidNext: 4}}
+	var got []imap.UID
+	s.each(imap.UIDSet{imap.UIDRange{Start: 0, Stop: 0}}, func(_ uint32, m message) error { got = append(got, m.uid); return nil })
+	s.each(imap.UIDSet{imap.UIDRange{Start: 3, Stop: 0}}, func(_ uint32, m message) error { got = append(got, m.uid); return nil })
+	if fmt.Sprint(got) != "[2 2]" {
+		t.Fatalf("UID * and 3:* gave %v, want the last message twice", got)
+	}
+}

@@ -41,6 +41,14 @@ func (s *session) Namespace() (*imap.NamespaceData, error) {
 
 var permanent = []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft, imap.FlagWildcard}
 
+// lastUID is what "*" stands for in a UID set: the highest UID served.
+func (s *snapshot) lastUID() uint32 {
+	if len(s.msgs) == 0 {
+		return 0
+	}
+	return uint32(s.msgs[len(s.msgs)-1].uid)
+}
+
 func (s *session) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
 	fo, err := s.st.folder(name)
 	if err != nil {
@@ -57,6 +65,7 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeServerBug, Text: "The archive's folder cannot be read: " + err.Error()}
 	}
 	s.sel = snap
+	s.searchRes = nil
 	return &imap.SelectData{Flags: permanent[:5], PermanentFlags: permanent, NumMessages: uint32(len(snap.msgs)),
 		UIDNext: snap.uidNext, UIDValidity: snap.uidValidity}, nil
 }
@@ -98,7 +107,7 @@ type listEntry struct {
 }
 
 func (s *session) entries() ([]listEntry, error) {
-	fs, err := s.st.folders()
+	fs, err := s.st.folders(true)
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +261,7 @@ func (s *session) each(numSet imap.NumSet, f func(seq uint32, m message) error) 
 			}
 		}
 	case imap.UIDSet:
-		max := uint32(s.sel.uidNext) - 1
+		max := s.sel.lastUID()
 		for i, m := range msgs {
 			if containsUID(set, m.uid, max) {
 				if err := f(uint32(i+1), m); err != nil {
@@ -475,7 +484,7 @@ func (s *session) match(seq, max uint32, m message, c *imap.SearchCriteria, raw 
 		}
 	}
 	for _, set := range c.UID {
-		if !containsUID(set, m.uid, uint32(s.sel.uidNext)-1) {
+		if !containsUID(set, m.uid, s.sel.lastUID()) {
 			return false
 		}
 	}
