@@ -255,7 +255,7 @@ func (r *run) emit(ev Event) {
 	}
 }
 
-func (r *run) run(ctx context.Context) error {
+func (r *run) run(ctx context.Context) (err error) {
 	folders, err := r.sourceFolders()
 	if err != nil {
 		return err
