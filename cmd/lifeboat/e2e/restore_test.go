@@ -179,3 +179,59 @@ func TestMigrate(t *testing.T) {
 		t.Fatalf("restore of an account the archive does not hold: exit %d\n%s", code, out)
 	}
 }
+
+// TestTwoRestoresAtOnce: a second restore into the same account while one
+// runs is refused with a clear message (the ledger's lock); the first
+// finishes, and the target holds every message once.
+func TestTwoRestoresAtOnce(t *testing.T) {
+	s := dovecot.StartT(t, dovecot.Options{Users: map[string]string{"user1": "pw-one", "user2": "pw-two"}})
+	r := rand.New(rand.NewPCG(5, 5))
+	var msgs [][]byte
+	for i := 0; i < 600; i++ {
+		msgs = append(msgs, message(r, i))
+	}
+	if err := s.Load("user1", "INBOX", msgs, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	bin := buildLifeboat(t)
+	cfg := twoAccounts(t, s, filepath.Join(t.TempDir(), "archive"))
+	if out, err := exec.Command(bin, "--config", cfg, "backup").CombinedOutput(); err != nil {
+		t.Fatalf("backup: %v\n%s", err, out)
+	}
+	type result struct {
+		code int
+		out  string
+	}
+	results := make(chan result, 2)
+	for i := 0; i < 2; i++ {
+		go func() {
+			out, err := exec.Command(bin, "--config", cfg, "restore", "--from", "old", "--to", "new").CombinedOutput()
+			results <- result{exitCode(err), string(out)}
+		}()
+	}
+	var ok, busy int
+	for i := 0; i < 2; i++ {
+		res := <-results
+		switch {
+		case res.code == 0:
+			ok++
+		case res.code == 1 && strings.Contains(res.out, "another Lifeboat restore into this account is running"):
+			busy++
+		default:
+			t.Errorf("a restore: exit %d\n%s", res.code, res.out)
+		}
+	}
+	if ok == 0 {
+		t.Fatalf("no restore finished (%d refused as busy)", busy)
+	}
+	t.Logf("%d finished, %d refused while the other ran", ok, busy)
+	want, got := userHashes(t, s, "user1", "INBOX"), userHashes(t, s, "user2", "INBOX")
+	if sum(got) != sum(want) {
+		t.Fatalf("%d in the target, %d in the source", sum(got), sum(want))
+	}
+	for h, n := range want {
+		if got[h] != n {
+			t.Fatalf("a message is in the target %d times, want %d", got[h], n)
+		}
+	}
+}
