@@ -276,7 +276,7 @@ func (e *engine) retry(ctx context.Context, what string, op func() (progress boo
 		if errors.As(err, &perm) {
 			return perm.err
 		}
-		if e.c != nil && isClosed(e.c) && !errors.As(err, new(*imap.Error)) {
+		if e.c != nil && imapconn.Closed(e.c) && !errors.As(err, new(*imap.Error)) {
 			err = imapconn.Dropped(e.acct.Endpoint.Addr(), err)
 		}
 		err = imapconn.Classify(e.acct.Endpoint.Addr(), err)
@@ -309,18 +309,9 @@ func (e *engine) retry(ctx context.Context, what string, op func() (progress boo
 	}
 }
 
-func isClosed(c *imapclient.Client) bool {
-	select {
-	case <-c.Closed():
-		return true
-	default:
-		return false
-	}
-}
-
 func (e *engine) connect(ctx context.Context) error {
 	if e.c != nil {
-		if !isClosed(e.c) {
+		if !imapconn.Closed(e.c) {
 			return nil
 		}
 		e.c = nil

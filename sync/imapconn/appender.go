@@ -15,7 +15,6 @@ import (
 	"unicode/utf16"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/lifeboat-mail/lifeboat/sync/tlsutil"
 )
 
 // Appender is a connection that only appends: MULTIAPPEND (RFC 3502), one
@@ -49,25 +48,9 @@ type AppendMsg struct {
 // DialAppender connects and logs in as Dial does (same security rules,
 // same error classification).
 func DialAppender(ctx context.Context, ep Endpoint, password string) (*Appender, error) {
-	addr := ep.Addr()
-	if ep.Security == "" {
-		ep.Security = TLS
-	}
-	if ep.Security == Plain && !IsLoopback(ep.Host) {
-		return nil, &Error{Kind: KindTLS, Addr: addr, Err: errors.New("plaintext IMAP refused"),
-			Advice: "plain sends your password unencrypted; it is allowed only to 127.0.0.1/::1; use tls or starttls"}
-	}
-	timeout := ep.Timeout
-	if timeout == 0 {
-		timeout = 30 * time.Second
-	}
-	tlsConfig := ep.TLSConfig
-	if tlsConfig == nil {
-		var err error
-		if tlsConfig, err = tlsutil.ClientConfig(ep.Host, ep.CAFile); err != nil {
-			return nil, &Error{Kind: KindTLS, Addr: addr, Err: err,
-				Advice: "tls_ca_file must name a readable PEM file with the server's certificate or its CA"}
-		}
+	ep, addr, timeout, tlsConfig, err := prepare(ep)
+	if err != nil {
+		return nil, err
 	}
 	dialCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

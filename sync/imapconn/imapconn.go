@@ -175,25 +175,9 @@ func Dial(ctx context.Context, ep Endpoint, password string, opts *Options) (*im
 	if opts == nil {
 		opts = &Options{}
 	}
-	addr := ep.Addr()
-	if ep.Security == "" {
-		ep.Security = TLS
-	}
-	if ep.Security == Plain && !IsLoopback(ep.Host) {
-		return nil, &Error{Kind: KindTLS, Addr: addr, Err: errors.New("plaintext IMAP refused"),
-			Advice: "plain sends your password unencrypted; it is allowed only to 127.0.0.1/::1; use tls or starttls"}
-	}
-	timeout := ep.Timeout
-	if timeout == 0 {
-		timeout = 30 * time.Second
-	}
-	tlsConfig := ep.TLSConfig
-	if tlsConfig == nil {
-		var err error
-		if tlsConfig, err = tlsutil.ClientConfig(ep.Host, ep.CAFile); err != nil {
-			return nil, &Error{Kind: KindTLS, Addr: addr, Err: err,
-				Advice: "tls_ca_file must name a readable PEM file with the server's certificate or its CA"}
-		}
+	ep, addr, timeout, tlsConfig, err := prepare(ep)
+	if err != nil {
+		return nil, err
 	}
 	dialCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -266,6 +250,43 @@ func Dial(ctx context.Context, ep Endpoint, password string, opts *Options) (*im
 	}
 	watchdog.Stop()
 	return c, nil
+}
+
+// prepare applies an endpoint's defaults (TLS, a 30 s timeout) and the
+// rules every connection follows: plaintext only to loopback, a usable CA
+// file. Dial and DialAppender both start here.
+func prepare(ep Endpoint) (Endpoint, string, time.Duration, *tls.Config, error) {
+	addr := ep.Addr()
+	if ep.Security == "" {
+		ep.Security = TLS
+	}
+	if ep.Security == Plain && !IsLoopback(ep.Host) {
+		return ep, addr, 0, nil, &Error{Kind: KindTLS, Addr: addr, Err: errors.New("plaintext IMAP refused"),
+			Advice: "plain sends your password unencrypted; it is allowed only to 127.0.0.1/::1; use tls or starttls"}
+	}
+	timeout := ep.Timeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
+	tlsConfig := ep.TLSConfig
+	if tlsConfig == nil {
+		var err error
+		if tlsConfig, err = tlsutil.ClientConfig(ep.Host, ep.CAFile); err != nil {
+			return ep, addr, 0, nil, &Error{Kind: KindTLS, Addr: addr, Err: err,
+				Advice: "tls_ca_file must name a readable PEM file with the server's certificate or its CA"}
+		}
+	}
+	return ep, addr, timeout, tlsConfig, nil
+}
+
+// Closed reports whether a client's connection has ended.
+func Closed(c *imapclient.Client) bool {
+	select {
+	case <-c.Closed():
+		return true
+	default:
+		return false
+	}
 }
 
 func ctxErr(ctx context.Context, err error) error {

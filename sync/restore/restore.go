@@ -547,7 +547,7 @@ func (w *worker) do(ctx context.Context, j *job) {
 			j.rep.Err = "stopped"
 			return
 		}
-		if w.c != nil && isClosed(w.c) && !errors.As(err, new(*imap.Error)) {
+		if w.c != nil && imapconn.Closed(w.c) && !errors.As(err, new(*imap.Error)) {
 			err = imapconn.Dropped(r.tgt.Endpoint.Addr(), err)
 		}
 		err = imapconn.Classify(r.tgt.Endpoint.Addr(), err)
@@ -583,15 +583,6 @@ type permanentErr struct{ err error }
 func (e permanentErr) Error() string { return e.err.Error() }
 func (e permanentErr) Unwrap() error { return e.err }
 
-func isClosed(c *imapclient.Client) bool {
-	select {
-	case <-c.Closed():
-		return true
-	default:
-		return false
-	}
-}
-
 func create(c *imapclient.Client, name string) error {
 	err := c.Create(name, nil).Wait()
 	var ie *imap.Error
@@ -608,7 +599,7 @@ func create(c *imapclient.Client, name string) error {
 // folder makes one attempt at restoring j.
 func (w *worker) folder(ctx context.Context, j *job) error {
 	r := w.r
-	if w.c == nil || isClosed(w.c) {
+	if w.c == nil || imapconn.Closed(w.c) {
 		c, err := r.dial(ctx)
 		if err != nil {
 			return err
