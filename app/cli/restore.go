@@ -120,8 +120,7 @@ func (c *command) runRestore(cfg *config.Config, arch *archive.Archive, rf *rest
 	if !contains(accts, rf.from) {
 		return fmt.Errorf("the archive %s has no account %q (it has: %s)", arch.Root, rf.from, strings.Join(accts, ", "))
 	}
-	p := &restorePrinter{w: c.env.Stdout, live: c.env.Terminal && !rf.asJSON, json: rf.asJSON, start: time.Now(),
-		toAppend: map[string]int{}, toBytes: map[string]int64{}, done: map[string]int{}, doneBytes: map[string]int64{}}
+	p := &restorePrinter{w: c.env.Stdout, live: c.env.Terminal && !rf.asJSON, json: rf.asJSON, start: time.Now()}
 	opts := restore.Options{Into: rf.into, SkipDeleted: rf.skipDeleted, SkipCopies: rf.skipCopies, DryRun: rf.dryRun,
 		Connections: rf.connections, Progress: p.event}
 	if !rf.asJSON {
@@ -164,17 +163,14 @@ func contains(list []string, s string) bool {
 // report: one line per folder, and every refused message with the
 // server's words.
 type restorePrinter struct {
-	mu        sync.Mutex
-	w         io.Writer
-	live      bool
-	json      bool
-	start     time.Time
-	lastDraw  time.Time
-	lineOpen  bool
-	toAppend  map[string]int
-	toBytes   map[string]int64
-	done      map[string]int
-	doneBytes map[string]int64
+	mu       sync.Mutex
+	w        io.Writer
+	live     bool
+	json     bool
+	start    time.Time
+	lastDraw time.Time
+	lineOpen bool
+	tally    restore.Tally
 }
 
 func (p *restorePrinter) event(ev restore.Event) {
@@ -193,11 +189,9 @@ func (p *restorePrinter) event(ev restore.Event) {
 		json.NewEncoder(p.w).Encode(line)
 		return
 	}
+	p.tally.Add(ev)
 	switch ev.Kind {
-	case restore.Learned:
-		p.toAppend[ev.Folder], p.toBytes[ev.Folder] = ev.Report.ToAppend, ev.Report.ToAppendBytes
 	case restore.Progress:
-		p.done[ev.Folder], p.doneBytes[ev.Folder] = ev.Messages, ev.Bytes
 		if p.live && time.Since(p.lastDraw) > 200*time.Millisecond {
 			p.draw()
 		}
@@ -219,19 +213,9 @@ func (p *restorePrinter) clear() {
 }
 
 func (p *restorePrinter) draw() {
-	var n, total int
-	var b, totalB int64
-	for f, v := range p.toAppend {
-		total += v
-		totalB += p.toBytes[f]
-	}
-	for f, v := range p.done {
-		n += v
-		b += p.doneBytes[f]
-	}
+	n, total, b, totalB := p.tally.Totals()
 	line := fmt.Sprintf("  %d of %d messages, %s of %s", n, total, humanBytes(b), humanBytes(totalB))
-	if el := time.Since(p.start); b > 0 && totalB > b {
-		left := time.Duration(float64(el) * float64(totalB-b) / float64(b))
+	if left := p.tally.Left(time.Since(p.start)); left > 0 {
 		line += fmt.Sprintf(", about %s left", left.Round(time.Second))
 	}
 	p.clear()

@@ -154,7 +154,7 @@ func (v *RestoreView) run(w *Window, dryRun bool) {
 		v.Status.SetText("Restoring " + req.From + " into " + req.To + "…")
 	}
 	start := time.Now()
-	p := &restoreProgress{toAppend: map[string]int{}, toBytes: map[string]int64{}, done: map[string]int{}, doneBytes: map[string]int64{}}
+	p := &restoreProgress{}
 	w.tasks.Go(func() {
 		rep := w.eng.Restore(ctx, req, dryRun, func(ev restore.Event) {
 			if line, frac, ok := p.event(ev, start); ok {
@@ -180,50 +180,35 @@ func (v *RestoreView) run(w *Window, dryRun bool) {
 	})
 }
 
-// restoreProgress sums the folders' progress for the status line. Events
-// come from the restore's goroutines, several at once.
+// restoreProgress turns the restore's events into the status line, at
+// most ten times a second. Events come from the restore's goroutines.
 type restoreProgress struct {
-	mu        sync.Mutex
-	toAppend  map[string]int
-	toBytes   map[string]int64
-	done      map[string]int
-	doneBytes map[string]int64
-	last      time.Time
+	tally restore.Tally
+	mu    sync.Mutex
+	last  time.Time
 }
 
 func (p *restoreProgress) event(ev restore.Event, start time.Time) (line string, frac float64, ok bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	switch ev.Kind {
-	case restore.Learned:
-		p.toAppend[ev.Folder], p.toBytes[ev.Folder] = ev.Report.ToAppend, ev.Report.ToAppendBytes
-	case restore.Progress:
-		p.done[ev.Folder], p.doneBytes[ev.Folder] = ev.Messages, ev.Bytes
-	case restore.Retry, restore.Warning:
+	if ev.Kind == restore.Retry || ev.Kind == restore.Warning {
 		return ev.Text, 0, true
-	default:
+	}
+	if !p.tally.Add(ev) {
 		return "", 0, false
 	}
+	p.mu.Lock()
 	if time.Since(p.last) < 100*time.Millisecond {
+		p.mu.Unlock()
 		return "", 0, false
 	}
 	p.last = time.Now()
-	var n, total int
-	var b, totalB int64
-	for f, x := range p.toAppend {
-		total += x
-		totalB += p.toBytes[f]
-	}
-	for f, x := range p.done {
-		n += x
-		b += p.doneBytes[f]
-	}
+	p.mu.Unlock()
+	n, total, b, totalB := p.tally.Totals()
 	line = fmt.Sprintf("%d of %d messages, %s of %s", n, total, humanBytes(b), humanBytes(totalB))
 	if totalB > 0 {
 		frac = float64(b) / float64(totalB)
 	}
-	if el := time.Since(start); b > 0 && totalB > b {
-		line += fmt.Sprintf(", about %s left", (time.Duration(float64(el) * float64(totalB-b) / float64(b))).Round(time.Second))
+	if left := p.tally.Left(time.Since(start)); left > 0 {
+		line += fmt.Sprintf(", about %s left", left.Round(time.Second))
 	}
 	return line, frac, true
 }
