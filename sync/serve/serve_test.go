@@ -180,6 +180,19 @@ func TestServesTheArchiveAsTheServerHadIt(t *testing.T) {
 			}
 		}
 	}
+	// LIST-STATUS: each folder's counts in the one LIST.
+	ls, err := c.List("", "*", &imap.ListOptions{ReturnStatus: &imap.StatusOptions{NumMessages: true}}).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range ls {
+		if n := len(want[l.Mailbox]); l.Status != nil && l.Status.NumMessages != nil && int(*l.Status.NumMessages) != n {
+			t.Errorf("LIST-STATUS %s: %d messages, want %d", l.Mailbox, *l.Status.NumMessages, n)
+		}
+		if l.Mailbox == "INBOX" && (l.Status == nil || l.Status.NumMessages == nil) {
+			t.Error("LIST-STATUS gave INBOX no status")
+		}
+	}
 	// SEARCH, by flag, header and text (TEXT and BODY through the index).
 	if srv.state.ix == nil {
 		t.Fatal("serve has no full-text index to search")

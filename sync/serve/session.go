@@ -55,7 +55,7 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		if strings.EqualFold(name, "INBOX") {
 			// Every IMAP account has an INBOX; an archive of several
 			// accounts serves theirs under their names, and an empty one.
-			s.sel = &snapshot{folder: folder{name: "INBOX"}, uidValidity: 1, uidNext: 1}
+			s.sel = emptyInbox()
 			return &imap.SelectData{Flags: permanent[:5], PermanentFlags: permanent, UIDNext: 1, UIDValidity: 1}, nil
 		}
 		return nil, err
@@ -104,6 +104,7 @@ type listEntry struct {
 	name     string
 	noSelect bool
 	role     string
+	fo       *folder // nil: INBOX without an archived one, or a parent
 }
 
 func (s *session) entries() ([]listEntry, error) {
@@ -113,9 +114,9 @@ func (s *session) entries() ([]listEntry, error) {
 	}
 	have := map[string]bool{}
 	var out []listEntry
-	for _, f := range fs {
+	for i, f := range fs {
 		have[f.name] = true
-		out = append(out, listEntry{name: f.name, role: f.role})
+		out = append(out, listEntry{name: f.name, role: f.role, fo: &fs[i]})
 	}
 	if !have["INBOX"] {
 		out = append(out, listEntry{name: "INBOX"})
@@ -176,9 +177,13 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 			d.Attrs = append(d.Attrs, imap.MailboxAttr(e.role))
 		}
 		if options != nil && options.ReturnStatus != nil && !e.noSelect {
-			if st, err := s.Status(e.name, options.ReturnStatus); err == nil {
-				d.Status = st
+			snap := emptyInbox()
+			if e.fo != nil {
+				if snap, err = s.st.open(*e.fo); err != nil {
+					return err
+				}
 			}
+			d.Status = s.status(e.name, snap, options.ReturnStatus)
 		}
 		if err := w.WriteList(d); err != nil {
 			return err
@@ -196,10 +201,20 @@ func (s *session) Status(name string, options *imap.StatusOptions) (*imap.Status
 			return nil, err
 		}
 	case strings.EqualFold(name, "INBOX"):
-		snap = &snapshot{folder: folder{name: "INBOX"}, uidValidity: 1, uidNext: 1}
+		snap = emptyInbox()
 	default:
 		return nil, err
 	}
+	return s.status(name, snap, options), nil
+}
+
+// emptyInbox is the INBOX served when the archive has none of its own
+// (several accounts: theirs are under their names).
+func emptyInbox() *snapshot {
+	return &snapshot{folder: folder{name: "INBOX"}, uidValidity: 1, uidNext: 1}
+}
+
+func (s *session) status(name string, snap *snapshot, options *imap.StatusOptions) *imap.StatusData {
 	d := &imap.StatusData{Mailbox: name}
 	n := uint32(len(snap.msgs))
 	if options.NumMessages {
@@ -227,7 +242,7 @@ func (s *session) Status(name string, options *imap.StatusOptions) (*imap.Status
 		}
 		d.Size = &size
 	}
-	return d, nil
+	return d
 }
 
 func hasFlag(fl []imap.Flag, f imap.Flag) bool {
