@@ -140,22 +140,8 @@ func run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := dovecot.Available(); err != nil {
 		return nil, err
 	}
-	if !cfg.SkipMbsync {
-		p, err := exec.LookPath("mbsync")
-		if err != nil {
-			return nil, errors.New("mbsync not found: install isync (make deps, or .ci/deps.sh) or pass --skip-mbsync")
-		}
-		b.mbsync = p
-		if v, err := exec.Command(p, "--version").Output(); err == nil {
-			b.rep.Mbsync = strings.TrimSpace(string(v))
-		}
-	}
-	b.self = cfg.Self
-	if b.self == "" {
-		var err error
-		if b.self, err = os.Executable(); err != nil {
-			return nil, err
-		}
+	if err := b.findTools(); err != nil {
+		return nil, err
 	}
 
 	// Clients write to a disk; Dovecot lives in memory so that it is not
@@ -223,6 +209,29 @@ func run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	return b.rep, nil
+}
+
+// findTools finds mbsync (unless skipped) and the executable that runs
+// the hidden subcommands (this program, or a test binary).
+func (b *bench) findTools() error {
+	if !b.cfg.SkipMbsync {
+		p, err := exec.LookPath("mbsync")
+		if err != nil {
+			return errors.New("mbsync not found: install isync (make deps, or .ci/deps.sh) or pass --skip-mbsync")
+		}
+		b.mbsync = p
+		if v, err := exec.Command(p, "--version").Output(); err == nil {
+			b.rep.Mbsync = strings.TrimSpace(string(v))
+		}
+	}
+	b.self = b.cfg.Self
+	if b.self == "" {
+		var err error
+		if b.self, err = os.Executable(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (b *bench) remove(dir string) {

@@ -95,24 +95,27 @@ func benchMain(args []string) int {
 		fmt.Fprintf(os.Stderr, "lifeboat-bench: %v\n", err)
 		return 1
 	}
-	total := time.Since(start)
-	ns := notes(rep, total)
+	return printReport("lifeboat-bench", rep.Rows, notes(rep, time.Since(start)), *out)
+}
 
+// printReport prints the table and its notes, and writes them as Markdown
+// to out when it is set.
+func printReport(prog string, rows []Row, ns []string, out string) int {
 	fmt.Println()
-	fmt.Print(textTable(rep.Rows))
+	fmt.Print(textTable(rows))
 	fmt.Println()
 	for _, n := range ns {
 		fmt.Println(n)
 	}
-	if *out != "" {
+	if out != "" {
 		var sb strings.Builder
-		sb.WriteString(markdownTable(rep.Rows))
+		sb.WriteString(markdownTable(rows))
 		sb.WriteString("\n")
 		for _, n := range ns {
 			sb.WriteString("- " + n + "\n")
 		}
-		if err := os.WriteFile(*out, []byte(sb.String()), 0o644); err != nil {
-			fmt.Fprintf(os.Stderr, "lifeboat-bench: %v\n", err)
+		if err := os.WriteFile(out, []byte(sb.String()), 0o644); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
 			return 1
 		}
 	}

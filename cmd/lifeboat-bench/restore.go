@@ -57,26 +57,7 @@ func restoreMain(args []string) int {
 		fmt.Fprintf(os.Stderr, "lifeboat-bench restore: %v\n", err)
 		return 1
 	}
-	ns := restoreNotes(rep, time.Since(start))
-	fmt.Println()
-	fmt.Print(textTable(rep.Rows))
-	fmt.Println()
-	for _, n := range ns {
-		fmt.Println(n)
-	}
-	if *out != "" {
-		var sb strings.Builder
-		sb.WriteString(markdownTable(rep.Rows))
-		sb.WriteString("\n")
-		for _, n := range ns {
-			sb.WriteString("- " + n + "\n")
-		}
-		if err := os.WriteFile(*out, []byte(sb.String()), 0o644); err != nil {
-			fmt.Fprintf(os.Stderr, "lifeboat-bench restore: %v\n", err)
-			return 1
-		}
-	}
-	return 0
+	return printReport("lifeboat-bench restore", rep.Rows, restoreNotes(rep, time.Since(start)), *out)
 }
 
 const (
@@ -94,20 +75,10 @@ func runRestoreBench(ctx context.Context, cfg Config) (*Report, error) {
 	if err := dovecot.Available(); err != nil {
 		return nil, err
 	}
-	if !cfg.SkipMbsync {
-		p, err := exec.LookPath("mbsync")
-		if err != nil {
-			return nil, errors.New("mbsync not found: install isync (make deps) or pass --skip-mbsync")
-		}
-		b.mbsync = p
-		if v, err := exec.Command(p, "--version").Output(); err == nil {
-			b.rep.Mbsync = strings.TrimSpace(string(v))
-		}
-	}
-	var err error
-	if b.self, err = os.Executable(); err != nil {
+	if err := b.findTools(); err != nil {
 		return nil, err
 	}
+	var err error
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
 	}
