@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
 	"github.com/lifeboat-mail/lifeboat/sync/tlsutil"
 )
 
@@ -101,7 +101,7 @@ func fetchAll(c *imapclient.Client, w io.Writer, meta bool) (bareResult, error) 
 	all := imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}} // 1:*
 	body := &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Peek: true}}}
 	for _, mb := range list {
-		if hasAttr(mb.Attrs, imap.MailboxAttrNoSelect) || hasAttr(mb.Attrs, imap.MailboxAttrNonExistent) {
+		if imapconn.HasAttr(mb.Attrs, imap.MailboxAttrNoSelect) || imapconn.HasAttr(mb.Attrs, imap.MailboxAttrNonExistent) {
 			continue
 		}
 		sel, err := c.Select(mb.Mailbox, nil).Wait()
@@ -145,13 +145,4 @@ func fetchAll(c *imapclient.Client, w io.Writer, meta bool) (bareResult, error) 
 		return res, errors.New("the server listed no selectable folder")
 	}
 	return res, nil
-}
-
-func hasAttr(attrs []imap.MailboxAttr, want imap.MailboxAttr) bool {
-	for _, a := range attrs {
-		if strings.EqualFold(string(a), string(want)) {
-			return true
-		}
-	}
-	return false
 }

@@ -139,6 +139,19 @@ func (id FolderID) Path() string {
 
 func (id FolderID) String() string { return id.Account + "/" + id.Path() }
 
+// Under reports whether the folder is one of paths ("Work/2026", as Path
+// writes them; INBOX in any case, as IMAP has it) or below one of them.
+func (id FolderID) Under(paths ...string) bool {
+	p := id.Path()
+	for _, f := range paths {
+		f = strings.Trim(f, "/")
+		if p == f || strings.HasPrefix(p, f+"/") || (strings.EqualFold(f, "INBOX") && strings.EqualFold(p, "INBOX")) {
+			return true
+		}
+	}
+	return false
+}
+
 // HasFolder reports whether the archive holds a folder (its log, or an mbox
 // file at its place).
 func (a *Archive) HasFolder(id FolderID) bool {

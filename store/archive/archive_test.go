@@ -284,3 +284,21 @@ func TestRuns(t *testing.T) {
 		t.Fatalf("runs: %+v %v", runs, err)
 	}
 }
+
+func TestFolderUnder(t *testing.T) {
+	work := FolderID{Account: "a", Name: "Work/2026", Delim: '/'}
+	inbox := FolderID{Account: "a", Name: "INBOX", Delim: '/'}
+	for _, c := range []struct {
+		id    FolderID
+		paths []string
+		want  bool
+	}{
+		{work, []string{"Work"}, true}, {work, []string{"Work/2026"}, true}, {work, []string{"/Work/"}, true},
+		{work, []string{"Wor"}, false}, {work, []string{"Work/2026/x"}, false}, {work, nil, false},
+		{inbox, []string{"inbox"}, true}, {work, []string{"work"}, false},
+	} {
+		if got := c.id.Under(c.paths...); got != c.want {
+			t.Errorf("%s under %q: %v, want %v", c.id.Path(), c.paths, got, c.want)
+		}
+	}
+}

@@ -144,12 +144,8 @@ func selected(ids []archive.FolderID, folders []string) []archive.FolderID {
 	}
 	var out []archive.FolderID
 	for _, id := range ids {
-		for _, f := range folders {
-			f = strings.Trim(f, "/")
-			if p := id.Path(); p == f || strings.HasPrefix(p, f+"/") {
-				out = append(out, id)
-				break
-			}
+		if id.Under(folders...) {
+			out = append(out, id)
 		}
 	}
 	return out

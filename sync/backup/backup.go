@@ -419,7 +419,7 @@ func (e *engine) list() ([]folderInfo, error) {
 	}
 	var out []folderInfo
 	for _, d := range data {
-		if hasAttr(d.Attrs, imap.MailboxAttrNoSelect) || hasAttr(d.Attrs, imap.MailboxAttrNonExistent) {
+		if imapconn.HasAttr(d.Attrs, imap.MailboxAttrNoSelect) || imapconn.HasAttr(d.Attrs, imap.MailboxAttrNonExistent) {
 			continue
 		}
 		if e.acct.Wants != nil && !e.acct.Wants(d.Mailbox) {
@@ -461,20 +461,11 @@ var specialUse = []imap.MailboxAttr{imap.MailboxAttrSent, imap.MailboxAttrDrafts
 // role is the folder's SPECIAL-USE attribute ("" for none).
 func role(l *imap.ListData) string {
 	for _, a := range specialUse {
-		if hasAttr(l.Attrs, a) {
+		if imapconn.HasAttr(l.Attrs, a) {
 			return string(a)
 		}
 	}
 	return ""
-}
-
-func hasAttr(attrs []imap.MailboxAttr, want imap.MailboxAttr) bool {
-	for _, a := range attrs {
-		if strings.EqualFold(string(a), string(want)) {
-			return true
-		}
-	}
-	return false
 }
 
 func unchanged(s archive.State, st *imap.StatusData) bool {

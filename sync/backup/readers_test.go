@@ -71,7 +71,7 @@ func TestArchiveServedByDovecot(t *testing.T) {
 	}
 	got := map[string]int{}
 	for _, m := range list {
-		if hasAttr(m.Attrs, imap.MailboxAttrNoSelect) {
+		if imapconn.HasAttr(m.Attrs, imap.MailboxAttrNoSelect) {
 			continue // a directory of nested folders
 		}
 		st, err := c.Status(m.Mailbox, &imap.StatusOptions{NumMessages: true}).Wait()

@@ -279,6 +279,17 @@ func prepare(ep Endpoint) (Endpoint, string, time.Duration, *tls.Config, error) 
 	return ep, addr, timeout, tlsConfig, nil
 }
 
+// HasAttr reports whether a LIST reply's attributes include want (IMAP
+// attributes are case-insensitive).
+func HasAttr(attrs []imap.MailboxAttr, want imap.MailboxAttr) bool {
+	for _, a := range attrs {
+		if strings.EqualFold(string(a), string(want)) {
+			return true
+		}
+	}
+	return false
+}
+
 // Closed reports whether a client's connection has ended.
 func Closed(c *imapclient.Client) bool {
 	select {

@@ -131,7 +131,7 @@ func mailOf(t *testing.T, s *dovecot.Server, user, prefix string, sep rune) map[
 	}
 	out := map[string][]seen{}
 	for _, l := range list {
-		if hasAttr(l.Attrs, imap.MailboxAttrNoSelect) {
+		if imapconn.HasAttr(l.Attrs, imap.MailboxAttrNoSelect) {
 			continue
 		}
 		sel, err := c.Select(l.Mailbox, &imap.SelectOptions{ReadOnly: true}).Wait()

@@ -5,6 +5,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/lifeboat-mail/lifeboat/store/archive"
+	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
 )
 
 // target is what the target server says about its folders.
@@ -23,11 +24,11 @@ func newTarget(list []*imap.ListData, prefix string, delim rune) *target {
 		if strings.EqualFold(name, "INBOX") {
 			name = "INBOX"
 		}
-		if !hasAttr(l.Attrs, imap.MailboxAttrNoSelect) && !hasAttr(l.Attrs, imap.MailboxAttrNonExistent) {
+		if !imapconn.HasAttr(l.Attrs, imap.MailboxAttrNoSelect) && !imapconn.HasAttr(l.Attrs, imap.MailboxAttrNonExistent) {
 			t.exists[name] = true
 		}
 		for _, r := range roles {
-			if hasAttr(l.Attrs, imap.MailboxAttr(r)) {
+			if imapconn.HasAttr(l.Attrs, imap.MailboxAttr(r)) {
 				if _, ok := t.byRole[r]; !ok {
 					t.byRole[r] = name
 				}
@@ -35,15 +36,6 @@ func newTarget(list []*imap.ListData, prefix string, delim rune) *target {
 		}
 	}
 	return t
-}
-
-func hasAttr(attrs []imap.MailboxAttr, want imap.MailboxAttr) bool {
-	for _, a := range attrs {
-		if strings.EqualFold(string(a), string(want)) {
-			return true
-		}
-	}
-	return false
 }
 
 // roles are the SPECIAL-USE attributes a restore maps (RFC 6154). \All and

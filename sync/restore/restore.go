@@ -390,14 +390,14 @@ func (r *run) sourceFolders() ([]archive.FolderID, error) {
 		if id.Local && r.opts.SkipCopies {
 			continue
 		}
-		if len(r.src.Folders) == 0 || wanted(id.Path(), r.src.Folders) {
+		if len(r.src.Folders) == 0 || id.Under(r.src.Folders...) {
 			out = append(out, id)
 		}
 	}
 	for _, f := range r.src.Folders {
 		found := false
 		for _, id := range all {
-			if wanted(id.Path(), []string{f}) {
+			if id.Under(f) {
 				found = true
 			}
 		}
@@ -410,16 +410,6 @@ func (r *run) sourceFolders() ([]archive.FolderID, error) {
 		}
 	}
 	return out, nil
-}
-
-func wanted(path string, folders []string) bool {
-	for _, f := range folders {
-		f = strings.Trim(f, "/")
-		if path == f || strings.HasPrefix(path, f+"/") || strings.EqualFold(f, "INBOX") && strings.EqualFold(path, "INBOX") {
-			return true
-		}
-	}
-	return false
 }
 
 func (t *target) delimOr(d rune) rune {
