@@ -245,7 +245,7 @@ func TestRestoreIsFaithfulAndIdempotent(t *testing.T) {
 				t.Fatalf("first restore: %d appended, %d already there; want %d, 0", app, there, n)
 			}
 			// Every batch ended: a re-run needs no recovery.
-			l, err := restorelog.Open(LedgerPath(a, user))
+			l, err := restorelog.Open(LedgerPath(a, targetOf(s, user)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -263,7 +263,7 @@ func TestRestoreIsFaithfulAndIdempotent(t *testing.T) {
 				t.Fatalf("second restore: %d appended, %d there; want 0, %d", app, there, n)
 			}
 			// Without the ledger: learnt from the server, nothing appended.
-			if err := os.Remove(LedgerPath(a, user)); err != nil {
+			if err := os.Remove(LedgerPath(a, targetOf(s, user))); err != nil {
 				t.Fatal(err)
 			}
 			rep = restoreOK(t, a, targetOf(s, user), opts)
@@ -315,14 +315,14 @@ func TestRestoreIntoACyrusLikeServerWithoutUIDPLUS(t *testing.T) {
 	compareMail(t, want, mailOf(t, d, "dst", "INBOX.", '.'), map[string]string{"a.b": "a_b"})
 	// Without UIDPLUS the ledger knows no UIDs (an APPENDUID would mean
 	// nothing), so idempotency rests on the hashes alone.
-	if b, err := os.ReadFile(LedgerPath(a, "dst")); err != nil || bytes.Contains(b, []byte(`"uid"`)) {
+	if b, err := os.ReadFile(LedgerPath(a, targetOf(d, "dst"))); err != nil || bytes.Contains(b, []byte(`"uid"`)) {
 		t.Fatalf("the ledger records UIDs from a server without UIDPLUS (%v)", err)
 	}
 	rep = restoreOK(t, a, targetOf(d, "dst"), Options{})
 	if app, there := totals(rep); app != 0 || there != n {
 		t.Fatalf("second restore: %d appended, %d there; want 0, %d", app, there, n)
 	}
-	os.Remove(LedgerPath(a, "dst"))
+	os.Remove(LedgerPath(a, targetOf(d, "dst")))
 	rep = restoreOK(t, a, targetOf(d, "dst"), Options{})
 	if app, there := totals(rep); app != 0 || there != n {
 		t.Fatalf("restore without the ledger: %d appended, %d there; want 0, %d", app, there, n)
@@ -367,7 +367,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 	// Restore one folder, then a dry run of all shows it as there.
 	rep = restoreOK(t, a, targetOf(s, "dst"), Options{})
 	_ = rep
-	ledger, _ := os.ReadFile(LedgerPath(a, "dst"))
+	ledger, _ := os.ReadFile(LedgerPath(a, targetOf(s, "dst")))
 	rep = restoreOK(t, a, targetOf(s, "dst"), Options{DryRun: true})
 	if app, there := totals(rep); app != 0 || there != len(seedMessages()) {
 		t.Errorf("dry run after a restore: %d appended, %d there", app, there)
@@ -377,7 +377,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 			t.Errorf("%s: a dry run after a restore would append %d", f.Target, f.ToAppend)
 		}
 	}
-	if after, _ := os.ReadFile(LedgerPath(a, "dst")); !bytes.Equal(after, ledger) {
+	if after, _ := os.ReadFile(LedgerPath(a, targetOf(s, "dst"))); !bytes.Equal(after, ledger) {
 		t.Error("a dry run wrote to the ledger")
 	}
 }

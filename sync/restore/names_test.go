@@ -5,6 +5,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/lifeboat-mail/lifeboat/store/archive"
+	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
 )
 
 func TestFoldersMapToTheTargetsNamesAndRoles(t *testing.T) {
@@ -60,5 +61,25 @@ func TestFlagsTheTargetKeeps(t *testing.T) {
 	kept, dropped = keepFlags(flags, []imap.Flag{imap.FlagSeen, "$Label1"}, false, false)
 	if len(kept) != 2 || dropped != 2 {
 		t.Errorf("without \\*: kept %v, dropped %d", kept, dropped)
+	}
+}
+
+// The ledger belongs to one server account: the same account name pointed
+// at another server or user starts a ledger of its own (Dovecot's
+// UIDVALIDITY is the clock's second, so two servers' folders can share one
+// and an old ledger would be believed).
+func TestLedgerPerServerAccount(t *testing.T) {
+	a := &archive.Archive{Root: t.TempDir()}
+	ep := func(user, host string, port int) Target {
+		return Target{Name: "new", Endpoint: imapconn.Endpoint{Host: host, Port: port, Username: user}}
+	}
+	base := LedgerPath(a, ep("me@x.test", "imap.x.test", 993))
+	if LedgerPath(a, ep("ME@X.test", "IMAP.x.test", 993)) != base {
+		t.Error("user and host names differing in case only should share a ledger")
+	}
+	for _, other := range []Target{ep("me@x.test", "imap.x.test", 143), ep("you@x.test", "imap.x.test", 993), ep("me@x.test", "imap.y.test", 993), {Name: "old", Endpoint: ep("me@x.test", "imap.x.test", 993).Endpoint}} {
+		if p := LedgerPath(a, other); p == base {
+			t.Errorf("%+v shares the ledger %s", other, p)
+		}
 	}
 }

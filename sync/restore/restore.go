@@ -29,6 +29,8 @@ package restore
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +39,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -200,9 +203,14 @@ func (r *Report) Problems() bool {
 	return false
 }
 
-// LedgerPath is where a restore into the account target keeps its ledger.
-func LedgerPath(a *archive.Archive, target string) string {
-	return a.StatePath(filepath.Join("restore", url.PathEscape(target)+".ledger"))
+// LedgerPath is where a restore into tgt keeps its ledger: one per account
+// name and server identity (user, host and port), so that an account
+// pointed at another server, or two servers whose folders happen to share
+// a UIDVALIDITY (Dovecot's is the clock's second), never share a ledger.
+func LedgerPath(a *archive.Archive, tgt Target) string {
+	e := tgt.Endpoint
+	id := sha256.Sum256([]byte(strings.ToLower(e.Username) + "\x00" + strings.ToLower(e.Host) + "\x00" + strconv.Itoa(e.Port)))
+	return a.StatePath(filepath.Join("restore", url.PathEscape(tgt.Name)+"-"+hex.EncodeToString(id[:5])+".ledger"))
 }
 
 // job is one target folder and the archived messages that belong in it.
@@ -262,7 +270,7 @@ func (r *run) run(ctx context.Context) (err error) {
 	}
 	path := r.opts.LedgerPath
 	if path == "" {
-		path = LedgerPath(r.src.Archive, r.tgt.Name)
+		path = LedgerPath(r.src.Archive, r.tgt)
 	}
 	if r.ledger, err = restorelog.Open(path); err != nil {
 		return err
