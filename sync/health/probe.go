@@ -16,8 +16,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/emersion/go-sasl"
 	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
+	"github.com/lifeboat-mail/lifeboat/sync/mailauth"
 	"github.com/lifeboat-mail/lifeboat/sync/tlsutil"
 )
 
@@ -25,10 +25,9 @@ import (
 type Login struct {
 	// Username defaults to the endpoint's Username.
 	Username string
+	// Password is the password, or for an endpoint whose Auth is OAuth2
+	// the access token.
 	Password string
-	// SASL, when set, makes the client used instead of the password (OAuth2
-	// XOAUTH2/OAUTHBEARER): IMAP AUTHENTICATE, SMTP AUTH.
-	SASL func() sasl.Client
 	// Address is the SMTP MAIL FROM and RCPT TO address (the account's own);
 	// default the user name when it is an address. Without one, the SMTP
 	// probe stops after AUTH.
@@ -51,6 +50,10 @@ type SMTPEndpoint struct {
 	Timeout time.Duration
 	// LocalName is the EHLO name; default "localhost".
 	LocalName string
+	// Auth: as imapconn.Endpoint's. A probe does not renew a refused
+	// token: the token it is given is fresh (oauth.Source refreshes ahead
+	// of expiry), so a refusal is news.
+	Auth mailauth.Method
 }
 
 // Addr is host:port.

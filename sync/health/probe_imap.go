@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
+	"github.com/lifeboat-mail/lifeboat/sync/mailauth"
 )
 
 // ProbeIMAP checks an IMAP server phase by phase: DNS, TCP, TLS, greeting,
@@ -114,15 +115,10 @@ func ProbeIMAP(ctx context.Context, ep imapconn.Endpoint, login *Login) Result {
 			if user == "" {
 				user = ep.Username
 			}
-			switch {
-			case login.SASL != nil:
-				err = c.Authenticate(login.SASL())
-			case user == "":
+			if user == "" {
 				return p.failWith(KindAuth, "login refused: no user name is configured", errors.New("no user name"))
-			default:
-				err = c.Login(user, login.Password).Wait()
 			}
-			if err != nil {
+			if err := mailauth.IMAP(p.ctx, c, ep.Host, ep.Port, user, login.Password, ep.Auth, ep.Renew); err != nil {
 				return p.fail(err)
 			}
 		}

@@ -8,9 +8,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
+	"github.com/lifeboat-mail/lifeboat/sync/mailauth"
 )
 
 // smtpExtensions are the EHLO keywords a Result lists.
@@ -122,23 +122,16 @@ func ProbeSMTP(ctx context.Context, ep SMTPEndpoint, login *Login) Result {
 			user = ep.Username
 		}
 		p.begin(PhaseLogin)
-		var client sasl.Client
-		switch {
-		case login.SASL != nil:
-			client = login.SASL()
-		case user == "":
+		if user == "" {
 			return p.failWith(KindAuth, "login refused: no user name is configured", errors.New("no user name"))
-		case c.SupportsAuth(sasl.Plain):
-			client = sasl.NewPlainClient("", user, login.Password)
-		case c.SupportsAuth(sasl.Login):
-			client = sasl.NewLoginClient(user, login.Password)
-		default:
-			if ok, mechs := c.Extension("AUTH"); ok {
-				return p.failWith(KindAuth, "login refused: the server accepts only "+mechs+" sign-in, not a password (OAuth needed?)", errors.New("no password AUTH mechanism"))
-			}
-			return p.failWith(KindOther, "login failed: the server offers no sign-in (AUTH) on this connection", errors.New("AUTH not offered"))
 		}
-		if err := c.Auth(client); err != nil {
+		if err := mailauth.SMTP(c, ep.Host, ep.Port, user, login.Password, ep.Auth); err != nil {
+			if errors.Is(err, mailauth.ErrNoPasswordMechanism) {
+				if ok, mechs := c.Extension("AUTH"); ok {
+					return p.failWith(KindAuth, "login refused: the server accepts only "+mechs+" sign-in, not a password (OAuth needed?)", err)
+				}
+				return p.failWith(KindOther, "login failed: the server offers no sign-in (AUTH) on this connection", errors.New("AUTH not offered"))
+			}
 			return p.fail(err)
 		}
 		p.done()

@@ -2,8 +2,9 @@ package health
 
 import (
 	"fmt"
-	"github.com/lifeboat-mail/lifeboat/sync/failure"
 	"time"
+
+	"github.com/lifeboat-mail/lifeboat/sync/failure"
 )
 
 // State is an account's health.

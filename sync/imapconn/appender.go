@@ -15,6 +15,8 @@ import (
 	"unicode/utf16"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-sasl"
+	"github.com/lifeboat-mail/lifeboat/sync/mailauth"
 )
 
 // Appender is a connection that only appends: MULTIAPPEND (RFC 3502), one
@@ -94,13 +96,8 @@ func DialAppender(ctx context.Context, ep Endpoint, password string) (*Appender,
 	}
 	if !strings.HasPrefix(greeting, "* PREAUTH") {
 		// No protocol trace is ever kept: it would carry the password.
-		if err := a.login(ep.Username, password); err != nil {
-			var ie *imap.Error
-			if errors.As(err, &ie) && ie.Type == imap.StatusResponseTypeNo && (ie.Code == "" || ie.Code == imap.ResponseCodeAuthenticationFailed) {
-				return fail(&Error{Kind: KindAuth, Addr: addr, Err: err,
-					Advice: "check the user name and password (many providers need an app password), then run `lifeboat accounts add` again"})
-			}
-			return fail(err)
+		if err := a.signIn(ctx, ep, password); err != nil {
+			return fail(signInError(ep, addr, err))
 		}
 	}
 	if err := a.capability(); err != nil {
@@ -273,6 +270,76 @@ func (a *Appender) capability() error {
 	return nil
 }
 
+// signIn signs in as ep says: LOGIN with a password (AUTHENTICATE PLAIN
+// where LOGIN is disabled), or an OAuth2 token, renewed once if refused.
+func (a *Appender) signIn(ctx context.Context, ep Endpoint, secret string) error {
+	if ep.Auth != mailauth.OAuth2 {
+		return a.login(ep.Username, secret)
+	}
+	if err := a.capability(); err != nil {
+		return err
+	}
+	mech, err := mailauth.Choose(func(m string) bool { return a.caps["AUTH="+m] })
+	if err != nil {
+		return err
+	}
+	try := func(token string) error {
+		sc := mailauth.Client(mech, ep.Username, token, ep.Host, ep.Port)
+		return mailauth.Outcome(sc, a.authenticate(sc))
+	}
+	return mailauth.WithRenewal(ctx, secret, ep.Renew, try)
+}
+
+// authenticate runs AUTHENTICATE with a SASL client: the initial response
+// inline where SASL-IR allows, else after the server's "+"; each
+// challenge answered by the client.
+func (a *Appender) authenticate(sc sasl.Client) error {
+	mech, ir, err := sc.Start()
+	if err != nil {
+		return err
+	}
+	tag := a.nextTag()
+	if ir != nil && a.caps["SASL-IR"] {
+		enc := "="
+		if len(ir) > 0 {
+			enc = base64.StdEncoding.EncodeToString(ir)
+		}
+		a.w.WriteString(tag + " AUTHENTICATE " + mech + " " + enc + "\r\n")
+		ir = nil
+	} else {
+		a.w.WriteString(tag + " AUTHENTICATE " + mech + "\r\n")
+	}
+	for {
+		if err := a.w.Flush(); err != nil {
+			return err
+		}
+		line, err := a.line()
+		if err != nil {
+			return err
+		}
+		if !strings.HasPrefix(line, "+") {
+			if strings.HasPrefix(line, "*") {
+				continue // untagged data
+			}
+			return parseTagged(line, tag).err()
+		}
+		var resp []byte
+		if ir != nil {
+			resp, ir = ir, nil
+		} else {
+			ch, err := base64.StdEncoding.DecodeString(strings.TrimSpace(strings.TrimPrefix(line, "+")))
+			if err != nil {
+				return fmt.Errorf("unreadable AUTHENTICATE challenge: %w", err)
+			}
+			if resp, err = sc.Next(ch); err != nil {
+				a.w.WriteString("*\r\n") // cancel (RFC 3501 §6.2.2)
+				continue
+			}
+		}
+		a.w.WriteString(base64.StdEncoding.EncodeToString(resp) + "\r\n")
+	}
+}
+
 // login sends LOGIN with quoted strings, or literals for what quoting
 // cannot carry; where LOGIN is disabled, AUTHENTICATE PLAIN.
 func (a *Appender) login(user, password string) error {
@@ -280,33 +347,7 @@ func (a *Appender) login(user, password string) error {
 		return err
 	}
 	if a.caps["LOGINDISABLED"] {
-		ir := base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + password))
-		tag := a.nextTag()
-		if a.caps["SASL-IR"] {
-			a.w.WriteString(tag + " AUTHENTICATE PLAIN " + ir + "\r\n")
-		} else {
-			// The server asks ("+ "), then the credentials follow.
-			a.w.WriteString(tag + " AUTHENTICATE PLAIN\r\n")
-			if err := a.w.Flush(); err != nil {
-				return err
-			}
-			line, err := a.line()
-			if err != nil {
-				return err
-			}
-			if !strings.HasPrefix(line, "+") {
-				return parseTagged(line, tag).err()
-			}
-			a.w.WriteString(ir + "\r\n")
-		}
-		if err := a.w.Flush(); err != nil {
-			return err
-		}
-		r, err := a.wait(tag, nil, nil)
-		if err != nil {
-			return err
-		}
-		return r.err()
+		return a.authenticate(sasl.NewPlainClient("", user, password))
 	}
 	tag := a.nextTag()
 	a.w.WriteString(tag + " LOGIN ")

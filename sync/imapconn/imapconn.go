@@ -33,6 +33,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/lifeboat-mail/lifeboat/sync/failure"
+	"github.com/lifeboat-mail/lifeboat/sync/mailauth"
 	"github.com/lifeboat-mail/lifeboat/sync/tlsutil"
 )
 
@@ -57,6 +58,12 @@ type Endpoint struct {
 	TLSConfig *tls.Config
 	// Timeout bounds dialling, TLS and greeting; default 30 s.
 	Timeout time.Duration
+	// Auth is how to sign in. With mailauth.OAuth2 the password given to
+	// Dial is an access token (XOAUTH2 or OAUTHBEARER, whichever the
+	// server offers), and Renew, when set, gives a fresh one to try once
+	// after the server refused it.
+	Auth  mailauth.Method
+	Renew mailauth.Renew
 }
 
 // Addr is host:port.
@@ -235,14 +242,8 @@ func Dial(ctx context.Context, ep Endpoint, password string, opts *Options) (*im
 		}
 		return fail(err)
 	}
-	if err := c.Login(ep.Username, password).Wait(); err != nil {
-		var imapErr *imap.Error
-		if errors.As(err, &imapErr) && imapErr.Type == imap.StatusResponseTypeNo && imapErr.Code == "" {
-			// Many servers say a plain NO for a bad password.
-			return fail(&Error{Kind: KindAuth, Addr: addr, Err: err,
-				Advice: "check the user name and password (many providers need an app password), then run `lifeboat accounts add` again"})
-		}
-		return fail(err)
+	if err := mailauth.IMAP(ctx, c, ep.Host, ep.Port, ep.Username, password, ep.Auth, ep.Renew); err != nil {
+		return fail(signInError(ep, addr, err))
 	}
 	// Make sure CAPABILITY is known after login (some servers change it).
 	if _, err := c.Capability().Wait(); err != nil {
@@ -250,6 +251,26 @@ func Dial(ctx context.Context, ep Endpoint, password string, opts *Options) (*im
 	}
 	watchdog.Stop()
 	return c, nil
+}
+
+// signInError adds advice to a refused sign-in: many servers say a plain
+// NO (or AUTHENTICATIONFAILED) for a bad password or token.
+func signInError(ep Endpoint, addr string, err error) error {
+	var ie *imap.Error
+	var re *mailauth.RefusedError
+	switch {
+	case errors.Is(err, mailauth.ErrNoMechanism):
+		return &Error{Kind: KindAuth, Addr: addr, Err: err, Advice: "this server does not take OAuth2 sign-in: set auth = \"password\" in [account.imap]"}
+	case errors.As(err, &re) && re.Fresh:
+		return &Error{Kind: KindAuth, Addr: addr, Err: err,
+			Advice: "check that IMAP is enabled for this mailbox (a Microsoft 365 administrator can turn it off, and Outlook.com may say the account has no licence), then sign in again with `lifeboat accounts login`"}
+	case errors.As(err, &re):
+		return &Error{Kind: KindAuth, Addr: addr, Err: err, Advice: "sign in again with `lifeboat accounts login`"}
+	case ep.Auth == mailauth.OAuth2 || !errors.As(err, &ie) || ie.Type != imap.StatusResponseTypeNo || (ie.Code != "" && ie.Code != imap.ResponseCodeAuthenticationFailed):
+		return err
+	}
+	return &Error{Kind: KindAuth, Addr: addr, Err: err,
+		Advice: "check the user name and password (many providers need an app password), then run `lifeboat accounts add` again"}
 }
 
 // prepare applies an endpoint's defaults (TLS, a 30 s timeout) and the

@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/emersion/go-sasl"
+	"github.com/lifeboat-mail/lifeboat/sync/failure"
 )
 
 // Mechanism names.
@@ -35,7 +36,14 @@ const (
 )
 
 // ErrNoMechanism means the server advertises neither OAuth2 mechanism.
-var ErrNoMechanism = errors.New("the server offers no OAuth2 sign-in (neither XOAUTH2 nor OAUTHBEARER)")
+var ErrNoMechanism error = configError("the server offers no OAuth2 sign-in (neither XOAUTH2 nor OAUTHBEARER)")
+
+// configError is a sign-in that cannot work as configured: the user must
+// change the configuration (failure kind Auth, health needs-you).
+type configError string
+
+func (e configError) Error() string             { return string(e) }
+func (e configError) FailureKind() failure.Kind { return failure.Auth }
 
 // Choose picks the mechanism for a server from whether it advertises a
 // mechanism (has): OAUTHBEARER, the standard, when offered, else XOAUTH2,

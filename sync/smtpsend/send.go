@@ -31,9 +31,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 	"github.com/lifeboat-mail/lifeboat/sync/failure"
+	"github.com/lifeboat-mail/lifeboat/sync/mailauth"
 	"github.com/lifeboat-mail/lifeboat/sync/tlsutil"
 )
 
@@ -53,6 +53,10 @@ type Endpoint struct {
 	FinalReplyTimeout time.Duration
 	// LocalName is sent in EHLO (default "localhost").
 	LocalName string
+	// Auth and Renew: as imapconn.Endpoint's (with OAuth2 the password
+	// is an access token).
+	Auth  mailauth.Method
+	Renew mailauth.Renew
 }
 
 // Addr is host:port.
@@ -106,8 +110,27 @@ func isLoopback(host string) bool {
 const greetingTimeout = 20 * time.Second
 
 // Dial connects, says EHLO and logs in. The connection is closed when ctx
-// ends.
+// ends. An OAuth2 token the server refuses is renewed (ep.Renew) and the
+// sign-in tried once more on a new connection.
 func Dial(ctx context.Context, ep Endpoint, password string) (*smtp.Client, *Failure) {
+	c, f := dial(ctx, ep, password)
+	var re *mailauth.RefusedError
+	if f == nil || ep.Auth != mailauth.OAuth2 || ep.Renew == nil || !errors.As(f.Err, &re) {
+		return c, f
+	}
+	fresh, err := ep.Renew(ctx, password)
+	if err != nil {
+		return nil, classify(PhaseAuth, err)
+	}
+	c, f = dial(ctx, ep, fresh)
+	if f != nil && errors.As(f.Err, &re) {
+		re.Fresh = true
+		f.Text = re.Error()
+	}
+	return c, f
+}
+
+func dial(ctx context.Context, ep Endpoint, password string) (*smtp.Client, *Failure) {
 	timeout := ep.Timeout
 	if timeout == 0 {
 		timeout = 60 * time.Second
@@ -185,15 +208,7 @@ func Dial(ctx context.Context, ep Endpoint, password string) (*smtp.Client, *Fai
 		if ok, _ := c.Extension("AUTH"); !ok {
 			return fail(PhaseAuth, errors.New("the server offers no AUTH on this connection"))
 		}
-		var auth sasl.Client
-		if c.SupportsAuth("PLAIN") {
-			auth = sasl.NewPlainClient("", ep.Username, password)
-		} else if c.SupportsAuth("LOGIN") {
-			auth = sasl.NewLoginClient(ep.Username, password)
-		} else {
-			return fail(PhaseAuth, errors.New("the server offers neither AUTH PLAIN nor LOGIN"))
-		}
-		if err := c.Auth(auth); err != nil {
+		if err := mailauth.SMTP(c, ep.Host, ep.Port, ep.Username, password, ep.Auth); err != nil {
 			return fail(PhaseAuth, err)
 		}
 	}

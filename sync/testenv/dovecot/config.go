@@ -38,6 +38,8 @@ type confParams struct {
 	IMAPCapability    string
 	MailFsync         string
 	Extra             string
+	OAuth2File        string // the oauth2 passdb's settings, or "" for none
+	OAuth2Mechanisms  string
 }
 
 // confTemplate is a complete, self-contained Dovecot 2.3 configuration (it
@@ -72,7 +74,7 @@ ssl_min_protocol = TLSv1.2
 # Loopback only: LOGIN/AUTHENTICATE is allowed without TLS too, so the
 # plaintext and STARTTLS paths of a client can be tested.
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{{if .OAuth2File}} {{.OAuth2Mechanisms}}{{end}}
 auth_verbose = yes
 # No 2 s sleep after a wrong password (tests try wrong passwords on purpose);
 # Dovecot 2.3 still answers a failed login after up to 0.5 s.
@@ -111,6 +113,13 @@ namespace inbox {
   }
 }
 
+{{- if .OAuth2File}}
+passdb {
+  driver = oauth2
+  mechanisms = {{.OAuth2Mechanisms}}
+  args = {{.OAuth2File}}
+}
+{{- end}}
 passdb {
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {{.PasswdFile}}

@@ -95,6 +95,15 @@ type Options struct {
 	// ExtraConfig is appended to the generated configuration as it is
 	// (e.g. a quota plugin that refuses big messages).
 	ExtraConfig string
+	// OAuth2IntrospectionURL, when set, makes the instance accept OAuth2
+	// bearer tokens (AUTHENTICATE XOAUTH2 and OAUTHBEARER, and the same
+	// through AuthSocket for an MTA) through Dovecot's oauth2 passdb,
+	// which asks this RFC 7662 introspection endpoint (POST token=…) and
+	// accepts {"active": true, "username": USER}. Passwords keep working.
+	OAuth2IntrospectionURL string
+	// OAuth2Mechanisms are the OAuth2 mechanisms offered: "xoauth2",
+	// "oauthbearer" or (default) both, space-separated.
+	OAuth2Mechanisms string
 }
 
 // Server is a running private Dovecot instance.
@@ -125,6 +134,8 @@ type Server struct {
 	capability string
 	fsync      string
 	extra      string
+	oauth2URL  string
+	oauth2Mech string
 
 	pid     int           // Dovecot master (== process group)
 	exited  chan struct{} // closed once the master has been reaped
@@ -295,6 +306,8 @@ func Start(opts Options) (*Server, error) {
 		capability: opts.IMAPCapability,
 		fsync:      opts.MailFsync,
 		extra:      opts.ExtraConfig,
+		oauth2URL:  opts.OAuth2IntrospectionURL,
+		oauth2Mech: opts.OAuth2Mechanisms,
 		instance:   "lbtest-" + randHex(6),
 	}
 	if s.LMTPSocket != "" && os.Geteuid() == 0 && !searchable(dir) {
@@ -479,6 +492,17 @@ func (s *Server) start(dovecotPath, listen string) error {
 	p.IMAPCapability = s.capability
 	p.MailFsync = s.fsync
 	p.Extra = s.extra
+	if s.oauth2URL != "" {
+		p.OAuth2Mechanisms = s.oauth2Mech
+		if p.OAuth2Mechanisms == "" {
+			p.OAuth2Mechanisms = "xoauth2 oauthbearer"
+		}
+		p.OAuth2File = filepath.Join(s.Dir, "etc", "oauth2.conf")
+		conf := "introspection_mode = post\nintrospection_url = " + s.oauth2URL + "\nusername_attribute = username\nactive_attribute = active\nactive_value = true\n"
+		if err := os.WriteFile(p.OAuth2File, []byte(conf), 0o644); err != nil {
+			return fmt.Errorf("testenv/dovecot: %w", err)
+		}
+	}
 	if p.MailFsync == "" {
 		p.MailFsync = "never"
 	}

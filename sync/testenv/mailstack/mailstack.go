@@ -90,6 +90,9 @@ type Options struct {
 	// messages are refused (552 5.3.4). 0 keeps Postfix's default
 	// (10240000); negative means no limit.
 	MessageSizeLimit int
+	// OAuth2IntrospectionURL and OAuth2Mechanisms: as dovecot.Options'
+	// (IMAP and submission accept OAuth2 bearer tokens).
+	OAuth2IntrospectionURL, OAuth2Mechanisms string
 }
 
 // Provider is a running private mail provider.
@@ -379,6 +382,9 @@ func Start(opts Options) (*Provider, error) {
 		Users:      dusers,
 		LMTPSocket: filepath.Join(sockDir, "lmtp"),
 		AuthSocket: filepath.Join(sockDir, "auth"),
+
+		OAuth2IntrospectionURL: opts.OAuth2IntrospectionURL,
+		OAuth2Mechanisms:       opts.OAuth2Mechanisms,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("mailstack: %w", err)
