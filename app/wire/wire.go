@@ -25,6 +25,7 @@ import (
 	"github.com/lifeboat-mail/lifeboat/sync/failover"
 	"github.com/lifeboat-mail/lifeboat/sync/health"
 	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
+	"github.com/lifeboat-mail/lifeboat/sync/mailauth"
 	"github.com/lifeboat-mail/lifeboat/sync/providers"
 	"github.com/lifeboat-mail/lifeboat/sync/relay"
 	"github.com/lifeboat-mail/lifeboat/sync/restore"
@@ -47,9 +48,15 @@ type Wiring struct {
 // AccountPassword is an account's password for IMAP, or for SMTP: the
 // SMTP section's password_command when it has one, else the account's
 // (IMAP) credentials, as most providers use one password for both.
+//
+// For a protocol the account signs in to with OAuth2 it is the current
+// access token instead (refreshed when about to expire).
 func (w Wiring) AccountPassword(a config.Account, smtp bool) (string, error) {
 	if w.Password != nil {
 		return w.Password(a, smtp)
+	}
+	if (!smtp && a.UsesOAuth2()) || (smtp && a.SMTPUsesOAuth2()) {
+		return w.accessToken(a)
 	}
 	cmd := a.IMAP.PasswordCommand
 	if smtp && a.SMTP != nil && a.SMTP.PasswordCommand != "" {
@@ -77,15 +84,43 @@ func SMTPProbeEndpoint(s config.Server) health.SMTPEndpoint {
 	return health.SMTPEndpoint{Host: s.Host, Port: s.Port, Security: imapconn.Security(s.Security), Username: s.Username, CAFile: s.TLSCAFile}
 }
 
+// IMAP is what sync/imapconn dials for an account: its server and, for
+// OAuth2, the sign-in method and the token's renewal.
+func (w Wiring) IMAP(a config.Account) imapconn.Endpoint {
+	ep := IMAPEndpoint(a.IMAP)
+	if a.UsesOAuth2() && w.Password == nil {
+		ep.Auth, ep.Renew = mailauth.OAuth2, w.renew(a)
+	}
+	return ep
+}
+
+// SMTP is what sync/smtpsend dials for an account that sends.
+func (w Wiring) SMTP(a config.Account) smtpsend.Endpoint {
+	ep := SMTPEndpoint(*a.SMTP)
+	if a.SMTPUsesOAuth2() && w.Password == nil {
+		ep.Auth, ep.Renew = mailauth.OAuth2, w.renew(a)
+	}
+	return ep
+}
+
+// SMTPProbe is what the outage monitor's SMTP probe dials for an account.
+func (w Wiring) SMTPProbe(a config.Account) health.SMTPEndpoint {
+	ep := SMTPProbeEndpoint(*a.SMTP)
+	if a.SMTPUsesOAuth2() && w.Password == nil {
+		ep.Auth = mailauth.OAuth2
+	}
+	return ep
+}
+
 // BackupAccount is one account as sync/backup sees it.
 func (w Wiring) BackupAccount(a config.Account) backup.Account {
-	return backup.Account{Name: a.Name, Endpoint: IMAPEndpoint(a.IMAP), Wants: a.WantsFolder,
+	return backup.Account{Name: a.Name, Endpoint: w.IMAP(a), Wants: a.WantsFolder,
 		Password: func() (string, error) { return w.AccountPassword(a, false) }}
 }
 
 // RestoreTarget is a configured account as sync/restore restores into it.
 func (w Wiring) RestoreTarget(a config.Account) restore.Target {
-	return restore.Target{Name: a.Name, Endpoint: IMAPEndpoint(a.IMAP),
+	return restore.Target{Name: a.Name, Endpoint: w.IMAP(a),
 		Password: func() (string, error) { return w.AccountPassword(a, false) }}
 }
 
@@ -122,10 +157,11 @@ func (w Wiring) HealthConfig() health.Config {
 func (w Wiring) Targets() []health.Target {
 	var out []health.Target
 	for _, a := range w.Config.Accounts {
-		imapEP := IMAPEndpoint(a.IMAP)
+		imapEP := w.IMAP(a)
+		imapEP.Renew = nil // a probe's token is fresh: a refusal is news
 		t := health.Target{Account: a.Name, IMAP: &imapEP}
 		if a.SMTP != nil {
-			smtpEP := SMTPProbeEndpoint(*a.SMTP)
+			smtpEP := w.SMTPProbe(a)
 			t.SMTP = &smtpEP
 		}
 		t.Credentials = func(ctx context.Context, p health.Protocol) (*health.Login, error) {
@@ -137,6 +173,15 @@ func (w Wiring) Targets() []health.Target {
 				return &health.Login{Username: a.SMTP.Username, Password: pw, Address: sender(a)}, nil
 			}
 			return &health.Login{Username: a.IMAP.Username, Password: pw}, nil
+		}
+		if a.AnyOAuth2() && w.Password == nil {
+			t.TokenCheck = func(ctx context.Context) error {
+				src, err := w.Tokens(a)
+				if err != nil {
+					return err
+				}
+				return src.Check(ctx)
+			}
 		}
 		out = append(out, t)
 	}
@@ -158,9 +203,9 @@ func sender(a config.Account) string {
 func (w Wiring) SendAccounts() []failover.Account {
 	var out []failover.Account
 	for _, a := range w.Config.SMTPAccounts() {
-		out = append(out, failover.Account{Name: a.Name, Email: sender(a), SendAs: a.SendAs, SMTP: SMTPEndpoint(*a.SMTP),
+		out = append(out, failover.Account{Name: a.Name, Email: sender(a), SendAs: a.SendAs, SMTP: w.SMTP(a),
 			Password: func() (string, error) { return w.AccountPassword(a, true) },
-			CheckSent: failover.SentChecker(IMAPEndpoint(a.IMAP), func() (string, error) { return w.AccountPassword(a, false) },
+			CheckSent: failover.SentChecker(w.IMAP(a), func() (string, error) { return w.AccountPassword(a, false) },
 				providers.FilesSubmissions(a.SMTP.Host))})
 	}
 	return out

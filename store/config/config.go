@@ -54,6 +54,9 @@ type Server struct {
 	Username        string   `toml:"username,omitempty"`
 	TLSCAFile       string   `toml:"tls_ca_file,omitempty"`
 	PasswordCommand string   `toml:"password_command,omitempty"`
+	// Auth is how to sign in: "password" (default) or "oauth2" (the
+	// account's [account.oauth2]); SMTP inherits the IMAP value.
+	Auth string `toml:"auth,omitempty"`
 }
 
 // Addr is host:port, suitable for net.Dial.
@@ -72,6 +75,8 @@ type Account struct {
 	// SendAs lists addresses this account may send as (verified aliases):
 	// mail from them keeps its From when sent through this account.
 	SendAs []string `toml:"send_as,omitempty"`
+	// OAuth2 is how the account signs in when auth = "oauth2".
+	OAuth2 *OAuth2 `toml:"oauth2,omitempty"`
 }
 
 // Config is the whole configuration file.
@@ -216,6 +221,7 @@ func (c *Config) accountDefaults() {
 			s.Username = a.Email
 		}
 		smtpDefaults(a)
+		authDefaults(a)
 	}
 	c.Failover.defaults(c.Accounts)
 	if c.BackupEvery.Duration == 0 {
@@ -302,6 +308,9 @@ func (c *Config) validate(ix lineIndex) error {
 			if err := c.validateServer(a.Name, *a.SMTP, "smtp", at); err != nil {
 				return err
 			}
+		}
+		if err := c.validateAuth(a, at); err != nil {
+			return err
 		}
 	}
 	return c.validateFailover(ix)

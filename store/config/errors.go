@@ -25,10 +25,11 @@ func errAt(path string, line int, format string, args ...any) error {
 // knownKeys lists the keys each table accepts (kept in step with the struct
 // tags; a test checks).
 var knownKeys = map[string][]string{
-	"":             {"archive_dir", "account", "mass_delete_percent", "mass_delete_min", "failover", "backup_every", "notifications"},
-	"account":      {"name", "email", "imap", "include", "exclude", "smtp", "send_as"},
-	"account.imap": {"host", "port", "security", "username", "tls_ca_file", "password_command"},
-	"account.smtp": {"host", "port", "security", "username", "tls_ca_file", "password_command"},
+	"":               {"archive_dir", "account", "mass_delete_percent", "mass_delete_min", "failover", "backup_every", "notifications"},
+	"account":        {"name", "email", "imap", "include", "exclude", "smtp", "send_as", "oauth2"},
+	"account.imap":   {"host", "port", "security", "username", "tls_ca_file", "password_command", "auth"},
+	"account.smtp":   {"host", "port", "security", "username", "tls_ca_file", "password_command", "auth"},
+	"account.oauth2": {"provider", "client_id", "client_secret", "tenant", "auth_url", "token_url", "device_url", "revoke_url", "scopes"},
 	"failover": {"order", "from_policy", "probe_interval", "login_interval", "slow_latency", "failures_to_down",
 		"successes_to_up", "relay_listen", "relay_allow_remote", "recipient_limit"},
 }

@@ -31,6 +31,10 @@ const Service = "lifeboat"
 // ErrNotFound means the store holds no secret for the service and user.
 var ErrNotFound = errors.New("secret not found")
 
+// ErrTooBig means the keyring cannot hold a secret that long (Windows
+// Credential Manager: 2560 bytes; macOS: about 2 KB through its tool).
+var ErrTooBig = errors.New("the secret is too long for the system keyring")
+
 // Store holds secrets by service and user.
 type Store interface {
 	Get(service, user string) (string, error)
@@ -82,6 +86,8 @@ func call(user string, f func() error) error {
 		return nil
 	case errors.Is(err, keyring.ErrNotFound):
 		return fmt.Errorf("no secret for %q in the system keyring: %w", user, ErrNotFound)
+	case errors.Is(err, keyring.ErrSetDataTooBig):
+		return fmt.Errorf("cannot store %q: %w", user, ErrTooBig)
 	default:
 		return unavailable(err)
 	}

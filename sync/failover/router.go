@@ -34,6 +34,7 @@ import (
 
 	"github.com/lifeboat-mail/lifeboat/store/archive"
 	"github.com/lifeboat-mail/lifeboat/store/outbox"
+	"github.com/lifeboat-mail/lifeboat/sync/failure"
 	"github.com/lifeboat-mail/lifeboat/sync/smtpsend"
 )
 
@@ -554,6 +555,12 @@ func (r *Router) attempt(ctx context.Context, it *outbox.Item, out Outcome) (Out
 		if acct.Password != nil {
 			if pw, err = acct.Password(); err != nil {
 				reasons = append(reasons, acct.Name+": "+err.Error())
+				if r.o.Health != nil && failure.Of(err, "") == failure.Auth {
+					// An OAuth2 sign-in the provider no longer accepts:
+					// needs you, like a refused login.
+					r.o.Health.Observe(acct.Name, false, &smtpsend.Failure{Phase: smtpsend.PhaseAuth, Kind: failure.Auth,
+						Action: smtpsend.NextAccountNeedsYou, Text: err.Error(), Err: err}, 0)
+				}
 				continue
 			}
 		}

@@ -19,8 +19,14 @@ type Target struct {
 	// Credentials gives the login for a protocol (from the keyring, or a
 	// fresh OAuth token) when a real login is due. Nil, or a nil *Login,
 	// means connection checks only. An error is reported and the probe
-	// runs without login.
+	// runs without login; one that needs the user (an OAuth2 sign-in the
+	// provider no longer accepts) is observed as a refused login.
 	Credentials func(ctx context.Context, p Protocol) (*Login, error)
+	// TokenCheck, when set, runs every Config.TokenCheckInterval (and
+	// first after about a minute): an OAuth2 token refresh without mail
+	// traffic, so that a revoked consent shows before an outage, not
+	// during one. A failure is observed as a refused IMAP login.
+	TokenCheck func(ctx context.Context) error
 }
 
 // Monitor probes accounts on their interval and feeds a Tracker.
@@ -78,6 +84,10 @@ func (m *Monitor) Run(ctx context.Context) error {
 			wg.Add(1)
 			go m.loop(ctx, &wg, tg, SMTP, wake[1])
 		}
+		if tg.TokenCheck != nil {
+			wg.Add(1)
+			go m.tokenLoop(ctx, &wg, tg)
+		}
 	}
 	wg.Wait()
 	return ctx.Err()
@@ -134,7 +144,13 @@ func (m *Monitor) check(ctx context.Context, tg Target, p Protocol) {
 			if ctx.Err() != nil {
 				return
 			}
-			m.tracker.report(fmt.Errorf("health monitor: %s credentials of %s: %w", p, tg.Account, err))
+			if kind, cause := Classify(p, PhaseLogin, err); kind == KindAuth {
+				// Signing in cannot work until the user acts: say so, and
+				// let the connection check below run without a login.
+				m.tracker.Observe(Observation{Account: tg.Account, Protocol: p, Phase: PhaseLogin, Kind: kind, Cause: cause})
+			} else {
+				m.tracker.report(fmt.Errorf("health monitor: %s credentials of %s: %w", p, tg.Account, err))
+			}
 		}
 		login = l
 	}
@@ -171,6 +187,34 @@ func (m *Monitor) check(ctx context.Context, tg Target, p Protocol) {
 	m.tracker.Observe(r.Observation(tg.Account))
 	if m.OnResult != nil {
 		m.OnResult(tg.Account, r)
+	}
+}
+
+// tokenLoop runs the target's token check on its interval.
+func (m *Monitor) tokenLoop(ctx context.Context, wg *sync.WaitGroup, tg Target) {
+	defer wg.Done()
+	delay := min(time.Minute, m.cfg.TokenCheckInterval)
+	for {
+		timer := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+		err := tg.TokenCheck(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			kind, cause := Classify(IMAP, PhaseLogin, err)
+			if kind == KindAuth {
+				m.tracker.Observe(Observation{Account: tg.Account, Protocol: IMAP, Phase: PhaseLogin, Kind: kind, Cause: cause})
+			} else {
+				m.tracker.report(fmt.Errorf("health monitor: token check of %s: %w", tg.Account, err))
+			}
+		}
+		delay = m.cfg.TokenCheckInterval
 	}
 }
 

@@ -133,6 +133,8 @@ type Config struct {
 	// ProbeTimeout bounds each Monitor probe (15 s) when the endpoint sets
 	// no Timeout.
 	ProbeTimeout time.Duration
+	// TokenCheckInterval is how often a target's TokenCheck runs (24 h).
+	TokenCheckInterval time.Duration
 	// Now is the clock (time.Now).
 	Now func() time.Time
 }
@@ -148,6 +150,7 @@ const (
 	DefaultFlapWindow     = 30 * time.Minute
 	DefaultFlapHold       = 10 * time.Minute
 	DefaultProbeTimeout   = 15 * time.Second
+	DefaultTokenCheck     = 24 * time.Hour
 	// CertExpiryWarning is how close to expiry a certificate gets a warning.
 	CertExpiryWarning = 14 * 24 * time.Hour
 )
@@ -182,6 +185,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ProbeTimeout <= 0 {
 		c.ProbeTimeout = DefaultProbeTimeout
+	}
+	if c.TokenCheckInterval <= 0 {
+		c.TokenCheckInterval = DefaultTokenCheck
 	}
 	if c.Now == nil {
 		c.Now = time.Now

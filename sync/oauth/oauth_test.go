@@ -351,3 +351,30 @@ func TestMissingClientIDSaysHowToRegister(t *testing.T) {
 		t.Errorf("tenant: %s", p.TokenURL)
 	}
 }
+
+// Two processes share the keyring: one rotated the refresh token after
+// the other read it. The other's refresh with the old one is refused, and
+// it takes the stored one instead of declaring the account signed out.
+func TestRotationByAnotherProcessIsNotASignOut(t *testing.T) {
+	s, p := start(t)
+	s.Rotate = true
+	st := newStore()
+	signedIn(t, s, st, "work", time.Minute)
+	a := &Source{Account: "work", Provider: p, Store: st}
+	b := &Source{Account: "work", Provider: p, Store: st}
+	if _, err := b.Token(context.Background()); err != nil { // b reads the token...
+		t.Fatal(err)
+	}
+	old, _ := st.Load("work")
+	if err := a.Check(context.Background()); err != nil { // ...a rotates it
+		t.Fatal(err)
+	}
+	b.last = &Token{RefreshToken: old.RefreshToken} // b still holds the old one, expired
+	tok, err := b.Token(context.Background())
+	if err != nil || !s.Valid(tok) {
+		t.Fatalf("b after a's rotation: %v", err)
+	}
+	if cur, _ := st.Load("work"); cur.Dead != "" || cur.RefreshToken == "" {
+		t.Errorf("the account was signed out: %+v", cur.Dead)
+	}
+}

@@ -128,8 +128,20 @@ func (s *Source) refresh(ctx context.Context, t *Token) (*Token, error) {
 		return nil, &SignInError{Account: s.Account, Reason: "its access has expired and " + s.Provider.Name + " gave no refresh token", Advice: s.Advice}
 	}
 	nt, err := s.Provider.Refresh(ctx, t)
+	var e *Error
+	if errors.As(err, &e) && e.Code == "invalid_grant" {
+		// Another process (the desktop app beside a command) may have
+		// rotated the refresh token since it was read: use the stored one.
+		if cur, lerr := s.Store.Load(s.Account); lerr == nil && cur.Dead == "" && cur.RefreshToken != "" && cur.RefreshToken != t.RefreshToken {
+			if cur.AccessToken != "" && s.now().Add(Early).Before(cur.Expiry) {
+				s.last = cur
+				return cur, nil
+			}
+			t = cur
+			nt, err = s.Provider.Refresh(ctx, t)
+		}
+	}
 	if err != nil {
-		var e *Error
 		if errors.As(err, &e) && (e.Code == "invalid_grant" || e.Code == "interaction_required" || e.Code == "consent_required") {
 			reason := s.Provider.Name + " no longer accepts its sign-in (" + e.Code + ")"
 			dead := &Token{Dead: reason}

@@ -1,0 +1,173 @@
+package wire
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/lifeboat-mail/lifeboat/store/config"
+	"github.com/lifeboat-mail/lifeboat/store/secrets"
+	"github.com/lifeboat-mail/lifeboat/sync/oauth"
+)
+
+// OAuthProvider is the authorization server an OAuth2 account signs in
+// with: its provider's preset (Microsoft with the account's tenant,
+// Google), with the configuration's client ID, endpoints and scopes over
+// it; "custom" is the configuration alone.
+func OAuthProvider(a config.Account) (oauth.Provider, error) {
+	o := a.OAuth2
+	if o == nil {
+		return oauth.Provider{}, fmt.Errorf("account %q has no [account.oauth2] section", a.Name)
+	}
+	var p oauth.Provider
+	switch o.Provider {
+	case config.ProviderMicrosoft:
+		p = oauth.Microsoft(o.Tenant)
+	case config.ProviderGoogle:
+		p = oauth.Google()
+	default:
+		p = oauth.Provider{Name: o.Provider}
+		if host := hostOf(o.TokenURL); host != "" {
+			p.Name = host
+		}
+	}
+	if o.ClientID != "" {
+		p.ClientID, p.ClientSecret = o.ClientID, ""
+	}
+	if o.ClientSecret != "" {
+		p.ClientSecret = o.ClientSecret
+	}
+	for _, f := range []struct {
+		dst *string
+		v   string
+	}{{&p.AuthURL, o.AuthURL}, {&p.TokenURL, o.TokenURL}, {&p.DeviceURL, o.DeviceURL}, {&p.RevokeURL, o.RevokeURL}} {
+		if f.v != "" {
+			*f.dst = f.v
+		}
+	}
+	if len(o.Scopes) > 0 {
+		p.Scopes = o.Scopes
+	}
+	return p, nil
+}
+
+// LoginAdvice is what a user types to sign an account in (again).
+func LoginAdvice(account string) string {
+	return fmt.Sprintf("run `lifeboat accounts login %s` (add --device on a machine without a browser), or use Sign in in the Lifeboat window", account)
+}
+
+// TokenStore keeps OAuth2 tokens in a secret store (the OS keyring), one
+// entry per account (config.OAuth2Key) holding the JSON of the token, so
+// that a rotated refresh token replaces the old one in one write. A
+// keyring too small for both tokens (Windows, macOS) keeps the refresh
+// token alone; the access token is then fetched again by each process.
+type TokenStore struct{ Secrets secrets.Store }
+
+func (s TokenStore) Load(account string) (*oauth.Token, error) {
+	v, err := s.Secrets.Get(secrets.Service, config.OAuth2Key(account))
+	if errors.Is(err, secrets.ErrNotFound) {
+		return nil, fmt.Errorf("account %q: %w", account, oauth.ErrNoToken)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var t oauth.Token
+	if err := json.Unmarshal([]byte(v), &t); err != nil {
+		return nil, fmt.Errorf("account %q: the keyring's OAuth2 entry is damaged: %w", account, oauth.ErrNoToken)
+	}
+	return &t, nil
+}
+
+func (s TokenStore) Save(account string, t *oauth.Token) error {
+	b, _ := json.Marshal(t)
+	err := s.Secrets.Set(secrets.Service, config.OAuth2Key(account), string(b))
+	if errors.Is(err, secrets.ErrTooBig) && t.AccessToken != "" {
+		short := *t
+		short.AccessToken, short.Expiry = "", time.Time{}
+		b, _ = json.Marshal(&short)
+		err = s.Secrets.Set(secrets.Service, config.OAuth2Key(account), string(b))
+	}
+	if err != nil {
+		return fmt.Errorf("cannot keep the sign-in of account %q: %w", account, err)
+	}
+	return nil
+}
+
+func (s TokenStore) Delete(account string) error {
+	err := s.Secrets.Delete(secrets.Service, config.OAuth2Key(account))
+	if errors.Is(err, secrets.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// sources are the token sources of this process, one per secret store and
+// account, so that two engines of one process never refresh the same
+// account's token at once (with a rotating provider one of them would
+// hold a spent refresh token).
+var sources struct {
+	sync.Mutex
+	m map[sourceKey]*oauth.Source
+}
+
+type sourceKey struct {
+	store   secrets.Store
+	account string
+	token   string // token endpoint and client: a changed configuration is another source
+}
+
+// Tokens is the account's token source.
+func (w Wiring) Tokens(a config.Account) (*oauth.Source, error) {
+	p, err := OAuthProvider(a)
+	if err != nil {
+		return nil, err
+	}
+	k := sourceKey{store: w.Secrets, account: a.Name, token: p.TokenURL + " " + p.ClientID}
+	sources.Lock()
+	defer sources.Unlock()
+	if sources.m == nil {
+		sources.m = map[sourceKey]*oauth.Source{}
+	}
+	if s, ok := sources.m[k]; ok {
+		return s, nil
+	}
+	s := &oauth.Source{Account: a.Name, Provider: p, Store: TokenStore{w.Secrets}, Advice: LoginAdvice(a.Name)}
+	sources.m[k] = s
+	return s, nil
+}
+
+// tokenTimeout bounds one token request made for an engine.
+const tokenTimeout = 60 * time.Second
+
+// accessToken is the account's current access token.
+func (w Wiring) accessToken(a config.Account) (string, error) {
+	src, err := w.Tokens(a)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), tokenTimeout)
+	defer cancel()
+	return src.Token(ctx)
+}
+
+// renew is the endpoints' Renew for an OAuth2 account.
+func (w Wiring) renew(a config.Account) func(ctx context.Context, stale string) (string, error) {
+	return func(ctx context.Context, stale string) (string, error) {
+		src, err := w.Tokens(a)
+		if err != nil {
+			return "", err
+		}
+		return src.Renew(ctx, stale)
+	}
+}
+
+func hostOf(u string) string {
+	if pu, err := url.Parse(u); err == nil {
+		return pu.Hostname()
+	}
+	return ""
+}
