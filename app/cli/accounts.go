@@ -15,16 +15,19 @@ import (
 	"github.com/lifeboat-mail/lifeboat/store/config"
 	"github.com/lifeboat-mail/lifeboat/store/secrets"
 	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
+	"github.com/lifeboat-mail/lifeboat/sync/oauth"
 	"github.com/lifeboat-mail/lifeboat/sync/providers"
 )
 
 func (c *command) accounts(args []string) error {
 	if len(args) == 0 {
-		return usagef("accounts needs one of: add, list, test, remove")
+		return usagef("accounts needs one of: add, login, list, test, remove")
 	}
 	switch args[0] {
 	case "add":
 		return c.accountsAdd(args[1:])
+	case "login":
+		return c.accountsLogin(args[1:])
 	case "list":
 		return c.accountsList(args[1:])
 	case "test":
@@ -32,7 +35,7 @@ func (c *command) accounts(args []string) error {
 	case "remove", "rm":
 		return c.accountsRemove(args[1:])
 	}
-	return usagef("unknown accounts command %q (add, list, test, remove)", args[0])
+	return usagef("unknown accounts command %q (add, login, list, test, remove)", args[0])
 }
 
 // loadOrNewConfig loads the configuration, or starts an empty one when the
@@ -82,6 +85,11 @@ func (c *command) accountsAdd(args []string) error {
 	caFile := fs.String("tls-ca-file", "", "extra CA certificate for a self-signed server")
 	pwStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
 	noTest := fs.Bool("no-test", false, "save without logging in first")
+	auth := fs.String("auth", "", "password | oauth2 (default: oauth2 for Outlook.com, Microsoft 365 and NHSmail, and for Gmail when a client ID is known)")
+	provider := fs.String("provider", "", "OAuth2 provider when the address does not say: microsoft | google")
+	clientID := fs.String("client-id", "", "OAuth2 client ID (default: the one built into this Lifeboat)")
+	tenant := fs.String("tenant", "", "Microsoft tenant: common, consumers, organizations or a tenant ID")
+	device := fs.Bool("device", false, "OAuth2: sign in on another device with a code")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -183,6 +191,30 @@ func (c *command) accountsAdd(args []string) error {
 	}
 	acct := config.Account{Name: name, Email: *email, IMAP: config.Server{Host: *host, Port: *port,
 		Security: config.Security(*security), Username: *username, TLSCAFile: *caFile}}
+	if *provider == "" && known {
+		*provider = preset.OAuth2
+	}
+	if *auth == "" {
+		*auth = config.AuthPassword
+		if *provider == config.ProviderMicrosoft || (*provider == config.ProviderGoogle && (*clientID != "" || oauth.GoogleClientID != "")) {
+			*auth = config.AuthOAuth2
+		}
+	}
+	if *auth == config.AuthOAuth2 {
+		if *provider == "" {
+			return usagef("--auth oauth2 needs --provider microsoft or google for %s (or write a custom [account.oauth2] section in the config file)", *email)
+		}
+		if *tenant == "" && known && *provider == preset.OAuth2 {
+			*tenant = preset.Tenant
+		}
+		acct.IMAP.Auth = config.AuthOAuth2
+		acct.OAuth2 = &config.OAuth2{Provider: *provider, ClientID: *clientID, Tenant: *tenant}
+		if known && preset.SMTPHost != "" {
+			acct.SMTP = &config.Server{Host: preset.SMTPHost, Port: preset.SMTPPort, Security: config.Security(preset.SMTPSecurity)}
+		}
+	} else if *auth != config.AuthPassword {
+		return usagef("--auth %q: use password or oauth2", *auth)
+	}
 	cfg.Accounts = append(cfg.Accounts, acct)
 	// Validate before asking for the password.
 	cfg.FillDefaults()
@@ -190,6 +222,16 @@ func (c *command) accountsAdd(args []string) error {
 		return err
 	}
 	acct = cfg.Accounts[len(cfg.Accounts)-1]
+	if acct.UsesOAuth2() {
+		if err := c.signIn(acct, *device, !*noTest); err != nil {
+			return fmt.Errorf("%w\nNothing was saved in the config file", err)
+		}
+		if err := cfg.Save(); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.env.Stdout, "Account %q saved in %s.\nBack it up now with: lifeboat backup --account %s\n", name, cfg.Path, name)
+		return nil
+	}
 
 	var password string
 	switch {
@@ -228,18 +270,23 @@ func (c *command) accountsAdd(args []string) error {
 	return nil
 }
 
-// testLogin logs in and counts the folders.
+// testLogin logs in with a password and counts the folders.
 func testLogin(ctx context.Context, a config.Account, password string) (int, error) {
+	return testLoginAt(ctx, wire.IMAPEndpoint(a.IMAP), a.IMAP.Addr(), password)
+}
+
+// testLoginAt logs in to ep and counts the folders.
+func testLoginAt(ctx context.Context, ep imapconn.Endpoint, addr, secret string) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	cl, err := imapconn.Dial(ctx, wire.IMAPEndpoint(a.IMAP), password, nil)
+	cl, err := imapconn.Dial(ctx, ep, secret, nil)
 	if err != nil {
 		return 0, err
 	}
 	defer cl.Close()
 	list, err := cl.List("", "*", nil).Collect()
 	if err != nil {
-		return 0, imapconn.Classify(a.IMAP.Addr(), err)
+		return 0, imapconn.Classify(addr, err)
 	}
 	cl.Logout().Wait()
 	n := 0
@@ -274,7 +321,9 @@ func (c *command) accountsList(args []string) error {
 	}
 	for _, a := range cfg.Accounts {
 		pw := "password in keyring"
-		if a.IMAP.PasswordCommand != "" {
+		if a.AnyOAuth2() {
+			pw = c.signInState(a)
+		} else if a.IMAP.PasswordCommand != "" {
 			pw = "password from password_command"
 		} else if _, err := c.env.Secrets.Get(secrets.Service, secrets.KeyFor(a.Name)); errors.Is(err, secrets.ErrNotFound) {
 			pw = "NO PASSWORD STORED (run: lifeboat accounts add again)"
@@ -298,12 +347,13 @@ func (c *command) accountsTest(args []string) error {
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	pw, err := c.wiring(cfg).AccountPassword(*a, false)
+	w := c.wiring(cfg)
+	pw, err := w.AccountPassword(*a, false)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(c.env.Stdout, "Logging in to %s (%s) as %s… ", a.IMAP.Addr(), a.IMAP.Security, a.IMAP.Username)
-	n, err := testLogin(c.ctx, *a, pw)
+	n, err := testLoginAt(c.ctx, w.IMAP(*a), a.IMAP.Addr(), pw)
 	if err != nil {
 		fmt.Fprintln(c.env.Stdout, "failed.")
 		var ce *imapconn.Error
@@ -329,18 +379,37 @@ func (c *command) accountsRemove(args []string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := cfg.Account(args[0]); err != nil {
+	found, err := cfg.Account(args[0])
+	if err != nil {
 		return usageError{err.Error()}
 	}
-	kept := cfg.Accounts[:0]
+	removed := *found
+	w := c.wiring(cfg)
+	var kept []config.Account
 	for _, a := range cfg.Accounts {
 		if a.Name != args[0] {
 			kept = append(kept, a)
 		}
 	}
 	cfg.Accounts = kept
+	// Out of the sending order too, or the file would not load again.
+	var order []string
+	for _, n := range cfg.Failover.Order {
+		if n != args[0] {
+			order = append(order, n)
+		}
+	}
+	cfg.Failover.Order = order
 	if err := cfg.Save(); err != nil {
 		return err
+	}
+	if removed.AnyOAuth2() {
+		ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
+		err := w.SignOut(ctx, removed)
+		cancel()
+		if err != nil {
+			fmt.Fprintf(c.env.Stderr, "lifeboat: %v\n", err)
+		}
 	}
 	if err := c.env.Secrets.Delete(secrets.Service, secrets.KeyFor(args[0])); err != nil && !errors.Is(err, secrets.ErrNotFound) {
 		fmt.Fprintf(c.env.Stderr, "lifeboat: the password could not be removed from the keyring: %v\n", err)

@@ -42,6 +42,9 @@ type Env struct {
 	Terminal bool // stdout is an interactive terminal
 	// ReadPassword reads a password without echo (nil: read a line of Stdin).
 	ReadPassword func(prompt string) (string, error)
+	// OpenURL opens a web page in the user's browser (nil: $BROWSER, else
+	// the system's opener).
+	OpenURL func(url string) error
 }
 
 type usageError struct{ msg string }
@@ -90,9 +93,14 @@ Commands:
                          serve the archive read-only over IMAP to your own
                          mail program (flags, dates, HTML, attachments)
   accounts add [NAME] [--email E --host H --port P --security tls|starttls|plain --username U]
+               [--auth password|oauth2 --provider microsoft|google --client-id ID --tenant T --device]
+  accounts login NAME [--device]
+                         sign an OAuth2 account in (again) with Microsoft or Google:
+                         in the browser, or with a code on another device
   accounts list
   accounts test NAME     log in and report clearly what works
-  accounts remove NAME   forget an account (its archive stays on disk)
+  accounts remove NAME   forget an account (its archive stays on disk; OAuth2
+                         tokens are deleted, and revoked where the provider can)
   send [-f FILE] [--from ADDR] [RCPT...]
                          queue a message (recipients from To/Cc/Bcc when none
                          are given, like sendmail -t) and send it through the

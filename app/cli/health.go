@@ -134,7 +134,14 @@ func (c *command) probeOnce(cfg *config.Config, tr *health.Tracker) error {
 			}
 			login, err := t.Credentials(c.ctx, p)
 			if err != nil {
-				fmt.Fprintf(c.env.Stdout, "%s %s: no login (%v)\n", t.Account, p, err)
+				if kind, cause := health.Classify(p, health.PhaseLogin, err); kind == health.KindAuth {
+					// An OAuth2 sign-in the provider refused: nothing to try.
+					tr.Observe(health.Observation{Account: t.Account, Protocol: p, Phase: health.PhaseLogin, Kind: kind, Cause: cause})
+					fmt.Fprintf(c.env.Stdout, "%s %s: NEEDS YOU: %v\n", t.Account, p, err)
+					failed = true
+				} else {
+					fmt.Fprintf(c.env.Stdout, "%s %s: no login (%v)\n", t.Account, p, err)
+				}
 			}
 			var r health.Result
 			if p == health.IMAP {

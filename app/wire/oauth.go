@@ -171,3 +171,43 @@ func hostOf(u string) string {
 	}
 	return ""
 }
+
+// SignedIn keeps the tokens of a new sign-in of account a, replacing
+// whatever was there (a sign-in the provider had refused included).
+func (w Wiring) SignedIn(a config.Account, t *oauth.Token) error {
+	if err := (TokenStore{w.Secrets}).Save(a.Name, t); err != nil {
+		return err
+	}
+	if src, err := w.Tokens(a); err == nil {
+		src.Forget()
+	}
+	return nil
+}
+
+// SignOut deletes the account's tokens and, where the provider offers
+// revocation (Google), revokes them first. A failed revocation is
+// returned after the tokens are deleted.
+func (w Wiring) SignOut(ctx context.Context, a config.Account) error {
+	st := TokenStore{w.Secrets}
+	t, err := st.Load(a.Name)
+	if errors.Is(err, oauth.ErrNoToken) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var rerr error
+	if p, perr := OAuthProvider(a); perr == nil && t.Dead == "" {
+		rerr = p.Revoke(ctx, t)
+	}
+	if err := st.Delete(a.Name); err != nil {
+		return err
+	}
+	if src, err := w.Tokens(a); err == nil {
+		src.Forget()
+	}
+	if rerr != nil {
+		return fmt.Errorf("the tokens are deleted here, but %s did not confirm their revocation: %w", a.Name, rerr)
+	}
+	return nil
+}

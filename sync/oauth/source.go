@@ -162,3 +162,11 @@ func (s *Source) refresh(ctx context.Context, t *Token) (*Token, error) {
 	s.last = nt
 	return nt, nil
 }
+
+// Forget drops what the source remembers, so the next call reads the
+// Store: after a new sign-in saved fresh tokens there.
+func (s *Source) Forget() {
+	s.mu.Lock()
+	s.last = nil
+	s.mu.Unlock()
+}

@@ -21,6 +21,10 @@ type Preset struct {
 
 	// LocalPartLogin: the user name is the part before '@' (iCloud).
 	LocalPartLogin bool
+	// OAuth2 is the provider that signs the account in ("microsoft",
+	// "google"), and Tenant its Microsoft tenant; "" for password
+	// providers.
+	OAuth2, Tenant string
 	Advice         string
 
 	// FilesSubmissions: the provider puts every message submitted over SMTP
@@ -41,18 +45,22 @@ var presets = []struct {
 	p       Preset
 }{
 	{[]string{"gmail.com", "googlemail.com"}, Preset{Name: "Gmail", Host: "imap.gmail.com", Port: 993, Security: "tls",
-		SMTPHost: "smtp.gmail.com", SMTPPort: 465, SMTPSecurity: "tls", FilesSubmissions: true,
+		SMTPHost: "smtp.gmail.com", SMTPPort: 465, SMTPSecurity: "tls", FilesSubmissions: true, OAuth2: "google",
 		MXDomains: []string{"google.com", "googlemail.com"},
-		Advice:    "Gmail needs an app password (Google Account → Security → 2-Step Verification → App passwords)."}},
+		Advice:    "Gmail signs in with Google (OAuth2), or with an app password (Google Account → Security → 2-Step Verification → App passwords)."}},
 	{[]string{"outlook.com", "hotmail.com", "hotmail.co.uk", "live.com", "live.co.uk", "msn.com"}, Preset{Name: "Outlook.com", Host: "outlook.office365.com", Port: 993, Security: "tls",
-		SMTPHost: "smtp-mail.outlook.com", SMTPPort: 587, SMTPSecurity: "starttls", FilesSubmissions: true,
-		Advice: "Outlook.com accepts only OAuth2 sign-in for IMAP since September 2024; password login will be refused."}},
+		SMTPHost: "smtp-mail.outlook.com", SMTPPort: 587, SMTPSecurity: "starttls", FilesSubmissions: true, OAuth2: "microsoft", Tenant: "consumers",
+		Advice: "Outlook.com accepts only OAuth2 sign-in (Sign in with Microsoft) since September 2024; a password is refused."}},
+	// NHSmail is Microsoft 365 under its own domain.
+	{[]string{"nhs.net"}, Preset{Name: "NHSmail (Microsoft 365)", Host: "outlook.office365.com", Port: 993, Security: "tls",
+		SMTPHost: "smtp.office365.com", SMTPPort: 587, SMTPSecurity: "starttls", FilesSubmissions: true, OAuth2: "microsoft", Tenant: "organizations",
+		Advice: "NHSmail accepts only OAuth2 sign-in (Sign in with Microsoft) for IMAP; SMTP sign-in must be allowed for the mailbox."}},
 	// Microsoft 365 has no consumer domain of its own: it is found through a
 	// custom domain's MX (<tenant>.mail.protection.outlook.com).
 	{nil, Preset{Name: "Microsoft 365", Host: "outlook.office365.com", Port: 993, Security: "tls",
-		SMTPHost: "smtp.office365.com", SMTPPort: 587, SMTPSecurity: "starttls", FilesSubmissions: true,
+		SMTPHost: "smtp.office365.com", SMTPPort: 587, SMTPSecurity: "starttls", FilesSubmissions: true, OAuth2: "microsoft", Tenant: "organizations",
 		MXDomains: []string{"protection.outlook.com", "outlook.com"},
-		Advice:    "Microsoft 365 accepts only OAuth2 sign-in for IMAP; SMTP sign-in must be allowed for the mailbox by its administrator."}},
+		Advice:    "Microsoft 365 accepts only OAuth2 sign-in (Sign in with Microsoft) for IMAP; SMTP sign-in must be allowed for the mailbox by its administrator."}},
 	{[]string{"btinternet.com", "btopenworld.com", "talk21.com"}, Preset{Name: "BT Mail", Host: "mail.btinternet.com", Port: 993, Security: "tls",
 		SMTPHost: "mail.btinternet.com", SMTPPort: 465, SMTPSecurity: "tls",
 		Advice: "BT may require an app password for mail programs (My BT → Security)."}},

@@ -56,6 +56,7 @@ type Server struct {
 	revoked  map[string]bool // users whose grants are revoked
 	requests map[string]int  // by kind: "exchange", "refresh", "device-poll", "introspect", "revoke"
 	polls    []time.Time
+	issued   []string // every access and refresh token ever issued
 }
 
 type codeGrant struct{ user, challenge, redirect, scope string }
@@ -136,6 +137,7 @@ func (s *Server) Issue(user string) (accessToken, refreshToken string, expiresIn
 	defer s.mu.Unlock()
 	at, rt := s.newAccess(user), "rt-"+random()
 	s.refresh[rt] = user
+	s.issued = append(s.issued, rt)
 	return at, rt, int(s.AccessTTL / time.Second)
 }
 
@@ -153,8 +155,17 @@ func random() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// Issued is every access and refresh token the server ever issued, for a
+// test to look for them where they must never be.
+func (s *Server) Issued() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.issued...)
+}
+
 func (s *Server) newAccess(user string) string {
 	t := "at-" + random()
+	s.issued = append(s.issued, t)
 	s.access[t] = access{user: user, expires: time.Now().Add(s.AccessTTL)}
 	return t
 }
@@ -171,6 +182,7 @@ func (s *Server) issue(w http.ResponseWriter, user, scope, oldRefresh string) {
 	if oldRefresh == "" || s.Rotate {
 		rt := "rt-" + random()
 		s.refresh[rt] = user
+		s.issued = append(s.issued, rt)
 		if oldRefresh != "" {
 			delete(s.refresh, oldRefresh)
 		}
