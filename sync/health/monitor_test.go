@@ -13,6 +13,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/lifeboat-mail/lifeboat/sync/demo"
 	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
+	"github.com/lifeboat-mail/lifeboat/sync/oauth"
 )
 
 func TestMonitorLoginCadenceAndPanics(t *testing.T) {
@@ -266,5 +267,67 @@ func TestClassify(t *testing.T) {
 	}
 	if k, c := Classify(SMTP, PhaseSend, nil); k != KindNone || c != "" {
 		t.Error("nil error classified")
+	}
+}
+
+// An OAuth2 sign-in the provider refused (consent revoked) is the user's
+// to fix: needs you at once, with the cause; and the daily token check
+// finds it without any mail traffic.
+func TestMonitorRefusedSignInNeedsYou(t *testing.T) {
+	signIn := &oauth.SignInError{Account: "work", Reason: "Microsoft no longer accepts its sign-in (invalid_grant)", Advice: "run `lifeboat accounts login work`"}
+	tr := NewTracker(Config{}, Hooks{})
+	tg := Target{Account: "work", IMAP: &imapconn.Endpoint{Host: "127.0.0.1"},
+		Credentials: func(context.Context, Protocol) (*Login, error) { return nil, signIn }}
+	m := NewMonitor(tr, []Target{tg})
+	m.probeIMAP = func(_ context.Context, _ imapconn.Endpoint, l *Login) Result {
+		if l != nil {
+			t.Error("a login was tried without credentials")
+		}
+		return Result{Protocol: IMAP, OK: true}
+	}
+	m.check(context.Background(), tg, IMAP)
+	st, _ := tr.Status("work")
+	if tr.State("work") != NeedsYou || !strings.Contains(st.Cause, "accounts login work") {
+		t.Fatalf("state %v, status %+v", tr.State("work"), st)
+	}
+
+	// The token check: a refusal is needs-you; an unreachable sign-in
+	// service is only reported.
+	for _, tc := range []struct {
+		err  error
+		want State
+	}{
+		{signIn, NeedsYou},
+		{&oauth.Error{Provider: "Microsoft", Err: errors.New("connection refused")}, Unknown},
+	} {
+		var reported error
+		tr := NewTracker(Config{TokenCheckInterval: time.Hour}, Hooks{OnError: func(err error) { reported = err }})
+		checks := make(chan struct{}, 1)
+		tg := Target{Account: "work", TokenCheck: func(context.Context) error {
+			select {
+			case checks <- struct{}{}:
+			default:
+			}
+			return tc.err
+		}}
+		m := NewMonitor(tr, []Target{tg})
+		m.cfg.TokenCheckInterval = 10 * time.Millisecond
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- m.Run(ctx) }()
+		select {
+		case <-checks:
+		case <-time.After(5 * time.Second):
+			t.Fatal("no token check ran")
+		}
+		time.Sleep(50 * time.Millisecond)
+		cancel()
+		<-done
+		if got := tr.State("work"); got != tc.want {
+			t.Errorf("after %v: state %v, want %v", tc.err, got, tc.want)
+		}
+		if tc.want == Unknown && reported == nil {
+			t.Error("an unreachable sign-in service was not reported")
+		}
 	}
 }
