@@ -152,3 +152,14 @@ func (m *Memory) Delete(service, user string) error {
 	delete(m.m, k)
 	return nil
 }
+
+// Keys lists the users of the stored secrets (tests).
+func (m *Memory) Keys() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for k := range m.m {
+		out = append(out, k[1])
+	}
+	return out
+}
