@@ -50,6 +50,11 @@ type Account struct {
 	LastActivity time.Time
 	// Checks is the strip of recent checks per protocol ("imap", "smtp").
 	Checks map[string][]health.Check
+	// SignInWith is who signs the account in with OAuth2 ("Microsoft",
+	// "Google"); "" for a password account. NeedsSignIn: its sign-in
+	// must be done (again) before anything works.
+	SignInWith  string
+	NeedsSignIn bool
 }
 
 // Progress of one folder during a backup.
@@ -245,8 +250,14 @@ func (e *Engine) Accounts() []Account {
 	var out []Account
 	for _, a := range e.conf().Accounts {
 		v := Account{Name: a.Name, Email: a.Email, CanSend: a.SMTP != nil}
+		if a.AnyOAuth2() {
+			if p, err := wire.OAuthProvider(a); err == nil {
+				v.SignInWith = p.Name
+			}
+		}
 		if st, ok := e.tracker.Status(a.Name); ok {
 			v.State, v.Since, v.Cause = st.State, st.Since, st.Cause
+			v.NeedsSignIn = v.SignInWith != "" && st.State == health.NeedsYou
 			v.Checks = map[string][]health.Check{}
 			for _, p := range st.Protocols {
 				v.Checks[string(p.Protocol)] = p.Recent

@@ -14,6 +14,7 @@ import (
 	"github.com/lifeboat-mail/lifeboat/sync/discover"
 	"github.com/lifeboat-mail/lifeboat/sync/health"
 	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
+	"github.com/lifeboat-mail/lifeboat/sync/oauth"
 )
 
 // Setup adds accounts: it finds settings from an address, tests them, and
@@ -32,6 +33,9 @@ type AccountSettings struct {
 	ArchiveDir string
 	IMAP       discover.Server
 	SMTP       *discover.Server
+	// OAuth2 is the provider that signs the account in ("microsoft",
+	// "google"); "" for a password. Tenant is its Microsoft tenant.
+	OAuth2, Tenant string
 }
 
 // Discover finds settings for an address (see sync/discover).
@@ -49,7 +53,67 @@ func toConfig(a AccountSettings) config.Account {
 	if a.SMTP != nil && a.SMTP.Host != "" {
 		acct.SMTP = &config.Server{Host: a.SMTP.Host, Port: a.SMTP.Port, Security: config.Security(a.SMTP.Security), Username: a.SMTP.Username}
 	}
+	if a.OAuth2 != "" {
+		acct.IMAP.Auth = config.AuthOAuth2
+		acct.OAuth2 = &config.OAuth2{Provider: a.OAuth2, Tenant: a.Tenant}
+	}
 	return acct
+}
+
+// Grant is a completed sign-in, not yet saved (its tokens stay in memory
+// until SaveSignedIn puts them in the keyring).
+type Grant struct{ tok *oauth.Token }
+
+// ProviderName is who signs the account in ("Microsoft", "Google").
+func ProviderName(a AccountSettings) string {
+	p, err := wire.OAuthProvider(toConfig(a))
+	if err != nil {
+		return a.OAuth2
+	}
+	return p.Name
+}
+
+// SignIn runs the browser sign-in for a new OAuth2 account and checks the
+// mail server with the token (IMAP, and SMTP's AUTH when there is one).
+func (s *Setup) SignIn(ctx context.Context, a AccountSettings, b oauth.Browser) (*Grant, error) {
+	acct := toConfig(a)
+	p, err := wire.OAuthProvider(acct)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := p.Login(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	w := wire.Wiring{Config: &config.Config{Accounts: []config.Account{acct}}, Secrets: s.Secrets}
+	tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	ep := w.IMAP(acct)
+	ep.Renew = nil
+	c, err := imapconn.Dial(tctx, ep, tok.AccessToken, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s signed you in, but incoming mail (IMAP) refused the sign-in: %v", p.Name, err)
+	}
+	c.Logout().Wait()
+	c.Close()
+	if acct.SMTP != nil {
+		r := health.ProbeSMTP(tctx, w.SMTPProbe(acct), &health.Login{Username: acct.SMTP.Username, Password: tok.AccessToken})
+		if !r.OK {
+			return nil, fmt.Errorf("outgoing mail (SMTP): %s", r.Cause)
+		}
+	}
+	return &Grant{tok: tok}, nil
+}
+
+// SaveSignedIn adds an OAuth2 account with the tokens of its sign-in.
+func (s *Setup) SaveSignedIn(a AccountSettings, g *Grant) error {
+	if g == nil {
+		return errors.New("sign in first")
+	}
+	return s.save(a, func(acct config.Account) error {
+		w := wire.Wiring{Secrets: s.Secrets}
+		return w.SignedIn(acct, g.tok)
+	})
 }
 
 // Test logs in to IMAP and, when there is one, to SMTP (AUTH, nothing is
@@ -77,6 +141,16 @@ func (s *Setup) Test(ctx context.Context, a AccountSettings, password string) er
 // keyring. The first account becomes the primary; later ones follow it in
 // the failover order.
 func (s *Setup) Save(a AccountSettings, password string) error {
+	return s.save(a, func(acct config.Account) error {
+		if err := s.Secrets.Set(secrets.Service, secrets.KeyFor(acct.Name), password); err != nil {
+			return fmt.Errorf("the password could not be stored in the system keyring: %w", err)
+		}
+		return nil
+	})
+}
+
+// save adds the account; keep stores its secret once it is valid.
+func (s *Setup) save(a AccountSettings, keep func(config.Account) error) error {
 	cfg, err := config.Load(s.ConfigPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		dir := a.ArchiveDir
@@ -106,8 +180,8 @@ func (s *Setup) Save(a AccountSettings, password string) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	if err := s.Secrets.Set(secrets.Service, secrets.KeyFor(a.Name), password); err != nil {
-		return fmt.Errorf("the password could not be stored in the system keyring: %w", err)
+	if err := keep(acct); err != nil {
+		return err
 	}
 	return cfg.Save()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -14,6 +15,7 @@ import (
 	"github.com/lifeboat-mail/lifeboat/app/engine"
 	"github.com/lifeboat-mail/lifeboat/store/config"
 	"github.com/lifeboat-mail/lifeboat/sync/discover"
+	"github.com/lifeboat-mail/lifeboat/sync/oauth"
 )
 
 // SetupService is what the first-run screen needs.
@@ -21,6 +23,10 @@ type SetupService interface {
 	Discover(ctx context.Context, email string) (*discover.Settings, error)
 	Test(ctx context.Context, a engine.AccountSettings, password string) error
 	Save(a engine.AccountSettings, password string) error
+	// SignIn and SaveSignedIn are the same for an OAuth2 account
+	// (Microsoft, Google): the browser sign-in, then its tokens saved.
+	SignIn(ctx context.Context, a engine.AccountSettings, b oauth.Browser) (*engine.Grant, error)
+	SaveSignedIn(a engine.AccountSettings, g *engine.Grant) error
 }
 
 // SetupView is the welcome screen: type an address, get the settings
@@ -35,7 +41,18 @@ type SetupView struct {
 	IMAPSecurity, SMTPSecurity *widget.Select
 	Find, Test, Save, Demo     *widget.Button
 	Status, Advice             *widget.Label
-	done                       chan struct{} // signalled after each background step (tests)
+	// SignIn is the "Sign in with Microsoft/Google" panel, shown for an
+	// address whose provider signs in with OAuth2.
+	SignIn     *SignInPanel
+	signInSlot *fyne.Container
+	oauth2     string // the provider, "" for a password account
+	tenant     string
+	grant      *engine.Grant
+	// OpenURL opens the browser (nil: the desktop's handler; tests).
+	OpenURL func(string) error
+	svc     SetupService
+	signal  func()
+	done    chan struct{} // signalled after each background step (tests)
 }
 
 // Root is the view's content.
@@ -47,7 +64,7 @@ func (v *SetupView) Wait() { v.tasks.Wait() }
 // NewSetup builds the welcome screen. onSaved runs after the account is
 // saved; onDemo when the person asks for the demo.
 func NewSetup(svc SetupService, onSaved func(), onDemo func()) *SetupView {
-	v := &SetupView{done: make(chan struct{}, 10)}
+	v := &SetupView{done: make(chan struct{}, 10), svc: svc}
 	v.Email = widget.NewEntry()
 	v.Email.SetPlaceHolder("jane@btinternet.com")
 	v.Password = widget.NewPasswordEntry()
@@ -74,6 +91,8 @@ func NewSetup(svc SetupService, onSaved func(), onDemo func()) *SetupView {
 		default:
 		}
 	}
+	v.signal = signal
+	v.signInSlot = container.NewVBox()
 	background := func(f func(ctx context.Context) func()) {
 		v.tasks.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -102,6 +121,10 @@ func NewSetup(svc SetupService, onSaved func(), onDemo func()) *SetupView {
 			v.Status.SetText(err.Error())
 			return
 		}
+		if a.OAuth2 != "" {
+			v.Status.SetText("Press Sign in with " + engine.ProviderName(a) + ": it tests the sign-in too.")
+			return
+		}
 		pw := v.Password.Text
 		v.Status.SetText("Logging in…")
 		background(func(ctx context.Context) func() {
@@ -121,17 +144,30 @@ func NewSetup(svc SetupService, onSaved func(), onDemo func()) *SetupView {
 			v.Status.SetText(err.Error())
 			return
 		}
-		pw := v.Password.Text
+		pw, grant := v.Password.Text, v.grant
+		if a.OAuth2 != "" && grant == nil {
+			v.Status.SetText("Sign in with " + engine.ProviderName(a) + " first.")
+			return
+		}
 		v.Status.SetText("Saving…")
 		v.tasks.Go(func() { // the keyring and the configuration file: off the UI goroutine
-			err := svc.Save(a, pw)
+			var err error
+			if a.OAuth2 != "" {
+				err = svc.SaveSignedIn(a, grant)
+			} else {
+				err = svc.Save(a, pw)
+			}
 			fyne.Do(func() {
 				if err != nil {
 					v.Status.SetText("Not saved: " + err.Error())
 					signal()
 					return
 				}
-				v.Status.SetText("Saved. Your password is in the system keyring.")
+				if a.OAuth2 != "" {
+					v.Status.SetText("Saved. Your sign-in is in the system keyring.")
+				} else {
+					v.Status.SetText("Saved. Your password is in the system keyring.")
+				}
 				signal()
 				if onSaved != nil {
 					onSaved()
@@ -157,7 +193,7 @@ func NewSetup(svc SetupService, onSaved func(), onDemo func()) *SetupView {
 		widget.NewFormItem("Outgoing (SMTP)", container.NewGridWithColumns(3, v.SMTPHost, v.SMTPPort, v.SMTPSecurity)),
 		widget.NewFormItem("Archive folder", v.ArchiveDir),
 	)
-	v.root = container.NewVBox(welcome, form, v.Advice, v.Status, container.NewHBox(v.Test, v.Save, v.Demo))
+	v.root = container.NewVBox(welcome, form, v.Advice, v.signInSlot, v.Status, container.NewHBox(v.Test, v.Save, v.Demo))
 	return v
 }
 
@@ -175,12 +211,48 @@ func (v *SetupView) fill(email string, s *discover.Settings) {
 	if who == "" {
 		who = "your provider"
 	}
-	v.Status.SetText(fmt.Sprintf("Settings for %s found (%s). Type your password and press Test.", who, s.Source))
 	v.Advice.SetText(s.Advice)
+	v.oauth2, v.tenant, v.grant = s.OAuth2, s.Tenant, nil
+	v.signInSlot.RemoveAll()
+	if v.oauth2 == "" {
+		v.Password.Enable()
+		v.Status.SetText(fmt.Sprintf("Settings for %s found (%s). Type your password and press Test.", who, s.Source))
+		return
+	}
+	v.Password.SetText("")
+	v.Password.SetPlaceHolder("not needed: you sign in with your provider")
+	v.Password.Disable()
+	a, _ := v.settings()
+	name := engine.ProviderName(a)
+	var mu sync.Mutex // a: the form as it was when the button was pressed (Prepare)
+	v.SignIn = NewSignInPanel(name, &v.tasks, v.OpenURL, func(ctx context.Context, b oauth.Browser) error {
+		mu.Lock()
+		a := a
+		mu.Unlock()
+		g, err := v.svc.SignIn(ctx, a, b)
+		if err == nil {
+			fyne.Do(func() { v.grant = g })
+		}
+		return err
+	}, func(err error) {
+		if err == nil {
+			v.Status.SetText("Signed in with " + name + ", and incoming and outgoing mail work. Press Save to start backing up.")
+		}
+		v.signal()
+	})
+	v.SignIn.Prepare = func() error {
+		now, err := v.settings()
+		mu.Lock()
+		a = now
+		mu.Unlock()
+		return err
+	}
+	v.signInSlot.Add(v.SignIn.Root())
+	v.Status.SetText(fmt.Sprintf("Settings for %s found (%s). %s signs you in: press Sign in with %s.", who, s.Source, who, name))
 }
 
 func (v *SetupView) settings() (engine.AccountSettings, error) {
-	a := engine.AccountSettings{Email: v.Email.Text, ArchiveDir: v.ArchiveDir.Text}
+	a := engine.AccountSettings{Email: v.Email.Text, ArchiveDir: v.ArchiveDir.Text, OAuth2: v.oauth2, Tenant: v.tenant}
 	ip, err := strconv.Atoi(v.IMAPPort.Text)
 	if err != nil || v.IMAPHost.Text == "" {
 		return a, fmt.Errorf("fill in the incoming (IMAP) server and port, or press Find settings")
@@ -193,7 +265,7 @@ func (v *SetupView) settings() (engine.AccountSettings, error) {
 		}
 		a.SMTP = &discover.Server{Host: v.SMTPHost.Text, Port: sp, Security: v.SMTPSecurity.Selected, Username: v.Username.Text}
 	}
-	if v.Password.Text == "" {
+	if v.Password.Text == "" && a.OAuth2 == "" {
 		return a, fmt.Errorf("type the password (many providers need an app password)")
 	}
 	return a, nil

@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -12,15 +13,46 @@ import (
 
 	"github.com/lifeboat-mail/lifeboat/app/engine"
 	"github.com/lifeboat-mail/lifeboat/sync/discover"
+	"github.com/lifeboat-mail/lifeboat/sync/oauth"
 )
 
 type fakeSetup struct {
 	tested []string
 	saved  []engine.AccountSettings
 	pwOK   string
+	// OAuth2: each sign-in attempt shows its URL and waits for approve
+	// (or its context); signedIn are the saved OAuth2 accounts.
+	attempts atomic.Int32
+	approve  chan struct{}
+	signedIn []engine.AccountSettings
+}
+
+func (f *fakeSetup) SignIn(ctx context.Context, a engine.AccountSettings, b oauth.Browser) (*engine.Grant, error) {
+	n := f.attempts.Add(1)
+	b.Show(fmt.Sprintf("https://login.example.test/authorize?attempt=%d", n))
+	if b.Open != nil {
+		b.Open("https://login.example.test/")
+	}
+	select {
+	case <-f.approve:
+		return &engine.Grant{}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (f *fakeSetup) SaveSignedIn(a engine.AccountSettings, g *engine.Grant) error {
+	f.signedIn = append(f.signedIn, a)
+	return nil
 }
 
 func (f *fakeSetup) Discover(ctx context.Context, email string) (*discover.Settings, error) {
+	if strings.HasSuffix(email, "@outlook.com") {
+		return &discover.Settings{Provider: "Outlook.com", Source: discover.SourcePreset, OAuth2: "microsoft", Tenant: "consumers",
+			Advice: "Outlook.com accepts only OAuth2 sign-in.",
+			IMAP:   discover.Server{Host: "outlook.office365.com", Port: 993, Security: "tls", Username: email},
+			SMTP:   &discover.Server{Host: "smtp-mail.outlook.com", Port: 587, Security: "starttls", Username: email}}, nil
+	}
 	if !strings.HasSuffix(email, "@btinternet.com") {
 		return nil, errors.New("no settings found for example.org: tried built-in presets, guesses")
 	}
@@ -106,5 +138,62 @@ func TestFirstRunUnknownDomain(t *testing.T) {
 	test.Tap(v.Save) // nothing filled in: a clear message, nothing saved
 	if !strings.Contains(v.Status.Text, "fill in the incoming") {
 		t.Fatalf("status: %q", v.Status.Text)
+	}
+}
+
+// Outlook.com: Sign in with Microsoft instead of a password; when the
+// browser says nothing for a few seconds the address shows, with Try
+// again; the sign-in's grant is what Save keeps.
+func TestFirstRunSignInWithMicrosoft(t *testing.T) {
+	test.NewTempApp(t)
+	ShowURLAfter = 100 * time.Millisecond
+	t.Cleanup(func() { ShowURLAfter = 3 * time.Second })
+	f := &fakeSetup{approve: make(chan struct{})}
+	v := NewSetup(f, nil, nil)
+	var opened atomic.Int32
+	v.OpenURL = func(string) error { opened.Add(1); return nil }
+	t.Cleanup(v.Wait)
+	test.NewTempWindow(t, v.Root())
+	test.Type(v.Email, "jane@outlook.com")
+	test.Tap(v.Find)
+	wait(t, v)
+	if v.SignIn == nil || v.SignIn.Button.Text != "Sign in with Microsoft" || !v.Password.Disabled() {
+		t.Fatalf("no Microsoft sign-in offered (status %q)", v.Status.Text)
+	}
+	test.Tap(v.Save)
+	if !strings.Contains(v.Status.Text, "Sign in with Microsoft first") {
+		t.Fatalf("save before signing in: %q", v.Status.Text)
+	}
+	tapped := time.Now()
+	test.Tap(v.SignIn.Button)
+	shown := func() {
+		t.Helper()
+		select {
+		case <-v.SignIn.changed:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the sign-in panel did not change")
+		}
+	}
+	shown()
+	if waited := time.Since(tapped); waited < ShowURLAfter {
+		t.Errorf("the address showed after %v, before the browser had %v", waited, ShowURLAfter)
+	}
+	if !v.SignIn.urlRow.Visible() || !strings.Contains(v.SignIn.URL.Text, "attempt=1") || opened.Load() != 1 {
+		t.Fatalf("after the wait: row visible %t, URL %q, browser opened %d times", v.SignIn.urlRow.Visible(), v.SignIn.URL.Text, opened.Load())
+	}
+	test.Tap(v.SignIn.TryAgain)
+	shown()
+	if f.attempts.Load() != 2 || !strings.Contains(v.SignIn.URL.Text, "attempt=2") {
+		t.Fatalf("Try again: %d attempts, URL %q", f.attempts.Load(), v.SignIn.URL.Text)
+	}
+	f.approve <- struct{}{}
+	wait(t, v)
+	if !strings.Contains(v.Status.Text, "Signed in with Microsoft") || v.SignIn.urlRow.Visible() {
+		t.Fatalf("after the sign-in: %q", v.Status.Text)
+	}
+	test.Tap(v.Save)
+	wait(t, v)
+	if len(f.signedIn) != 1 || f.signedIn[0].OAuth2 != "microsoft" || f.signedIn[0].Tenant != "consumers" || len(f.saved) != 0 {
+		t.Fatalf("saved %+v / %+v", f.signedIn, f.saved)
 	}
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/lifeboat-mail/lifeboat/store/outbox"
 	"github.com/lifeboat-mail/lifeboat/sync/failover"
 	"github.com/lifeboat-mail/lifeboat/sync/health"
+	"github.com/lifeboat-mail/lifeboat/sync/oauth"
 	"github.com/lifeboat-mail/lifeboat/sync/restore"
 )
 
@@ -61,6 +62,9 @@ type Engine interface {
 	Restore(ctx context.Context, req engine.RestoreRequest, dryRun bool, progress func(restore.Event)) *restore.Report
 	Export(account, format, dest string) (export.Result, error)
 	Import(account, path, folder string) (importer.Result, error)
+	// SignIn signs an OAuth2 account in again (blocking; off the UI
+	// goroutine).
+	SignIn(ctx context.Context, account string, b oauth.Browser) error
 }
 
 // Window is the main window's content and its views.
@@ -71,7 +75,11 @@ type Window struct {
 	refresh []func()
 	tasks   tasks // work done off the UI goroutine
 
+	// OpenURL opens the browser (nil: the desktop's handler; tests).
+	OpenURL func(string) error
+
 	// Exposed for tests.
+	SignInPanel  *SignInPanel // the last "Sign in again"
 	AccountsList *widget.List
 	BackupAll    *widget.Button
 	OutageSwitch *widget.Check
@@ -276,7 +284,18 @@ func (w *Window) accountsView() fyne.CanvasObject {
 			light.FillColor = stateColor(a.State)
 			light.Refresh()
 			name := a.Name
-			btn.OnTapped = func() { w.eng.BackupNow(name) }
+			if a.NeedsSignIn {
+				btn.SetText("Sign in again")
+				btn.SetIcon(theme.LoginIcon())
+				btn.Importance = widget.HighImportance
+				provider := a.SignInWith
+				btn.OnTapped = func() { w.SignInAgain(name, provider) }
+			} else {
+				btn.SetText("Back up now")
+				btn.SetIcon(theme.DownloadIcon())
+				btn.Importance = widget.MediumImportance
+				btn.OnTapped = func() { w.eng.BackupNow(name) }
+			}
 			if a.Running {
 				btn.Disable()
 			} else {
@@ -306,6 +325,27 @@ func (w *Window) accountsView() fyne.CanvasObject {
 	split := container.NewVSplit(w.AccountsList, container.NewScroll(w.RunSummary))
 	split.Offset = 0.45
 	return container.NewBorder(nil, container.NewHBox(layout.NewSpacer(), w.BackupAll), nil, nil, split)
+}
+
+// SignInAgain shows the sign-in of an account whose provider no longer
+// accepts its old one (the account needs you).
+func (w *Window) SignInAgain(account, provider string) {
+	var d dialog.Dialog
+	p := NewSignInPanel(provider, &w.tasks, w.OpenURL, func(ctx context.Context, b oauth.Browser) error {
+		return w.eng.SignIn(ctx, account, b)
+	}, func(err error) {
+		if err == nil && d != nil {
+			d.Hide()
+		}
+	})
+	w.SignInPanel = p
+	text := widget.NewLabel(provider + " no longer accepts the sign-in of " + account + " (a changed password, or access withdrawn). " +
+		"Sign in again to carry on backing it up and sending through it.")
+	text.Wrapping = fyne.TextWrapWord
+	d = dialog.NewCustom("Sign in to "+account, "Close", container.NewVBox(text, p.Root()), w.win)
+	d.SetOnClosed(p.Stop)
+	d.Resize(fyne.NewSize(520, 300))
+	d.Show()
 }
 
 // ProgressText shows a running backup folder by folder, each with a bar,

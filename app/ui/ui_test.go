@@ -19,6 +19,7 @@ import (
 	"github.com/lifeboat-mail/lifeboat/store/outbox"
 	"github.com/lifeboat-mail/lifeboat/sync/failover"
 	"github.com/lifeboat-mail/lifeboat/sync/health"
+	"github.com/lifeboat-mail/lifeboat/sync/oauth"
 )
 
 type fake struct {
@@ -36,6 +37,18 @@ type fake struct {
 	outboxN  int           // calls of Outbox (each Refresh makes one)
 	slow     time.Duration // Retry takes this long
 	restores []restoreCall
+	signIns  []string
+}
+
+func (f *fake) SignIn(ctx context.Context, account string, b oauth.Browser) error {
+	f.mu.Lock()
+	f.signIns = append(f.signIns, account)
+	f.mu.Unlock()
+	b.Show("https://login.example.test/authorize")
+	if b.Open != nil {
+		b.Open("https://login.example.test/authorize")
+	}
+	return nil
 }
 
 type restoreCall struct {
@@ -429,5 +442,43 @@ func TestOutboxShowsTheQuestion(t *testing.T) {
 	w.OutboxList.Select(0)
 	if got := w.OutboxDetail.Text; !strings.Contains(got, "Lifeboat needs you: "+q) || !strings.Contains(got, "Send again now") {
 		t.Fatalf("detail: %q", got)
+	}
+}
+
+// An OAuth2 account the provider no longer accepts: its row offers "Sign
+// in again" instead of a backup; the sign-in runs and the dialog closes.
+func TestSignInAgainButton(t *testing.T) {
+	f, w := setup(t)
+	f.mu.Lock()
+	f.accounts[0].State, f.accounts[0].Cause = health.NeedsYou, "login refused: account \"bt\" must sign in again"
+	f.accounts[0].SignInWith, f.accounts[0].NeedsSignIn = "Microsoft", true
+	f.mu.Unlock()
+	w.Refresh()
+	row := w.AccountsList.CreateItem()
+	w.AccountsList.UpdateItem(0, row)
+	btn := findButton(row, "Sign in again")
+	if btn == nil {
+		t.Fatal("no Sign in again button on the account that needs it")
+	}
+	other := w.AccountsList.CreateItem()
+	w.AccountsList.UpdateItem(1, other)
+	if findButton(other, "Back up now") == nil {
+		t.Fatal("the other account lost its Back up now")
+	}
+	var opened []string
+	w.OpenURL = func(u string) error { opened = append(opened, u); return nil }
+	test.Tap(btn)
+	if w.SignInPanel == nil || w.SignInPanel.Button.Text != "Sign in with Microsoft" {
+		t.Fatal("no sign-in panel")
+	}
+	test.Tap(w.SignInPanel.Button)
+	select {
+	case <-w.SignInPanel.changed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the sign-in did not end")
+	}
+	w.Wait()
+	if len(f.signIns) != 1 || f.signIns[0] != "bt" || len(opened) != 1 || w.SignInPanel.Status.Text != "Signed in." {
+		t.Fatalf("sign-ins %v, opened %v, status %q", f.signIns, opened, w.SignInPanel.Status.Text)
 	}
 }

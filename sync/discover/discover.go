@@ -51,6 +51,9 @@ type Settings struct {
 	Source   string  // one of the Source* constants
 	Advice   string  // e.g. "needs an app password"; may be empty
 	Tried    []string
+	// OAuth2 is the provider that signs the account in ("microsoft",
+	// "google"; "" for a password) and Tenant its Microsoft tenant.
+	OAuth2, Tenant string
 }
 
 // Resolver is the part of *net.Resolver discovery uses.
@@ -259,6 +262,8 @@ func fromPreset(p providers.Preset, email, source string) *Settings {
 		IMAP:     Server{Host: p.Host, Port: p.Port, Security: p.Security, Username: user},
 		Source:   source,
 		Advice:   p.Advice,
+		OAuth2:   p.OAuth2,
+		Tenant:   p.Tenant,
 	}
 	if p.SMTPHost != "" {
 		s.SMTP = &Server{Host: p.SMTPHost, Port: p.SMTPPort, Security: p.SMTPSecurity, Username: user}

@@ -1,0 +1,37 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/lifeboat-mail/lifeboat/app/wire"
+	"github.com/lifeboat-mail/lifeboat/sync/oauth"
+)
+
+// SignIn signs an OAuth2 account in again with the browser flow (b opens
+// the browser and shows the address), keeps the new tokens in the keyring,
+// and backs the account up at once, so that its state shows the sign-in
+// worked. Call it off the UI goroutine: it waits for the browser.
+func (e *Engine) SignIn(ctx context.Context, account string, b oauth.Browser) error {
+	w := e.wiring()
+	a, err := w.Config.Account(account)
+	if err != nil {
+		return err
+	}
+	if !a.AnyOAuth2() {
+		return fmt.Errorf("%s signs in with a password, not with OAuth2", account)
+	}
+	p, err := wire.OAuthProvider(*a)
+	if err != nil {
+		return err
+	}
+	tok, err := p.Login(ctx, b)
+	if err != nil {
+		return err
+	}
+	if err := w.SignedIn(*a, tok); err != nil {
+		return err
+	}
+	e.BackupNow(account)
+	return nil
+}
