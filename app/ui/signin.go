@@ -83,8 +83,9 @@ func NewSignInPanel(provider string, t *tasks, open func(string) error, start fu
 	p := &SignInPanel{tasks: t, open: open, start: start, done: done, changed: make(chan struct{}, 10)}
 	p.Status = widget.NewLabel("")
 	p.Status.Wrapping = fyne.TextWrapWord
-	p.URL = widget.NewEntry()
+	p.URL = widget.NewMultiLineEntry()
 	p.URL.Wrapping = fyne.TextWrapBreak
+	p.URL.SetMinRowsVisible(3)
 	p.Button = widget.NewButtonWithIcon("Sign in with "+provider, theme.LoginIcon(), p.begin)
 	p.Button.Importance = widget.HighImportance
 	p.TryAgain = widget.NewButtonWithIcon("Try again", theme.ViewRefreshIcon(), p.begin)
@@ -140,6 +141,8 @@ func (p *SignInPanel) begin() {
 					if attempt == p.attempt.Load() && ctx.Err() == nil {
 						p.URL.SetText(u)
 						p.urlRow.Show()
+						p.Status.SetText("Waiting for you to finish signing in…")
+						p.root.Refresh()
 						p.signal()
 					}
 				})
@@ -153,6 +156,7 @@ func (p *SignInPanel) begin() {
 			}
 			defer p.signal()
 			p.urlRow.Hide()
+			p.root.Refresh()
 			switch {
 			case err == nil:
 				p.Status.SetText("Signed in.")
