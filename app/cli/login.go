@@ -79,7 +79,9 @@ func (c *command) signIn(a config.Account, device, test bool) error {
 	}
 	if test {
 		fmt.Fprintf(c.env.Stdout, "Logging in to %s as %s with the new sign-in… ", a.IMAP.Addr(), a.IMAP.Username)
-		n, err := testLoginAt(c.ctx, w.IMAP(a), a.IMAP.Addr(), tok.AccessToken)
+		ep := w.IMAP(a)
+		ep.Renew, ep.Token = nil, nil // this sign-in's token, not the keyring's
+		n, err := testLoginAt(c.ctx, ep, a.IMAP.Addr(), tok.AccessToken)
 		if err != nil {
 			fmt.Fprintln(c.env.Stdout, "failed.")
 			return fmt.Errorf("%s signed you in, but the mail server refused the sign-in (the tokens were not kept): %v", p.Name, err)

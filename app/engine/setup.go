@@ -36,6 +36,8 @@ type AccountSettings struct {
 	// OAuth2 is the provider that signs the account in ("microsoft",
 	// "google"); "" for a password. Tenant is its Microsoft tenant.
 	OAuth2, Tenant string
+	// ClientID is the OAuth2 client ID when this build has none built in.
+	ClientID string
 }
 
 // Discover finds settings for an address (see sync/discover).
@@ -55,7 +57,7 @@ func toConfig(a AccountSettings) config.Account {
 	}
 	if a.OAuth2 != "" {
 		acct.IMAP.Auth = config.AuthOAuth2
-		acct.OAuth2 = &config.OAuth2{Provider: a.OAuth2, Tenant: a.Tenant}
+		acct.OAuth2 = &config.OAuth2{Provider: a.OAuth2, Tenant: a.Tenant, ClientID: a.ClientID}
 	}
 	return acct
 }
@@ -71,6 +73,13 @@ func ProviderName(a AccountSettings) string {
 		return a.OAuth2
 	}
 	return p.Name
+}
+
+// HasClientID reports whether this build knows a client ID for the
+// account's OAuth2 provider (built in, or given in the settings).
+func HasClientID(a AccountSettings) bool {
+	p, err := wire.OAuthProvider(toConfig(a))
+	return err == nil && p.ClientID != ""
 }
 
 // SignIn runs the browser sign-in for a new OAuth2 account and checks the
@@ -89,7 +98,7 @@ func (s *Setup) SignIn(ctx context.Context, a AccountSettings, b oauth.Browser) 
 	tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	ep := w.IMAP(acct)
-	ep.Renew = nil
+	ep.Renew, ep.Token = nil, nil // this sign-in's token, not the keyring's
 	c, err := imapconn.Dial(tctx, ep, tok.AccessToken, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%s signed you in, but incoming mail (IMAP) refused the sign-in: %v", p.Name, err)

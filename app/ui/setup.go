@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -44,6 +45,7 @@ type SetupView struct {
 	// SignIn is the "Sign in with Microsoft/Google" panel, shown for an
 	// address whose provider signs in with OAuth2.
 	SignIn     *SignInPanel
+	ClientID   *widget.Entry // shown when this build has no client ID for the provider
 	signInSlot *fyne.Container
 	oauth2     string // the provider, "" for a password account
 	tenant     string
@@ -214,6 +216,13 @@ func (v *SetupView) fill(email string, s *discover.Settings) {
 	v.Advice.SetText(s.Advice)
 	v.oauth2, v.tenant, v.grant = s.OAuth2, s.Tenant, nil
 	v.signInSlot.RemoveAll()
+	v.ClientID = nil
+	if v.oauth2 == "google" && !engine.HasClientID(engine.AccountSettings{OAuth2: v.oauth2}) {
+		// Gmail takes an app password too; signing in with Google needs a
+		// client ID this build lacks.
+		v.oauth2, v.tenant = "", ""
+		v.Advice.SetText(s.Advice + " This Lifeboat has no Google client ID: use an app password (or register a client, README).")
+	}
 	if v.oauth2 == "" {
 		v.Password.Enable()
 		v.Status.SetText(fmt.Sprintf("Settings for %s found (%s). Type your password and press Test.", who, s.Source))
@@ -247,12 +256,26 @@ func (v *SetupView) fill(email string, s *discover.Settings) {
 		mu.Unlock()
 		return err
 	}
+	if !engine.HasClientID(engine.AccountSettings{OAuth2: v.oauth2, Tenant: v.tenant}) {
+		v.ClientID = widget.NewEntry()
+		v.ClientID.SetPlaceHolder("the Application (client) ID of your registration")
+		note := widget.NewLabel("This Lifeboat has no " + name + " client ID built in: register one (README, “Registering an OAuth2 client”) and paste its ID here.")
+		note.Wrapping = fyne.TextWrapWord
+		v.signInSlot.Add(note)
+		v.signInSlot.Add(widget.NewForm(widget.NewFormItem("Client ID", v.ClientID)))
+	}
 	v.signInSlot.Add(v.SignIn.Root())
 	v.Status.SetText(fmt.Sprintf("Settings for %s found (%s). %s signs you in: press Sign in with %s.", who, s.Source, who, name))
 }
 
 func (v *SetupView) settings() (engine.AccountSettings, error) {
 	a := engine.AccountSettings{Email: v.Email.Text, ArchiveDir: v.ArchiveDir.Text, OAuth2: v.oauth2, Tenant: v.tenant}
+	if v.ClientID != nil {
+		a.ClientID = strings.TrimSpace(v.ClientID.Text)
+		if a.ClientID == "" {
+			return a, fmt.Errorf("paste the client ID of your %s registration first", engine.ProviderName(a))
+		}
+	}
 	ip, err := strconv.Atoi(v.IMAPPort.Text)
 	if err != nil || v.IMAPHost.Text == "" {
 		return a, fmt.Errorf("fill in the incoming (IMAP) server and port, or press Find settings")

@@ -47,6 +47,10 @@ func (f *fakeSetup) SaveSignedIn(a engine.AccountSettings, g *engine.Grant) erro
 }
 
 func (f *fakeSetup) Discover(ctx context.Context, email string) (*discover.Settings, error) {
+	if strings.HasSuffix(email, "@gmail.com") {
+		return &discover.Settings{Provider: "Gmail", Source: discover.SourcePreset, OAuth2: "google", Advice: "Gmail signs in with Google (OAuth2), or with an app password.",
+			IMAP: discover.Server{Host: "imap.gmail.com", Port: 993, Security: "tls", Username: email}}, nil
+	}
 	if strings.HasSuffix(email, "@outlook.com") {
 		return &discover.Settings{Provider: "Outlook.com", Source: discover.SourcePreset, OAuth2: "microsoft", Tenant: "consumers",
 			Advice: "Outlook.com accepts only OAuth2 sign-in.",
@@ -160,6 +164,15 @@ func TestFirstRunSignInWithMicrosoft(t *testing.T) {
 	if v.SignIn == nil || v.SignIn.Button.Text != "Sign in with Microsoft" || !v.Password.Disabled() {
 		t.Fatalf("no Microsoft sign-in offered (status %q)", v.Status.Text)
 	}
+	// A plain build has no Microsoft client ID: the form asks for one.
+	if v.ClientID == nil {
+		t.Fatal("no Client ID field in a build without a Microsoft client ID")
+	}
+	test.Tap(v.SignIn.Button)
+	if !strings.Contains(v.SignIn.Status.Text, "paste the client ID") || f.attempts.Load() != 0 {
+		t.Fatalf("signing in without a client ID: %q, %d attempts", v.SignIn.Status.Text, f.attempts.Load())
+	}
+	test.Type(v.ClientID, "11111111-2222-3333-4444-555555555555")
 	test.Tap(v.Save)
 	if !strings.Contains(v.Status.Text, "Sign in with Microsoft first") {
 		t.Fatalf("save before signing in: %q", v.Status.Text)
@@ -193,7 +206,26 @@ func TestFirstRunSignInWithMicrosoft(t *testing.T) {
 	}
 	test.Tap(v.Save)
 	wait(t, v)
-	if len(f.signedIn) != 1 || f.signedIn[0].OAuth2 != "microsoft" || f.signedIn[0].Tenant != "consumers" || len(f.saved) != 0 {
+	if len(f.signedIn) != 1 || f.signedIn[0].OAuth2 != "microsoft" || f.signedIn[0].Tenant != "consumers" || len(f.saved) != 0 ||
+		f.signedIn[0].ClientID != "11111111-2222-3333-4444-555555555555" {
 		t.Fatalf("saved %+v / %+v", f.signedIn, f.saved)
+	}
+}
+
+// Gmail in a build without a Google client ID: an app password, as before.
+func TestFirstRunGmailWithoutAClientIDTakesAPassword(t *testing.T) {
+	test.NewTempApp(t)
+	f := &fakeSetup{}
+	v := NewSetup(f, nil, nil)
+	t.Cleanup(v.Wait)
+	test.NewTempWindow(t, v.Root())
+	test.Type(v.Email, "jane@gmail.com")
+	test.Tap(v.Find)
+	wait(t, v)
+	if v.SignIn != nil && v.oauth2 != "" {
+		t.Fatal("Sign in with Google offered without a client ID")
+	}
+	if v.Password.Disabled() || !strings.Contains(v.Advice.Text, "app password") {
+		t.Fatalf("password disabled %t, advice %q", v.Password.Disabled(), v.Advice.Text)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
 	"sync"
 	"time"
 
@@ -126,6 +127,10 @@ func (w Wiring) Tokens(a config.Account) (*oauth.Source, error) {
 	if err != nil {
 		return nil, err
 	}
+	if w.Secrets == nil || !reflect.TypeOf(w.Secrets).Comparable() {
+		// Not usable as a map key: a source of its own (tests' stores).
+		return &oauth.Source{Account: a.Name, Provider: p, Store: TokenStore{w.Secrets}, Advice: LoginAdvice(a.Name)}, nil
+	}
 	k := sourceKey{store: w.Secrets, account: a.Name, token: p.TokenURL + " " + p.ClientID}
 	sources.Lock()
 	defer sources.Unlock()
@@ -152,6 +157,17 @@ func (w Wiring) accessToken(a config.Account) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), tokenTimeout)
 	defer cancel()
 	return src.Token(ctx)
+}
+
+// token is the endpoints' Token for an OAuth2 account.
+func (w Wiring) token(a config.Account) func(ctx context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
+		src, err := w.Tokens(a)
+		if err != nil {
+			return "", err
+		}
+		return src.Token(ctx)
+	}
 }
 
 // renew is the endpoints' Renew for an OAuth2 account.

@@ -89,7 +89,7 @@ func SMTPProbeEndpoint(s config.Server) health.SMTPEndpoint {
 func (w Wiring) IMAP(a config.Account) imapconn.Endpoint {
 	ep := IMAPEndpoint(a.IMAP)
 	if a.UsesOAuth2() && w.Password == nil {
-		ep.Auth, ep.Renew = mailauth.OAuth2, w.renew(a)
+		ep.Auth, ep.Renew, ep.Token = mailauth.OAuth2, w.renew(a), w.token(a)
 	}
 	return ep
 }
@@ -98,7 +98,7 @@ func (w Wiring) IMAP(a config.Account) imapconn.Endpoint {
 func (w Wiring) SMTP(a config.Account) smtpsend.Endpoint {
 	ep := SMTPEndpoint(*a.SMTP)
 	if a.SMTPUsesOAuth2() && w.Password == nil {
-		ep.Auth, ep.Renew = mailauth.OAuth2, w.renew(a)
+		ep.Auth, ep.Renew, ep.Token = mailauth.OAuth2, w.renew(a), w.token(a)
 	}
 	return ep
 }
@@ -158,7 +158,7 @@ func (w Wiring) Targets() []health.Target {
 	var out []health.Target
 	for _, a := range w.Config.Accounts {
 		imapEP := w.IMAP(a)
-		imapEP.Renew = nil // a probe's token is fresh: a refusal is news
+		imapEP.Renew, imapEP.Token = nil, nil // a probe's token is fresh (Credentials): a refusal is news
 		t := health.Target{Account: a.Name, IMAP: &imapEP}
 		if a.SMTP != nil {
 			smtpEP := w.SMTPProbe(a)

@@ -54,6 +54,9 @@ func DialAppender(ctx context.Context, ep Endpoint, password string) (*Appender,
 	if err != nil {
 		return nil, err
 	}
+	if password, err = secret(ctx, ep, password); err != nil {
+		return nil, err
+	}
 	dialCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	raw, err := (&net.Dialer{}).DialContext(dialCtx, "tcp", addr)

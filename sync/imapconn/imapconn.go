@@ -64,6 +64,19 @@ type Endpoint struct {
 	// after the server refused it.
 	Auth  mailauth.Method
 	Renew mailauth.Renew
+	// Token, when set for OAuth2, gives the current access token at each
+	// dial instead of the password argument: a run that lasts longer than
+	// a token signs its later connections in with a fresh one.
+	Token func(ctx context.Context) (string, error)
+}
+
+// secret is what a dial signs in with: ep.Token's current access token
+// when there is one, else the password given.
+func secret(ctx context.Context, ep Endpoint, password string) (string, error) {
+	if ep.Auth == mailauth.OAuth2 && ep.Token != nil {
+		return ep.Token(ctx)
+	}
+	return password, nil
 }
 
 // Addr is host:port.
@@ -184,6 +197,9 @@ func Dial(ctx context.Context, ep Endpoint, password string, opts *Options) (*im
 	}
 	ep, addr, timeout, tlsConfig, err := prepare(ep)
 	if err != nil {
+		return nil, err
+	}
+	if password, err = secret(ctx, ep, password); err != nil {
 		return nil, err
 	}
 	dialCtx, cancel := context.WithTimeout(ctx, timeout)

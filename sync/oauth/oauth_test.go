@@ -104,7 +104,9 @@ func TestBrowserFlowWithPKCE(t *testing.T) {
 			t.Errorf("the URL shown lacks %q: %s", want, shown)
 		}
 	}
-	if strings.Contains(fmt.Sprint(tok), tok.AccessToken) || strings.Contains(fmt.Sprintf("%+v %#v", tok, tok), tok.RefreshToken) {
+	type holder struct{ T Token }
+	printed := fmt.Sprint(tok) + fmt.Sprintf("%+v %#v %v %+v %s", tok, tok, *tok, holder{*tok}, []*Token{tok})
+	if strings.Contains(printed, tok.AccessToken) || strings.Contains(printed, tok.RefreshToken) {
 		t.Error("formatting a Token shows a token")
 	}
 	// The server checks the PKCE verifier: a code is useless without it.
@@ -376,5 +378,22 @@ func TestRotationByAnotherProcessIsNotASignOut(t *testing.T) {
 	}
 	if cur, _ := st.Load("work"); cur.Dead != "" || cur.RefreshToken == "" {
 		t.Errorf("the account was signed out: %+v", cur.Dead)
+	}
+}
+
+// A sign-in made by another process (accounts login beside the desktop
+// app) counts at once for a source that had seen the account signed out.
+func TestSignInElsewhereCountsAtOnce(t *testing.T) {
+	s, p := start(t)
+	st := newStore()
+	src := &Source{Account: "work", Provider: p, Store: st}
+	st.Save("work", &Token{Dead: "revoked"})
+	var se *SignInError
+	if _, err := src.Token(context.Background()); !errors.As(err, &se) {
+		t.Fatalf("dead: %v", err)
+	}
+	signedIn(t, s, st, "work", time.Hour)
+	if tok, err := src.Token(context.Background()); err != nil || !s.Valid(tok) {
+		t.Fatalf("after a sign-in elsewhere: %v", err)
 	}
 }

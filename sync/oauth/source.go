@@ -98,9 +98,12 @@ func (s *Source) Check(ctx context.Context) error {
 }
 
 func (s *Source) load() (*Token, error) {
-	if s.last != nil {
+	if s.last != nil && s.last.Dead == "" {
 		return s.last, nil
 	}
+	// Nothing usable remembered: read the Store (a sign-in made by another
+	// process since, "lifeboat accounts login" beside the desktop app,
+	// counts at once).
 	t, err := s.Store.Load(s.Account)
 	if errors.Is(err, ErrNoToken) {
 		return nil, &SignInError{Account: s.Account, Reason: "it has not signed in with " + s.Provider.Name + " yet", Advice: s.Advice, Err: err}

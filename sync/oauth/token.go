@@ -28,11 +28,12 @@ type Token struct {
 	Dead string `json:"d,omitempty"`
 }
 
-// String never shows the tokens.
-func (t *Token) String() string { return "oauth.Token{…}" }
+// String never shows the tokens (a value or a pointer, with any verb of
+// the fmt package that uses it).
+func (t Token) String() string { return "oauth.Token{…}" }
 
 // GoString never shows the tokens.
-func (t *Token) GoString() string { return t.String() }
+func (t Token) GoString() string { return t.String() }
 
 // Error is a failure of the authorization server or of reaching it. Its
 // text is the server's error code and description (never a token).

@@ -57,6 +57,7 @@ type Endpoint struct {
 	// is an access token).
 	Auth  mailauth.Method
 	Renew mailauth.Renew
+	Token func(ctx context.Context) (string, error)
 }
 
 // Addr is host:port.
@@ -113,6 +114,13 @@ const greetingTimeout = 20 * time.Second
 // ends. An OAuth2 token the server refuses is renewed (ep.Renew) and the
 // sign-in tried once more on a new connection.
 func Dial(ctx context.Context, ep Endpoint, password string) (*smtp.Client, *Failure) {
+	if ep.Auth == mailauth.OAuth2 && ep.Token != nil {
+		tok, err := ep.Token(ctx)
+		if err != nil {
+			return nil, classify(PhaseAuth, err)
+		}
+		password = tok
+	}
 	c, f := dial(ctx, ep, password)
 	var re *mailauth.RefusedError
 	if f == nil || ep.Auth != mailauth.OAuth2 || ep.Renew == nil || !errors.As(f.Err, &re) {
