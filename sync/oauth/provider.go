@@ -24,6 +24,7 @@
 package oauth
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -99,7 +100,7 @@ func (p Provider) Check(device bool) error {
 		return fmt.Errorf("no token_url for %s: set it in [account.oauth2]", p.Name)
 	case device && p.DeviceURL == "":
 		if p.Name == "Google" {
-			return fmt.Errorf("Google's device flow does not allow Gmail's scope: sign in with the browser (without --device)")
+			return errors.New("the device flow of Google does not allow Gmail's scope: sign in with the browser (without --device)")
 		}
 		return fmt.Errorf("no device_url for %s: set it in [account.oauth2], or sign in with the browser (without --device)", p.Name)
 	case !device && p.AuthURL == "":

@@ -183,8 +183,7 @@ order = [%q]
 	if code == 0 || !strings.Contains(out, "NEEDS YOU") {
 		t.Fatalf("monitor --once after the revocation: exit %d\n%s", code, out)
 	}
-	code, out = run("", "accounts", "list")
-	if !strings.Contains(out, "SIGN IN AGAIN") {
+	if code, out = run("", "accounts", "list"); code != 0 || !strings.Contains(out, "SIGN IN AGAIN") {
 		t.Fatalf("accounts list: %s", out)
 	}
 	refreshes, introspections := as.Requests("refresh"), as.Requests("introspect")
