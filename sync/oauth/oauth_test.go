@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -395,5 +397,50 @@ func TestSignInElsewhereCountsAtOnce(t *testing.T) {
 	signedIn(t, s, st, "work", time.Hour)
 	if tok, err := src.Token(context.Background()); err != nil || !s.Valid(tok) {
 		t.Fatalf("after a sign-in elsewhere: %v", err)
+	}
+}
+
+// A token endpoint that hangs, or that answers 200 with nonsense: a
+// bounded wait and a clear error, never a stored token thrown away.
+func TestTokenEndpointThatHangsOrLies(t *testing.T) {
+	var mode atomic.Value
+	mode.Store("hang")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch mode.Load() {
+		case "hang":
+			io.Copy(io.Discard, r.Body) // the server notices a client gone only once the body is read
+			select {
+			case <-r.Context().Done():
+			case <-time.After(10 * time.Second):
+			}
+		case "garbage":
+			w.Write([]byte("<html>maintenance</html>"))
+		case "empty":
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"token_type":"Bearer"}`))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	p := Provider{Name: "Test", ClientID: "c", TokenURL: srv.URL, Scopes: scopes}
+	st := newStore()
+	st.Save("work", &Token{AccessToken: "at-old", RefreshToken: "rt-keep", Expiry: time.Now().Add(time.Minute)})
+	src := &Source{Account: "work", Provider: p, Store: st}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := src.Token(ctx)
+	if err == nil || failure.Of(err, "") != failure.Unreachable || time.Since(start) > 5*time.Second {
+		t.Fatalf("hanging endpoint: %v (kind %q) after %v", err, failure.Of(err, ""), time.Since(start))
+	}
+	for _, m := range []string{"garbage", "empty"} {
+		mode.Store(m)
+		if _, err := src.Token(context.Background()); err == nil {
+			t.Errorf("%s: no error", m)
+		} else if strings.Contains(err.Error(), "rt-keep") {
+			t.Errorf("%s: the error shows the refresh token: %v", m, err)
+		}
+	}
+	if tok, _ := st.Load("work"); tok.RefreshToken != "rt-keep" || tok.Dead != "" {
+		t.Errorf("a lying endpoint changed the stored token: %+v", tok.Dead)
 	}
 }

@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 )
@@ -106,7 +107,11 @@ func (s *Source) load() (*Token, error) {
 	// counts at once).
 	t, err := s.Store.Load(s.Account)
 	if errors.Is(err, ErrNoToken) {
-		return nil, &SignInError{Account: s.Account, Reason: "it has not signed in with " + s.Provider.Name + " yet", Advice: s.Advice, Err: err}
+		reason := "it has not signed in with " + s.Provider.Name + " yet"
+		if !strings.HasSuffix(err.Error(), ErrNoToken.Error()) || strings.Contains(err.Error(), "damaged") {
+			reason = err.Error()
+		}
+		return nil, &SignInError{Account: s.Account, Reason: reason, Advice: s.Advice, Err: err}
 	}
 	if err != nil {
 		return nil, err
