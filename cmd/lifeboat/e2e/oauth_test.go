@@ -152,6 +152,10 @@ order = [%q]
 	if !archived(t, filepath.Join(data, "archive"), "before the outage") {
 		t.Fatalf("the message is not in the archive\n%s", out)
 	}
+	// The probes sign in with the token too.
+	if code, out = run("", "monitor", "--once"); code != 0 || !strings.Contains(out, "imap: ok") || !strings.Contains(out, "smtp: ok") {
+		t.Fatalf("monitor --once: exit %d\n%s", code, out)
+	}
 	letter := fmt.Sprintf("From: Jane <%s>\r\nTo: Tom <%s>\r\nSubject: sent with %s\r\n\r\nhello\r\n", jane, tom, mech)
 	code, out = run(letter, "send")
 	if code != 0 {
@@ -223,6 +227,18 @@ order = [%q]
 	}
 	if _, err := p.WaitForMail("tom", "INBOX", 4, 30*time.Second); err != nil {
 		t.Fatalf("the messages queued while signed out were not sent (exit %d): %v\n%s", code, err, out)
+	}
+
+	// The provider lost the message: a restore (signed in with the token,
+	// through the appender too) puts it back.
+	if err := p.Dovecot.Expunge(jane, "INBOX", 1); err != nil {
+		t.Fatal(err)
+	}
+	if code, out = run("", "restore", "--from", name, "--to", name); code != 0 {
+		t.Fatalf("restore: exit %d\n%s", code, out)
+	}
+	if msgs, err := p.WaitForMail("jane", "INBOX", 1, 10*time.Second); err != nil || !bytes.Contains(msgs[0], []byte("before the outage")) {
+		t.Fatalf("after the restore: %v\n%s", err, out)
 	}
 
 	revokes := as.Requests("revoke")
