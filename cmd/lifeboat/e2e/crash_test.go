@@ -20,7 +20,7 @@ import (
 )
 
 // buildLifeboat builds the real binary once per test.
-func buildLifeboat(t *testing.T) string {
+func buildLifeboat(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "lifeboat")
 	out, err := exec.Command("go", "build", "-o", bin, "github.com/lifeboat-mail/lifeboat/cmd/lifeboat").CombinedOutput()
