@@ -111,7 +111,7 @@ func (s *Source) load() (*Token, error) {
 		if !strings.HasSuffix(err.Error(), ErrNoToken.Error()) || strings.Contains(err.Error(), "damaged") {
 			reason = err.Error()
 		}
-		return nil, &SignInError{Account: s.Account, Reason: reason, Advice: s.Advice, Err: err}
+		return nil, &SignInError{Account: s.Account, Reason: reason, Advice: s.Advice, Err: err, First: true}
 	}
 	if err != nil {
 		return nil, err

@@ -80,10 +80,16 @@ type SignInError struct {
 	Reason  string // why, for the user
 	Advice  string // what to do: "run `lifeboat accounts login work`"
 	Err     error  // the provider's answer, if any
+	// First: the account never signed in here (no token stored).
+	First bool
 }
 
 func (e *SignInError) Error() string {
-	s := fmt.Sprintf("account %q must sign in again: %s", e.Account, e.Reason)
+	verb := "sign in again"
+	if e.First {
+		verb = "sign in"
+	}
+	s := fmt.Sprintf("account %q must %s: %s", e.Account, verb, e.Reason)
 	if e.Advice != "" {
 		s += "; " + e.Advice
 	}
