@@ -65,6 +65,7 @@ func (c *command) signIn(a config.Account, device, test bool) error {
 		})
 	} else {
 		tok, err = p.Login(ctx, oauth.Browser{
+			Hint: loginHint(a),
 			Show: func(u string) {
 				fmt.Fprintf(c.env.Stdout, "Opening your browser to sign %s in with %s. If no browser opens, paste this address into one:\n\n  %s\n\nWaiting for the sign-in (Ctrl-C to stop; on a machine without a browser use --device)…\n", a.Name, p.Name, u)
 			},
@@ -78,15 +79,17 @@ func (c *command) signIn(a config.Account, device, test bool) error {
 		return fmt.Errorf("the sign-in of %s did not complete: %w", a.Name, err)
 	}
 	if test {
-		fmt.Fprintf(c.env.Stdout, "Logging in to %s as %s with the new sign-in… ", a.IMAP.Addr(), a.IMAP.Username)
-		ep := w.IMAP(a)
-		ep.Renew, ep.Token = nil, nil // this sign-in's token, not the keyring's
-		n, err := testLoginAt(c.ctx, ep, a.IMAP.Addr(), tok.AccessToken)
+		fmt.Fprintf(c.env.Stdout, "Checking the mail servers with the new sign-in… ")
+		n, err := w.CheckSignIn(c.ctx, a, tok.AccessToken)
 		if err != nil {
 			fmt.Fprintln(c.env.Stdout, "failed.")
-			return fmt.Errorf("%s signed you in, but the mail server refused the sign-in (the tokens were not kept): %v", p.Name, err)
+			return fmt.Errorf("%s signed you in, but the mail server refused the sign-in (the tokens were not kept; was it the account %s?): %v", p.Name, a.IMAP.Username, err)
 		}
-		fmt.Fprintf(c.env.Stdout, "ok, %s.\n", plural(n, "folder", "folders"))
+		if n >= 0 {
+			fmt.Fprintf(c.env.Stdout, "ok, %s.\n", plural(n, "folder", "folders"))
+		} else {
+			fmt.Fprintln(c.env.Stdout, "ok.")
+		}
 	}
 	if err := w.SignedIn(a, tok); err != nil {
 		return err
@@ -146,4 +149,16 @@ func (c *command) signInState(a config.Account) string {
 		return fmt.Sprintf("SIGN IN AGAIN: %s (run: lifeboat accounts login %s)", t.Dead, a.Name)
 	}
 	return "signed in with " + p.Name + " (tokens in keyring)"
+}
+
+// loginHint is the address the provider's sign-in page should offer: the
+// account's user name, else its email.
+func loginHint(a config.Account) string {
+	if a.UsesOAuth2() && a.IMAP.Username != "" {
+		return a.IMAP.Username
+	}
+	if a.SMTP != nil && a.SMTP.Username != "" {
+		return a.SMTP.Username
+	}
+	return a.Email
 }

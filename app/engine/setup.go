@@ -63,8 +63,23 @@ func toConfig(a AccountSettings) config.Account {
 }
 
 // Grant is a completed sign-in, not yet saved (its tokens stay in memory
-// until SaveSignedIn puts them in the keyring).
-type Grant struct{ tok *oauth.Token }
+// until SaveSignedIn puts them in the keyring), for the settings it was
+// made with.
+type Grant struct {
+	tok  *oauth.Token
+	made AccountSettings
+}
+
+// For reports whether the grant was made for these settings (the same
+// address, user name, servers and provider).
+func (g *Grant) For(a AccountSettings) bool {
+	if g == nil {
+		return false
+	}
+	b := g.made
+	same := func(x, y *discover.Server) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }
+	return a.Email == b.Email && a.IMAP == b.IMAP && same(a.SMTP, b.SMTP) && a.OAuth2 == b.OAuth2 && a.Tenant == b.Tenant && a.ClientID == b.ClientID
+}
 
 // ProviderName is who signs the account in ("Microsoft", "Google").
 func ProviderName(a AccountSettings) string {
@@ -86,38 +101,29 @@ func HasClientID(a AccountSettings) bool {
 // mail server with the token (IMAP, and SMTP's AUTH when there is one).
 func (s *Setup) SignIn(ctx context.Context, a AccountSettings, b oauth.Browser) (*Grant, error) {
 	acct := toConfig(a)
+	if acct.SMTP != nil && acct.SMTP.Username == "" {
+		acct.SMTP.Username = acct.IMAP.Username
+	}
 	p, err := wire.OAuthProvider(acct)
 	if err != nil {
 		return nil, err
 	}
+	b.Hint = acct.IMAP.Username
 	tok, err := p.Login(ctx, b)
 	if err != nil {
 		return nil, err
 	}
 	w := wire.Wiring{Config: &config.Config{Accounts: []config.Account{acct}}, Secrets: s.Secrets}
-	tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	ep := w.IMAP(acct)
-	ep.Renew, ep.Token = nil, nil // this sign-in's token, not the keyring's
-	c, err := imapconn.Dial(tctx, ep, tok.AccessToken, nil)
-	if err != nil {
-		return nil, fmt.Errorf("%s signed you in, but incoming mail (IMAP) refused the sign-in: %v", p.Name, err)
+	if _, err := w.CheckSignIn(ctx, acct, tok.AccessToken); err != nil {
+		return nil, fmt.Errorf("%s signed you in, but the mail server refused it (was it %s?): %v", p.Name, acct.IMAP.Username, err)
 	}
-	c.Logout().Wait()
-	c.Close()
-	if acct.SMTP != nil {
-		r := health.ProbeSMTP(tctx, w.SMTPProbe(acct), &health.Login{Username: acct.SMTP.Username, Password: tok.AccessToken})
-		if !r.OK {
-			return nil, fmt.Errorf("outgoing mail (SMTP): %s", r.Cause)
-		}
-	}
-	return &Grant{tok: tok}, nil
+	return &Grant{tok: tok, made: a}, nil
 }
 
 // SaveSignedIn adds an OAuth2 account with the tokens of its sign-in.
 func (s *Setup) SaveSignedIn(a AccountSettings, g *Grant) error {
-	if g == nil {
-		return errors.New("sign in first")
+	if !g.For(a) {
+		return errors.New("the sign-in was made for other settings: sign in again")
 	}
 	return s.save(a, func(acct config.Account) error {
 		w := wire.Wiring{Secrets: s.Secrets}

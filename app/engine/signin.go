@@ -25,9 +25,13 @@ func (e *Engine) SignIn(ctx context.Context, account string, b oauth.Browser) er
 	if err != nil {
 		return err
 	}
+	b.Hint = a.IMAP.Username
 	tok, err := p.Login(ctx, b)
 	if err != nil {
 		return err
+	}
+	if _, err := w.CheckSignIn(ctx, *a, tok.AccessToken); err != nil {
+		return fmt.Errorf("%s signed you in, but the mail server refused it (was it %s?): %v", p.Name, a.IMAP.Username, err)
 	}
 	if err := w.SignedIn(*a, tok); err != nil {
 		return err

@@ -214,6 +214,10 @@ func (v *SetupView) fill(email string, s *discover.Settings) {
 		who = "your provider"
 	}
 	v.Advice.SetText(s.Advice)
+	if v.SignIn != nil {
+		v.SignIn.Stop() // a sign-in for the settings found before
+		v.SignIn = nil
+	}
 	v.oauth2, v.tenant, v.grant = s.OAuth2, s.Tenant, nil
 	v.signInSlot.RemoveAll()
 	v.ClientID = nil

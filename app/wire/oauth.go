@@ -10,8 +10,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
 	"github.com/lifeboat-mail/lifeboat/store/config"
 	"github.com/lifeboat-mail/lifeboat/store/secrets"
+	"github.com/lifeboat-mail/lifeboat/sync/health"
+	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
 	"github.com/lifeboat-mail/lifeboat/sync/oauth"
 )
 
@@ -226,4 +229,42 @@ func (w Wiring) SignOut(ctx context.Context, a config.Account) error {
 		return fmt.Errorf("the tokens are deleted here, but %s did not confirm their revocation: %w", a.Name, rerr)
 	}
 	return nil
+}
+
+// CheckSignIn signs in to the account's mail servers with the access token
+// of a new sign-in, before it is kept: IMAP when IMAP uses OAuth2, SMTP
+// (AUTH only, nothing sent) when SMTP does. A token goes only to a server
+// that signs in with OAuth2, never as a password. It returns the number of
+// IMAP folders (-1 when IMAP was not checked).
+func (w Wiring) CheckSignIn(ctx context.Context, a config.Account, token string) (folders int, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	folders = -1
+	if a.UsesOAuth2() {
+		ep := w.IMAP(a)
+		ep.Renew, ep.Token = nil, nil // this token, not the keyring's
+		c, err := imapconn.Dial(ctx, ep, token, nil)
+		if err != nil {
+			return -1, fmt.Errorf("incoming mail (IMAP): %w", err)
+		}
+		list, err := c.List("", "*", nil).Collect()
+		c.Logout().Wait()
+		c.Close()
+		if err != nil {
+			return -1, fmt.Errorf("incoming mail (IMAP): %w", imapconn.Classify(a.IMAP.Addr(), err))
+		}
+		folders = 0
+		for _, l := range list {
+			if !imapconn.HasAttr(l.Attrs, imap.MailboxAttrNoSelect) {
+				folders++
+			}
+		}
+	}
+	if a.SMTPUsesOAuth2() {
+		r := health.ProbeSMTP(ctx, w.SMTPProbe(a), &health.Login{Username: a.SMTP.Username, Password: token})
+		if !r.OK {
+			return folders, fmt.Errorf("outgoing mail (SMTP): %s", r.Cause)
+		}
+	}
+	return folders, nil
 }

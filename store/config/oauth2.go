@@ -2,6 +2,9 @@ package config
 
 import (
 	"fmt"
+	"net"
+	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -126,14 +129,38 @@ func (c *Config) validateAuth(a Account, at func(string) int) error {
 		if u.v == "" {
 			continue
 		}
-		if !strings.HasPrefix(u.v, "https://") && !strings.HasPrefix(u.v, "http://127.0.0.1") && !strings.HasPrefix(u.v, "http://localhost") && !strings.HasPrefix(u.v, "http://[::1]") {
-			return errAt(c.Path, key(u.k), "account %q: %s must be an https:// URL (http only to 127.0.0.1)", a.Name, u.k)
+		if !safeURL(u.v) {
+			return errAt(c.Path, key(u.k), "account %q: %s must be an https:// URL with a host and no user name in it (http only to 127.0.0.1, ::1 or localhost)", a.Name, u.k)
 		}
+	}
+	if o.Provider == ProviderMicrosoft && len(o.Scopes) > 0 && !slices.Contains(o.Scopes, "offline_access") {
+		return errAt(c.Path, key("scopes"), "account %q: Microsoft gives a refresh token only with the scope \"offline_access\"; add it to scopes, or Lifeboat must ask you to sign in every hour", a.Name)
 	}
 	if !a.AnyOAuth2() {
 		return errAt(c.Path, key("provider"), "account %q has an [account.oauth2] section but signs in with a password; set auth = \"oauth2\" under [account.imap], or remove the section", a.Name)
 	}
 	return nil
+}
+
+// safeURL reports whether u may carry tokens: https to a host, or http to
+// this machine; never with user information.
+func safeURL(u string) bool {
+	pu, err := url.Parse(u)
+	if err != nil || pu.User != nil || pu.Host == "" {
+		return false
+	}
+	switch pu.Scheme {
+	case "https":
+		return true
+	case "http":
+		h := pu.Hostname()
+		if h == "localhost" {
+			return true
+		}
+		ip := net.ParseIP(h)
+		return ip != nil && ip.IsLoopback()
+	}
+	return false
 }
 
 // OAuth2Key is the keyring user under which an account's OAuth2 tokens

@@ -86,6 +86,22 @@ func Refused(c sasl.Client) *Refusal {
 	return nil
 }
 
+// errSecondChallenge: the server challenged again after its error
+// challenge, which neither mechanism allows; the exchange is broken.
+var errSecondChallenge = errors.New("the server sent a second challenge after its refusal")
+
+// broken reports whether the client gave up mid-exchange (the connection
+// may still be inside the AUTHENTICATE command: not for another try).
+func broken(c sasl.Client) bool {
+	switch c := c.(type) {
+	case *xoauth2:
+		return c.broken
+	case *oauthBearer:
+		return c.broken
+	}
+	return false
+}
+
 func parse(challenge []byte) *Refusal {
 	r := &Refusal{}
 	if json.Unmarshal(challenge, r) != nil {
@@ -99,6 +115,7 @@ func parse(challenge []byte) *Refusal {
 type xoauth2 struct {
 	user, token string
 	refused     *Refusal
+	broken      bool
 }
 
 func (x *xoauth2) Start() (string, []byte, error) {
@@ -107,7 +124,8 @@ func (x *xoauth2) Start() (string, []byte, error) {
 
 func (x *xoauth2) Next(challenge []byte) ([]byte, error) {
 	if x.refused != nil {
-		return nil, errors.New("XOAUTH2: the server sent a second challenge")
+		x.broken = true
+		return nil, errSecondChallenge
 	}
 	x.refused = parse(challenge)
 	return []byte{}, nil
@@ -119,6 +137,7 @@ type oauthBearer struct {
 	user, token, host string
 	port              int
 	refused           *Refusal
+	broken            bool
 }
 
 func (o *oauthBearer) Start() (string, []byte, error) {
@@ -140,7 +159,8 @@ func (o *oauthBearer) Start() (string, []byte, error) {
 
 func (o *oauthBearer) Next(challenge []byte) ([]byte, error) {
 	if o.refused != nil {
-		return nil, errors.New("OAUTHBEARER: the server sent a second challenge")
+		o.broken = true
+		return nil, errSecondChallenge
 	}
 	o.refused = parse(challenge)
 	return []byte{0x01}, nil

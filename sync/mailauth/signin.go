@@ -3,6 +3,7 @@ package mailauth
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -92,6 +93,9 @@ func Outcome(sc sasl.Client, err error) error {
 		return nil
 	}
 	mech, _, _ := sc.Start()
+	if broken(sc) {
+		return fmt.Errorf("%s: %w (%v)", mech, errSecondChallenge, err)
+	}
 	if r := Refused(sc); r != nil {
 		return &RefusedError{Mech: mech, Status: r.Status, Err: err}
 	}

@@ -23,6 +23,10 @@ type Browser struct {
 	// Show hands the URL to the user to paste (printed, or a field to copy
 	// in the desktop app). Called once, before waiting.
 	Show func(url string)
+	// Hint, when set, is the account to sign in (login_hint): the
+	// provider's page offers it rather than whoever the browser is
+	// signed in as.
+	Hint string
 }
 
 func random(n int) string {
@@ -51,6 +55,9 @@ func (p Provider) Login(ctx context.Context, b Browser) (*Token, error) {
 		"code_challenge_method": {"S256"}}
 	for k, v := range p.AuthParams {
 		q[k] = v
+	}
+	if b.Hint != "" {
+		q.Set("login_hint", b.Hint)
 	}
 	authURL := p.AuthURL
 	if u, err := url.Parse(authURL); err == nil && u.RawQuery != "" {

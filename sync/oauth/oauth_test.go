@@ -89,6 +89,7 @@ func TestBrowserFlowWithPKCE(t *testing.T) {
 	var shown string
 	b := browser(t, &wg)
 	b.Show = func(u string) { shown = u }
+	b.Hint = "jane@x.test"
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	tok, err := p.Login(ctx, b)
@@ -101,7 +102,7 @@ func TestBrowserFlowWithPKCE(t *testing.T) {
 	if !s.Valid(tok.AccessToken) {
 		t.Error("the server does not know the access token")
 	}
-	for _, want := range []string{"code_challenge_method=S256", "state=", "redirect_uri=http%3A%2F%2F127.0.0.1%3A", "offline_access"} {
+	for _, want := range []string{"code_challenge_method=S256", "state=", "redirect_uri=http%3A%2F%2F127.0.0.1%3A", "offline_access", "login_hint=jane%40x.test"} {
 		if !strings.Contains(shown, want) {
 			t.Errorf("the URL shown lacks %q: %s", want, shown)
 		}
@@ -309,17 +310,76 @@ func TestInvalidGrantNeedsYouAndNoLoop(t *testing.T) {
 	}
 }
 
+// The sign-in service is down: a token with minutes left is still used;
+// an expired one is an unreachable provider (the outage), never "sign in
+// again", and the refresh token stays.
 func TestProviderDownIsUnreachableNotNeedsYou(t *testing.T) {
 	s, p := start(t)
 	st := newStore()
 	signedIn(t, s, st, "work", time.Minute)
+	old, _ := st.Load("work")
 	s.Close()
-	_, err := (&Source{Account: "work", Provider: p, Store: st}).Token(context.Background())
+	src := &Source{Account: "work", Provider: p, Store: st}
+	if tok, err := src.Token(context.Background()); err != nil || tok != old.AccessToken {
+		t.Fatalf("a token with a minute left, provider down: %v", err)
+	}
+	src.Now = func() time.Time { return old.Expiry.Add(time.Second) }
+	_, err := src.Token(context.Background())
 	if failure.Of(err, "") != failure.Unreachable {
 		t.Fatalf("err = %v (kind %q), want unreachable", err, failure.Of(err, ""))
 	}
 	if tok, _ := st.Load("work"); tok.RefreshToken == "" {
 		t.Error("a provider outage dropped the refresh token")
+	}
+}
+
+// A server that refuses even a freshly renewed token (IMAP switched off
+// for the mailbox): the next connections do not make the provider issue
+// a token each.
+func TestRefusedFreshIsNotALoop(t *testing.T) {
+	s, p := start(t)
+	st := newStore()
+	signedIn(t, s, st, "work", time.Hour)
+	src := &Source{Account: "work", Provider: p, Store: st}
+	tok, _ := src.Token(context.Background())
+	fresh, err := src.Renew(context.Background(), tok) // refused: renewed once
+	if err != nil || fresh == tok {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ { // refused again: the same token, no refresh
+		if _, err := src.Renew(context.Background(), fresh); !errors.Is(err, ErrRefusedFresh) || failure.Of(err, "") != failure.Auth {
+			t.Fatalf("renew of a refused fresh token: %v", err)
+		}
+	}
+	if n := s.Requests("refresh"); n != 1 {
+		t.Errorf("%d refreshes, want 1", n)
+	}
+	later := time.Now().Add(RenewedRefusedFor + time.Minute)
+	src.Now = func() time.Time { return later }
+	if _, err := src.Renew(context.Background(), fresh); err != nil || s.Requests("refresh") != 2 {
+		t.Errorf("after %v: %v, %d refreshes", RenewedRefusedFor, err, s.Requests("refresh"))
+	}
+}
+
+// A keyring that refuses a write after a refresh: the new tokens work now
+// and are written at the next call.
+func TestSaveFailureAfterRefresh(t *testing.T) {
+	s, p := start(t)
+	s.Rotate = true
+	st := newStore()
+	signedIn(t, s, st, "work", time.Minute)
+	src := &Source{Account: "work", Provider: p, Store: st}
+	st.failOn = errors.New("keyring locked")
+	tok, err := src.Token(context.Background())
+	if err != nil || !s.Valid(tok) {
+		t.Fatalf("refresh with a locked keyring: %v", err)
+	}
+	st.failOn = nil
+	if again, err := src.Token(context.Background()); err != nil || again != tok {
+		t.Fatalf("next call: %v", err)
+	}
+	if saved, _ := st.Load("work"); saved.AccessToken != tok {
+		t.Error("the rotated tokens were not written once the keyring took them")
 	}
 }
 
@@ -423,7 +483,7 @@ func TestTokenEndpointThatHangsOrLies(t *testing.T) {
 	t.Cleanup(srv.Close)
 	p := Provider{Name: "Test", ClientID: "c", TokenURL: srv.URL, Scopes: scopes}
 	st := newStore()
-	st.Save("work", &Token{AccessToken: "at-old", RefreshToken: "rt-keep", Expiry: time.Now().Add(time.Minute)})
+	st.Save("work", &Token{AccessToken: "at-old", RefreshToken: "rt-keep", Expiry: time.Now().Add(-time.Minute)})
 	src := &Source{Account: "work", Provider: p, Store: st}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/lifeboat-mail/lifeboat/sync/failure"
 )
 
 // ErrNoToken is what a Store's Load returns (wrapped) for an account that
@@ -37,7 +39,30 @@ type Source struct {
 
 	mu   sync.Mutex
 	last *Token
+	// unsaved: last holds tokens the Store refused to keep (tried again).
+	unsaved bool
+	// renewed is the token the last Renew handed out, at renewedAt: when
+	// a server refuses that one too, renewing again within
+	// RenewedRefusedFor would only repeat the refusal.
+	renewed   string
+	renewedAt time.Time
 }
+
+// RenewedRefusedFor is how long a freshly renewed token the server also
+// refused keeps Renew from asking the provider again (IMAP switched off
+// for the mailbox, a licence problem): one refresh per connection
+// attempt would be a loop of failing requests.
+const RenewedRefusedFor = 15 * time.Minute
+
+// ErrRefusedFresh means the mail server refused a token renewed moments
+// before: signing in again will not help until the account's mail
+// access is fixed (failure kind Auth: needs you).
+var ErrRefusedFresh = refusedFresh("the mail server refused a freshly renewed OAuth2 token: check that IMAP/SMTP access is enabled for this mailbox (a Microsoft 365 administrator can turn it off; Outlook.com may say the account has no licence), then sign in again")
+
+type refusedFresh string
+
+func (e refusedFresh) Error() string             { return string(e) }
+func (e refusedFresh) FailureKind() failure.Kind { return failure.Auth }
 
 func (s *Source) now() time.Time {
 	if s.Now != nil {
@@ -46,7 +71,9 @@ func (s *Source) now() time.Time {
 	return time.Now()
 }
 
-// Token returns a valid access token.
+// Token returns a valid access token. When a refresh fails for a reason
+// other than a refused grant (the provider is down, say) and the current
+// token has not expired yet, that one is returned.
 func (s *Source) Token(ctx context.Context) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -54,23 +81,34 @@ func (s *Source) Token(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if t.AccessToken != "" && (t.Expiry.IsZero() || s.now().Add(Early).Before(t.Expiry)) {
+	if t.AccessToken != "" && s.now().Add(Early).Before(t.Expiry) {
 		return t.AccessToken, nil
 	}
-	t, err = s.refresh(ctx, t)
+	nt, err := s.refresh(ctx, t)
 	if err != nil {
+		var se *SignInError
+		if !errors.As(err, &se) && t.AccessToken != "" && s.now().Before(t.Expiry) {
+			return t.AccessToken, nil // still good for a few minutes
+		}
 		return "", err
 	}
-	return t.AccessToken, nil
+	return nt.AccessToken, nil
 }
 
 // Renew returns a fresh access token after a server refused stale: a new
 // one from the provider, unless the stored one is already another (a
-// refresh by someone else since).
+// refresh by someone else since). When stale is the token the last Renew
+// gave, less than RenewedRefusedFor ago, the server refuses fresh tokens
+// too: ErrRefusedFresh, without asking the provider.
 func (s *Source) Renew(ctx context.Context, stale string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.last = nil // read the store again: another process may have refreshed
+	if stale != "" && stale == s.renewed && s.now().Sub(s.renewedAt) < RenewedRefusedFor {
+		return "", ErrRefusedFresh
+	}
+	if !s.unsaved {
+		s.last = nil // read the store again: another process may have refreshed
+	}
 	t, err := s.load()
 	if err != nil {
 		return "", err
@@ -82,11 +120,14 @@ func (s *Source) Renew(ctx context.Context, stale string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	s.renewed, s.renewedAt = t.AccessToken, s.now()
 	return t.AccessToken, nil
 }
 
 // Check refreshes the token now, without mail traffic: the daily check
-// that a revoked consent shows before an outage, not during one.
+// that a revoked consent shows before an outage, not during one. A grant
+// without a refresh token cannot be checked this way: nil while its
+// access token lasts.
 func (s *Source) Check(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -94,11 +135,20 @@ func (s *Source) Check(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if t.RefreshToken == "" && t.AccessToken != "" && s.now().Before(t.Expiry) {
+		return nil
+	}
 	_, err = s.refresh(ctx, t)
 	return err
 }
 
 func (s *Source) load() (*Token, error) {
+	if s.unsaved && s.last != nil {
+		if s.Store.Save(s.Account, s.last) == nil {
+			s.unsaved = false
+		}
+		return s.last, nil
+	}
 	if s.last != nil && s.last.Dead == "" {
 		return s.last, nil
 	}
@@ -153,21 +203,23 @@ func (s *Source) refresh(ctx context.Context, t *Token) (*Token, error) {
 		if errors.As(err, &e) && (e.Code == "invalid_grant" || e.Code == "interaction_required" || e.Code == "consent_required") {
 			reason := s.Provider.Name + " no longer accepts its sign-in (" + e.Code + ")"
 			dead := &Token{Dead: reason}
-			s.last = dead
-			if serr := s.Store.Save(s.Account, dead); serr != nil {
-				_ = s.Store.Delete(s.Account)
+			s.last, s.unsaved = dead, false
+			// Mark the stored grant dead only if it is still the refused
+			// one: another process may have stored a good one meanwhile.
+			if cur, lerr := s.Store.Load(s.Account); lerr == nil && cur.RefreshToken == t.RefreshToken {
+				if serr := s.Store.Save(s.Account, dead); serr != nil {
+					_ = s.Store.Delete(s.Account)
+				}
 			}
 			return nil, &SignInError{Account: s.Account, Reason: reason, Advice: s.Advice, Err: err}
 		}
 		return nil, err
 	}
-	if err := s.Store.Save(s.Account, nt); err != nil {
-		// The provider may have rotated the refresh token: without it saved
-		// the next run must sign in again; say so now.
-		s.last = nt
-		return nt, err
-	}
 	s.last = nt
+	// The provider may have rotated the refresh token: a Store that did
+	// not take it is asked again at the next call; meanwhile the tokens in
+	// hand work.
+	s.unsaved = s.Store.Save(s.Account, nt) != nil
 	return nt, nil
 }
 
@@ -175,6 +227,6 @@ func (s *Source) refresh(ctx context.Context, t *Token) (*Token, error) {
 // Store: after a new sign-in saved fresh tokens there.
 func (s *Source) Forget() {
 	s.mu.Lock()
-	s.last = nil
+	s.last, s.unsaved, s.renewed = nil, false, ""
 	s.mu.Unlock()
 }

@@ -35,6 +35,9 @@ func (t Token) String() string { return "oauth.Token{…}" }
 // GoString never shows the tokens.
 func (t Token) GoString() string { return t.String() }
 
+// Format never shows the tokens, whatever the verb.
+func (t Token) Format(f fmt.State, verb rune) { fmt.Fprint(f, t.String()) }
+
 // Error is a failure of the authorization server or of reaching it. Its
 // text is the server's error code and description (never a token).
 type Error struct {
@@ -180,9 +183,11 @@ func (r *tokenReply) token(now time.Time, old *Token) (*Token, error) {
 		return nil, errors.New("the sign-in service sent no access token")
 	}
 	t := &Token{AccessToken: r.AccessToken, RefreshToken: r.RefreshToken, Scope: r.Scope}
-	if n := seconds(r.ExpiresIn); n > 0 {
-		t.Expiry = now.Add(time.Duration(n) * time.Second)
+	n := seconds(r.ExpiresIn)
+	if n <= 0 {
+		n = 3600 // not said (RFC 6749 only recommends it): assume the usual hour
 	}
+	t.Expiry = now.Add(time.Duration(n) * time.Second)
 	if old != nil {
 		if t.RefreshToken == "" {
 			t.RefreshToken = old.RefreshToken
