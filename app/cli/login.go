@@ -44,8 +44,8 @@ func (c *command) accountsLogin(args []string) error {
 	return c.signIn(*a, *device, !*noTest)
 }
 
-// signIn runs the browser or device flow for a, keeps the tokens in the
-// keyring, and (test) logs in to the IMAP server with them.
+// signIn runs the browser or device flow for a, checks (test) the mail
+// servers with the new token, and keeps the tokens in the keyring.
 func (c *command) signIn(a config.Account, device, test bool) error {
 	w := c.wiring(&config.Config{Accounts: []config.Account{a}})
 	p, err := oauthProviderOf(a)
@@ -115,15 +115,14 @@ func (c *command) openURL(u string) error {
 	if c.env.OpenURL != nil {
 		return c.env.OpenURL(u)
 	}
-	if b := os.Getenv("BROWSER"); b != "" {
-		f := strings.Fields(b)
-		return exec.Command(f[0], append(f[1:], u)...).Start()
-	}
 	var cmd *exec.Cmd
-	switch runtime.GOOS {
-	case "windows":
+	switch b := os.Getenv("BROWSER"); {
+	case strings.TrimSpace(b) != "":
+		f := strings.Fields(strings.SplitN(b, ":", 2)[0]) // "firefox:chromium": the first
+		cmd = exec.Command(f[0], append(f[1:], u)...)
+	case runtime.GOOS == "windows":
 		cmd = exec.Command("rundll32", "url.dll,FileProtocolHandler", u)
-	case "darwin":
+	case runtime.GOOS == "darwin":
 		cmd = exec.Command("open", u)
 	default:
 		cmd = exec.Command("xdg-open", u)
