@@ -118,7 +118,7 @@ func (c *command) openURL(u string) error {
 	var cmd *exec.Cmd
 	switch b := os.Getenv("BROWSER"); {
 	case strings.TrimSpace(b) != "":
-		f := strings.Fields(strings.SplitN(b, ":", 2)[0]) // "firefox:chromium": the first
+		f := strings.Fields(strings.SplitN(b, string(os.PathListSeparator), 2)[0]) // "firefox:chromium": the first
 		cmd = exec.Command(f[0], append(f[1:], u)...)
 	case runtime.GOOS == "windows":
 		cmd = exec.Command("rundll32", "url.dll,FileProtocolHandler", u)
