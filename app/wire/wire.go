@@ -7,9 +7,11 @@
 // means the same thing to both; nothing else in app/ builds an endpoint or
 // looks up a password.
 //
-// Invariants: passwords are fetched only when an engine asks (a function
-// per account, never a stored string), and a server's TLS settings (its
-// security mode and CA file) reach every protocol client unchanged.
+// Invariants: passwords and OAuth2 access tokens are fetched only when an
+// engine asks (a function per account, never a stored string); an OAuth2
+// token goes only to a server the configuration signs in to with OAuth2;
+// and a server's TLS settings (its security mode and CA file) reach every
+// protocol client unchanged.
 package wire
 
 import (
