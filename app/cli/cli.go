@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"sync"
 
 	"github.com/lifeboat-mail/lifeboat/app/wire"
 	"github.com/lifeboat-mail/lifeboat/store/archive"
@@ -140,7 +141,11 @@ func Main(ctx context.Context, args []string, env *Env) int {
 	if len(rest) > 0 {
 		cmd, rest = rest[0], rest[1:]
 	}
+	// Background work of a command (the monitor, following the shared
+	// health) ends with it, and Main returns only after it has.
+	ctx, cancel := context.WithCancel(ctx)
 	c := &command{ctx: ctx, env: env, configFlag: *configPath}
+	defer func() { cancel(); c.bg.Wait() }()
 	var err error
 	switch cmd {
 	case "":
@@ -205,6 +210,7 @@ func Main(ctx context.Context, args []string, env *Env) int {
 
 type command struct {
 	ctx        context.Context
+	bg         sync.WaitGroup // background goroutines, waited for by Main
 	env        *Env
 	configFlag string
 	tr         *health.Tracker // the health model of this process, made on first use

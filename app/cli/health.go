@@ -40,7 +40,28 @@ func (c *command) tracker(cfg *config.Config) *health.Tracker {
 			fmt.Fprintf(c.env.Stderr, "lifeboat: incidents will not be recorded: %v\n", err)
 		}
 	}
+	// What every other Lifeboat process saw of the accounts (the app, the
+	// relay, a service) counts here too, and what this one sees is shared.
+	shared, err := wire.OpenSharedHealth(config.DataDir(), func(err error) { fmt.Fprintf(c.env.Stderr, "lifeboat: health: %v\n", err) })
+	if err == nil {
+		hooks.OnObserve = shared.Observe
+	} else {
+		fmt.Fprintf(c.env.Stderr, "lifeboat: health is not shared with other Lifeboat processes: %v\n", err)
+	}
 	c.tr = health.NewTracker(c.wiring(cfg).HealthConfig(), hooks)
+	if shared != nil {
+		shared.Load(c.tr)
+		c.bg.Add(1)
+		go func() {
+			defer c.bg.Done()
+			if c.watching {
+				shared.Follow(c.ctx, c.tr)
+			} else {
+				<-c.ctx.Done()
+			}
+			shared.Close()
+		}()
+	}
 	return c.tr
 }
 
@@ -72,7 +93,8 @@ func (c *command) health(cfg *config.Config) failover.Health {
 // command's context ends.
 func (c *command) startMonitor(cfg *config.Config) *health.Monitor {
 	m := health.NewMonitor(c.tracker(cfg), c.wiring(cfg).Targets())
-	go m.Run(c.ctx)
+	c.bg.Add(1)
+	go func() { defer c.bg.Done(); m.Run(c.ctx) }()
 	return m
 }
 

@@ -139,7 +139,20 @@ func Open(o Options) (*Engine, error) {
 		return nil, err
 	}
 	w := e.wiring()
-	e.tracker = health.NewTracker(w.HealthConfig(), health.Hooks{Store: e.inc, OnEvent: e.onHealthEvent})
+	hooks := health.Hooks{Store: e.inc, OnEvent: e.onHealthEvent}
+	// One health state with every other Lifeboat process (relay, service,
+	// one-shot commands): what they see counts here, and the other way.
+	shared, err := wire.OpenSharedHealth(o.DataDir, func(err error) { log.Printf("health: %v", err) })
+	if err == nil {
+		hooks.OnObserve = shared.Observe
+	} else {
+		log.Printf("health is not shared with other Lifeboat processes: %v", err)
+	}
+	e.tracker = health.NewTracker(w.HealthConfig(), hooks)
+	if shared != nil {
+		shared.Load(e.tracker)
+		go func() { shared.Follow(e.ctx, e.tracker); shared.Close() }()
+	}
 	if e.ob, err = wire.OpenOutbox(o.DataDir, func(text string) { log.Printf("outbox: %s", text) }); err != nil {
 		return nil, err
 	}

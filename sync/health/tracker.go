@@ -25,6 +25,10 @@ type Hooks struct {
 	// OnError receives failures to record an event and recovered panics
 	// (from OnEvent, or from a Monitor's goroutines).
 	OnError func(error)
+	// OnObserve, when set, hears every observation given to Observe (not
+	// to Replay), after the state took it in: where it is shared with the
+	// other processes (store/healthlog through app/wire).
+	OnObserve func(Observation)
 }
 
 // Tracker keeps the health state of every account it has heard of. It is
@@ -94,7 +98,20 @@ func (a *account) proto(p Protocol) *protoState {
 // Observe takes in one observation and updates the account's state,
 // emitting an event for every change.
 func (t *Tracker) Observe(o Observation) {
+	o = t.observe(o, true)
+	if t.hooks.OnObserve != nil {
+		t.hooks.OnObserve(o)
+	}
+}
+
+// Replay takes in an observation another process made (and already
+// reported): the state changes as with Observe, but no event is emitted
+// and OnObserve is not called.
+func (t *Tracker) Replay(o Observation) { t.observe(o, false) }
+
+func (t *Tracker) observe(o Observation, emit bool) Observation {
 	t.mu.Lock()
+	queued := len(t.pending)
 	now := t.cfg.Now()
 	if o.Time.IsZero() {
 		o.Time = now
@@ -153,8 +170,12 @@ func (t *Tracker) Observe(o Observation) {
 	if s := t.compute(a); s != a.state {
 		t.change(a, s, o, wasDown && p.status == Up)
 	}
+	if !emit {
+		t.pending = t.pending[:queued]
+	}
 	t.mu.Unlock()
 	t.flush()
+	return o
 }
 
 // compute applies the rules of the package documentation.

@@ -29,6 +29,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -53,6 +54,12 @@ type Endpoint struct {
 	FinalReplyTimeout time.Duration
 	// LocalName is sent in EHLO (default "localhost").
 	LocalName string
+	// SetupBudget bounds everything before the first MAIL FROM: connect,
+	// TLS, greeting, EHLO and AUTH (default DefaultSetupBudget). Nothing
+	// has been sent by then, so a slow or silent server is left for the
+	// next account at once; after MAIL FROM only the command timeouts
+	// apply, so a message is never abandoned half sent.
+	SetupBudget time.Duration
 	// Auth and Renew: as imapconn.Endpoint's (with OAuth2 the password
 	// is an access token).
 	Auth  mailauth.Method
@@ -110,6 +117,10 @@ func isLoopback(host string) bool {
 // to speak first (STARTTLS and plaintext ports).
 const greetingTimeout = 20 * time.Second
 
+// DefaultSetupBudget is Endpoint.SetupBudget's default: a blackholed or
+// crawling provider costs a send this long, not a minute.
+const DefaultSetupBudget = 15 * time.Second
+
 // Dial connects, says EHLO and logs in. The connection is closed when ctx
 // ends. An OAuth2 token the server refuses is renewed (ep.Renew) and the
 // sign-in tried once more on a new connection.
@@ -150,18 +161,32 @@ func dial(ctx context.Context, ep Endpoint, password string) (*smtp.Client, *Fai
 	if err != nil {
 		return nil, &Failure{Phase: PhaseTLS, Kind: failure.TLS, Action: NextAccountAlert, Text: err.Error(), Err: err}
 	}
-	dctx, cancel := context.WithTimeout(ctx, timeout)
+	budget := ep.SetupBudget
+	if budget <= 0 {
+		budget = DefaultSetupBudget
+	}
+	dctx, cancel := context.WithTimeout(ctx, min(timeout, budget))
 	defer cancel()
 	raw, err := (&net.Dialer{}).DialContext(dctx, "tcp", ep.Addr())
 	if err != nil {
+		if dctx.Err() != nil && ctx.Err() == nil {
+			err = &overBudget{budget: budget, err: err}
+		}
 		return nil, classify(PhaseConnect, err)
 	}
+	var slow atomic.Bool
+	setup := time.AfterFunc(budget, func() { slow.Store(true); raw.Close() })
+	defer setup.Stop()
 	stop := context.AfterFunc(ctx, func() { raw.Close() })
 	fail := func(phase Phase, err error) (*smtp.Client, *Failure) {
 		stop()
+		setup.Stop()
 		raw.Close()
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil:
 			err = context.Canceled
+		case slow.Load():
+			err = &overBudget{budget: budget, err: err}
 		}
 		return nil, classify(phase, err)
 	}
@@ -170,6 +195,9 @@ func dial(ctx context.Context, ep Endpoint, password string) (*smtp.Client, *Fai
 	case "tls", "":
 		tc := tls.Client(raw, cfg)
 		if err := tc.HandshakeContext(dctx); err != nil {
+			if dctx.Err() != nil {
+				slow.Store(true) // no handshake within the budget: silent, not a certificate problem
+			}
 			return fail(PhaseTLS, err)
 		}
 		c = smtp.NewClient(tc)
@@ -184,7 +212,7 @@ func dial(ctx context.Context, ep Endpoint, password string) (*smtp.Client, *Fai
 			phase := PhaseTLS
 			if errors.As(err, &se) {
 				phase = PhaseGreeting
-			} else if !errors.As(err, new(tls.RecordHeaderError)) && failure.SpeaksTLSFirst(ctx, ep.Addr(), min(timeout, 5*time.Second)) {
+			} else if !slow.Load() && !errors.As(err, new(tls.RecordHeaderError)) && failure.SpeaksTLSFirst(ctx, ep.Addr(), min(timeout, 5*time.Second)) {
 				// No greeting came: the port waits for a TLS handshake.
 				stop()
 				raw.Close()
@@ -205,7 +233,7 @@ func dial(ctx context.Context, ep Endpoint, password string) (*smtp.Client, *Fai
 		local = "localhost"
 	}
 	if err := c.Hello(local); err != nil {
-		if ep.Security == "plain" && !errors.As(err, new(*smtp.SMTPError)) && failure.SpeaksTLSFirst(ctx, ep.Addr(), min(timeout, 5*time.Second)) {
+		if ep.Security == "plain" && !slow.Load() && !errors.As(err, new(*smtp.SMTPError)) && failure.SpeaksTLSFirst(ctx, ep.Addr(), min(timeout, 5*time.Second)) {
 			stop()
 			raw.Close()
 			return nil, &Failure{Phase: PhaseTLS, Kind: failure.TLS, Action: NextAccountAlert, Text: failure.ErrTLSFirst(ep.Addr()).Error(), Err: err}
@@ -220,8 +248,24 @@ func dial(ctx context.Context, ep Endpoint, password string) (*smtp.Client, *Fai
 			return fail(PhaseAuth, err)
 		}
 	}
+	if !setup.Stop() {
+		return fail(PhaseAuth, errors.New("the connection was closed")) // the budget ran out just now
+	}
 	return c, nil
 }
+
+// overBudget is a server too slow before anything was sent: the
+// provider's, for now (the next account is tried at once).
+type overBudget struct {
+	budget time.Duration
+	err    error
+}
+
+func (e *overBudget) Error() string {
+	return fmt.Sprintf("no answer within %s before anything was sent (%v)", e.budget, e.err)
+}
+func (e *overBudget) Unwrap() error             { return e.err }
+func (e *overBudget) FailureKind() failure.Kind { return failure.Unreachable }
 
 // Send submits msg (size bytes; CRLF line endings) from `from` to rcpts
 // through ep, on a new connection.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -219,5 +220,49 @@ func TestCAFile(t *testing.T) {
 	}
 	if len(s.Messages()) != 1 {
 		t.Fatalf("%d messages went out, want 1", len(s.Messages()))
+	}
+}
+
+// A blackholed provider (the port accepts, nothing ever answers) costs a
+// send the setup budget, then the next account is tried; nothing was
+// sent, so leaving is safe.
+func TestSilentServerCostsTheSetupBudget(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var mu sync.Mutex
+	var held []net.Conn
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // never answered
+			mu.Unlock()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	for _, sec := range []string{"tls", "starttls", "plain"} {
+		ep := Endpoint{Host: "127.0.0.1", Port: port, Security: sec, Username: "u", Timeout: time.Minute, SetupBudget: 300 * time.Millisecond}
+		start := time.Now()
+		res := Send(context.Background(), ep, "pw", "a@x.test", []string{"b@x.test"}, bytes.NewReader(body), int64(len(body)), Hooks{})
+		took := time.Since(start)
+		if res.Failure == nil || res.Failure.Action != NextAccount || !strings.Contains(res.Failure.Error(), "before anything was sent") {
+			t.Fatalf("%s: %+v", sec, res.Failure)
+		}
+		if took > 3*time.Second {
+			t.Errorf("%s: the silent server cost %v, budget 300 ms", sec, took)
+		}
 	}
 }
