@@ -23,11 +23,13 @@ import (
 // cutProxy forwards TCP to a target until it is cut: then it refuses new
 // connections and drops the open ones, like a provider going dark.
 type cutProxy struct {
-	ln     net.Listener
-	target string
-	cut    atomic.Bool
-	mu     sync.Mutex
-	conns  []net.Conn
+	ln        net.Listener
+	target    string
+	cut       atomic.Bool
+	blackhole atomic.Bool  // accept and never answer
+	accepted  atomic.Int32 // connections accepted while not cut
+	mu        sync.Mutex
+	conns     []net.Conn
 }
 
 func newCutProxy(t *testing.T, target string) *cutProxy {
@@ -45,6 +47,13 @@ func newCutProxy(t *testing.T, target string) *cutProxy {
 			}
 			if p.cut.Load() {
 				c.Close()
+				continue
+			}
+			p.accepted.Add(1)
+			if p.blackhole.Load() {
+				p.mu.Lock()
+				p.conns = append(p.conns, c) // held open, silent
+				p.mu.Unlock()
 				continue
 			}
 			s, err := net.DialTimeout("tcp", target, 5*time.Second)
@@ -74,7 +83,10 @@ func (p *cutProxy) Cut() {
 	p.mu.Unlock()
 }
 
-func (p *cutProxy) Restore() { p.cut.Store(false) }
+func (p *cutProxy) Restore() { p.cut.Store(false); p.blackhole.Store(false) }
+
+// Blackhole makes the port accept connections and never answer.
+func (p *cutProxy) Blackhole() { p.Cut(); p.blackhole.Store(true); p.cut.Store(false) }
 
 // stack is two private providers, each Postfix delivering into Dovecot by
 // LMTP, with Lifeboat configured to send through A, else B, reaching each
