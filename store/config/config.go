@@ -77,6 +77,9 @@ type Account struct {
 	SendAs []string `toml:"send_as,omitempty"`
 	// OAuth2 is how the account signs in when auth = "oauth2".
 	OAuth2 *OAuth2 `toml:"oauth2,omitempty"`
+	// Canary, when set, checks now and then that mail sent through the
+	// account arrives.
+	Canary *Canary `toml:"canary,omitempty"`
 }
 
 // Config is the whole configuration file.
@@ -222,6 +225,7 @@ func (c *Config) accountDefaults() {
 		}
 		smtpDefaults(a)
 		authDefaults(a)
+		canaryDefaults(a)
 	}
 	c.Failover.defaults(c.Accounts)
 	if c.BackupEvery.Duration == 0 {
@@ -310,6 +314,9 @@ func (c *Config) validate(ix lineIndex) error {
 			}
 		}
 		if err := c.validateAuth(a, at); err != nil {
+			return err
+		}
+		if err := c.validateCanary(a, at); err != nil {
 			return err
 		}
 	}

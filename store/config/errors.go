@@ -26,7 +26,8 @@ func errAt(path string, line int, format string, args ...any) error {
 // tags; a test checks).
 var knownKeys = map[string][]string{
 	"":               {"archive_dir", "account", "mass_delete_percent", "mass_delete_min", "failover", "backup_every", "notifications"},
-	"account":        {"name", "email", "imap", "include", "exclude", "smtp", "send_as", "oauth2"},
+	"account":        {"name", "email", "imap", "include", "exclude", "smtp", "send_as", "oauth2", "canary"},
+	"account.canary": {"every", "deadline", "to", "keep_routing"},
 	"account.imap":   {"host", "port", "security", "username", "tls_ca_file", "password_command", "auth"},
 	"account.smtp":   {"host", "port", "security", "username", "tls_ca_file", "password_command", "auth"},
 	"account.oauth2": {"provider", "client_id", "client_secret", "tenant", "auth_url", "token_url", "device_url", "revoke_url", "scopes"},

@@ -40,6 +40,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/lifeboat-mail/lifeboat/store/archive"
+	"github.com/lifeboat-mail/lifeboat/sync/canary"
 	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
 )
 
@@ -696,6 +697,12 @@ func (e *engine) fetchNew(ctx context.Context, f *archive.Folder, path string, w
 				continue
 			}
 			got[m.UID] = true
+			if canary.IsProbe(e.bodyBuf.head) {
+				// A delivery check of Lifeboat's own (sync/canary), about to
+				// be deleted by it: not the user's mail.
+				e.bodyBuf.closeSpool()
+				continue
+			}
 			if old := e.findMoved(f, m); old != nil {
 				if old.Recovered && old.UID == 0 {
 					sum.Recovered++

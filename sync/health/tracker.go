@@ -53,6 +53,10 @@ type account struct {
 	changes   []time.Time // state changes within FlapWindow
 	lastLogin time.Time   // last real login seen (success or refusal)
 	protos    map[Protocol]*protoState
+	// undelivered: the last delivery check did not arrive (its cause).
+	undelivered      bool
+	undeliveredCause string
+	canaries         []Check // recent delivery checks, oldest first
 }
 
 type protoState struct {
@@ -123,6 +127,23 @@ func (t *Tracker) observe(o Observation, emit bool) Observation {
 	}
 	a := t.account(o.Account)
 	t.refresh(a, now)
+	if o.Phase == PhaseCanary {
+		// A delivery check says nothing of reachability: a track of its own.
+		a.undelivered, a.undeliveredCause = !o.OK, o.Cause
+		a.canaries = append(a.canaries, Check{Time: o.Time, OK: o.OK, Latency: o.Latency, Phase: o.Phase, Kind: o.Kind, Cause: o.Cause})
+		if len(a.canaries) > RecentChecks {
+			a.canaries = a.canaries[1:]
+		}
+		if s := t.compute(a); s != a.state {
+			t.change(a, s, o, false)
+		}
+		if !emit {
+			t.pending = t.pending[:queued]
+		}
+		t.mu.Unlock()
+		t.flush()
+		return o
+	}
 	p := a.proto(o.Protocol)
 	wasDown := p.status == Down
 	if o.OK {
@@ -195,11 +216,13 @@ func (t *Tracker) compute(a *account) State {
 		}
 	}
 	switch {
+	case known == 0 && a.undelivered:
+		return Degraded
 	case known == 0:
 		return Unknown
 	case down == known:
 		return Down
-	case down > 0 || slow:
+	case down > 0 || slow || a.undelivered:
 		return Degraded
 	}
 	return Up
@@ -259,6 +282,9 @@ func (t *Tracker) describe(a *account, s State, o Observation, recovered bool) s
 	case Down:
 		return t.failing(a, o)
 	case Degraded:
+		if o.Phase == PhaseCanary && a.undelivered {
+			return orDefault(a.undeliveredCause, "mail accepted but not delivered")
+		}
 		var downs, ups []string
 		for _, name := range sortedProtocols(a) {
 			switch p := a.protos[name]; p.status {
@@ -277,6 +303,9 @@ func (t *Tracker) describe(a *account, s State, o Observation, recovered bool) s
 			}
 		}
 	case Up:
+		if o.Phase == PhaseCanary {
+			return fmt.Sprintf("delivery check arrived (after %s): mail is delivered again", words(o.Latency))
+		}
 		switch a.state {
 		case Unknown:
 			return fmt.Sprintf("%sanswering (%s)", label(o.Protocol), words(o.Latency))
@@ -390,6 +419,9 @@ func (t *Tracker) UsableFor(account string, p Protocol) bool {
 	}
 	t.refresh(a, t.cfg.Now())
 	ok := a.state != Down && a.state != NeedsYou && !a.flapping
+	if ok && a.undelivered && (p == "" || p == SMTP) && (t.cfg.KeepRouting == nil || !t.cfg.KeepRouting(account)) {
+		ok = false // mail accepted there does not arrive: not for sending
+	}
 	if ps := a.protos[p]; ok && p != "" && ps != nil {
 		ok = ps.status != Down && !ps.authFailed
 	}

@@ -526,3 +526,44 @@ func TestDefaults(t *testing.T) {
 		t.Fatalf("defaults %+v", c)
 	}
 }
+
+// A delivery check that did not arrive: degraded with the cause in plain
+// words, out of the sending route (unless kept), back when one arrives.
+func TestUndeliveredCanary(t *testing.T) {
+	var events []incidents.Event
+	keep := map[string]bool{"kept": true}
+	tr := NewTracker(Config{KeepRouting: func(a string) bool { return keep[a] }}, Hooks{OnEvent: func(e incidents.Event) { events = append(events, e) }})
+	for _, acct := range []string{"bt", "kept"} {
+		for i := 0; i < 2; i++ {
+			tr.Observe(Observation{Account: acct, Protocol: SMTP, OK: true, LoggedIn: true})
+			tr.Observe(Observation{Account: acct, Protocol: IMAP, OK: true, LoggedIn: true})
+		}
+		tr.Observe(Observation{Account: acct, Protocol: SMTP, Phase: PhaseCanary, Kind: KindUndelivered,
+			Cause: "mail accepted but not delivered: a test message sent through " + acct + " at 10:00 was not in its mailbox 15m later"})
+	}
+	if tr.State("bt") != Degraded || tr.UsableFor("bt", SMTP) || tr.Usable("bt") {
+		t.Fatalf("bt after a missing canary: %v, usable %t", tr.State("bt"), tr.UsableFor("bt", SMTP))
+	}
+	if !tr.UsableFor("bt", IMAP) {
+		t.Error("a missing canary took IMAP (reading, backing up) out too")
+	}
+	if !tr.UsableFor("kept", SMTP) {
+		t.Error("keep_routing did not keep the account in the route")
+	}
+	last := events[len(events)-1]
+	if last.To != "degraded" || !strings.Contains(last.Cause, "accepted but not delivered") {
+		t.Fatalf("event %+v", last)
+	}
+	// Probes keep succeeding: still degraded until a canary arrives.
+	tr.Observe(Observation{Account: "bt", Protocol: SMTP, OK: true, LoggedIn: true})
+	if tr.State("bt") != Degraded {
+		t.Fatal("a probe success ended the undelivered state")
+	}
+	tr.Observe(Observation{Account: "bt", Protocol: SMTP, Phase: PhaseCanary, OK: true, Latency: 3 * time.Second})
+	if tr.State("bt") != Up || !tr.UsableFor("bt", SMTP) {
+		t.Fatalf("after a canary arrived: %v", tr.State("bt"))
+	}
+	if c := events[len(events)-1].Cause; !strings.Contains(c, "delivery check arrived") {
+		t.Errorf("recovery cause %q", c)
+	}
+}

@@ -85,6 +85,9 @@ const (
 	PhaseLogout     Phase = "logout"     // IMAP LOGOUT, SMTP QUIT
 	PhaseSend       Phase = "send"       // real traffic: sending a message
 	PhaseBackup     Phase = "backup"     // real traffic: a backup run
+	// PhaseCanary is a delivery check (sync/canary): OK when the probe
+	// arrived; a failure of KindUndelivered when it did not.
+	PhaseCanary Phase = "canary"
 )
 
 // Kind classifies a failure: the kinds of sync/failure that matter to an
@@ -98,6 +101,8 @@ const (
 	KindTLS         = failure.TLS         // certificate or handshake problem; never downgraded
 	KindThrottled   = failure.Throttled   // the server asks us to slow down (454 4.7.0, 4.7.x, quotas)
 	KindOther       = failure.Other
+	// KindUndelivered: mail was accepted and did not arrive (a canary).
+	KindUndelivered Kind = "undelivered"
 )
 
 // Observation is one thing seen about an account: a probe, a send, a backup.
@@ -135,6 +140,9 @@ type Config struct {
 	ProbeTimeout time.Duration
 	// TokenCheckInterval is how often a target's TokenCheck runs (24 h).
 	TokenCheckInterval time.Duration
+	// KeepRouting, when set and true for an account, keeps it in the route
+	// while its delivery checks fail (default: left out until one arrives).
+	KeepRouting func(account string) bool
 	// Now is the clock (time.Now).
 	Now func() time.Time
 }
