@@ -111,8 +111,10 @@ Commands:
                          and retrying queued mail until stopped
   outbox [list|send|retry ID|drop ID]
                          queued and failed messages with their ledger
-  monitor [--once] [-v]  probe every account's IMAP and SMTP and print each
-                         change of health (up, degraded, down, needs-you)
+  monitor [--once [--canary]] [-v]
+                         probe every account's IMAP and SMTP and print each
+                         change of health (up, degraded, down, needs-you);
+                         --once --canary sends every delivery check now
 
 The configuration lives in $XDG_CONFIG_HOME/lifeboat/config.toml (or --config
 FILE, or $LIFEBOAT_CONFIG). Passwords live in the system keyring.

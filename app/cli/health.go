@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/lifeboat-mail/lifeboat/app/wire"
 	"github.com/lifeboat-mail/lifeboat/store/config"
 	"github.com/lifeboat-mail/lifeboat/store/incidents"
+	"github.com/lifeboat-mail/lifeboat/sync/canary"
 	"github.com/lifeboat-mail/lifeboat/sync/failover"
 	"github.com/lifeboat-mail/lifeboat/sync/health"
 )
@@ -102,10 +104,14 @@ func (c *command) monitor(args []string) error {
 	fs := c.flags("monitor")
 	once := fs.Bool("once", false, "probe every account once (with a real login), print the results and exit")
 	verbose := fs.Bool("v", false, "print every probe, not only changes of state")
+	withCanary := fs.Bool("canary", false, "with --once: send every configured delivery check now and wait for each up to its deadline")
 	if pos, err := parse(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
 		return usagef("monitor takes no arguments")
+	}
+	if *withCanary && !*once {
+		return usagef("--canary goes with --once (a running monitor sends the checks on their schedule)")
 	}
 	cfg, err := c.loadConfig()
 	if err != nil {
@@ -113,6 +119,9 @@ func (c *command) monitor(args []string) error {
 	}
 	c.watching = true
 	tr := c.tracker(cfg)
+	if *once && *withCanary {
+		return c.canaryOnce(cfg, tr)
+	}
 	if *once {
 		return c.probeOnce(cfg, tr)
 	}
@@ -220,4 +229,57 @@ func (c *command) printIncidents(n int) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s → %s\t%s\n", ev.Time.Local().Format("2006-01-02 15:04:05"), ev.Account, ev.From, ev.To, ev.Cause)
 	}
 	tw.Flush()
+}
+
+// canaryOnce sends every configured delivery check at once, waits for each
+// up to its deadline, prints the outcomes; exit 3 when one did not arrive.
+func (c *command) canaryOnce(cfg *config.Config, tr *health.Tracker) error {
+	w := c.wiring(cfg)
+	var probes []canary.Probe
+	for _, a := range cfg.Accounts {
+		if a.Canary == nil {
+			continue
+		}
+		p, err := w.CanaryProbe(a)
+		if err != nil {
+			return err
+		}
+		probes = append(probes, p)
+	}
+	if len(probes) == 0 {
+		return usagef("no account has a delivery check: add [account.canary] with every = \"24h\" (README, \"Delivery checks\")")
+	}
+	fmt.Fprintf(c.env.Stdout, "Sending %s…\n", plural(len(probes), "delivery check", "delivery checks"))
+	results := make([]canary.Result, len(probes))
+	var wg sync.WaitGroup
+	for i, p := range probes {
+		wg.Add(1)
+		go func() { defer wg.Done(); results[i] = canary.Run(c.ctx, p) }()
+	}
+	wg.Wait()
+	missing, unknown := false, false
+	for _, r := range results {
+		if o, ok := wire.CanaryObservation(r); ok {
+			tr.Observe(o)
+		}
+		switch r.Outcome {
+		case canary.Delivered:
+			fmt.Fprintf(c.env.Stdout, "%s: delivered to %s after %s\n", r.Account, r.Folder, r.Latency.Round(100*time.Millisecond))
+		case canary.Junk:
+			fmt.Fprintf(c.env.Stdout, "%s: JUNK — %s\n", r.Account, r.Cause)
+		case canary.Missing, canary.NotSent:
+			missing = true
+			fmt.Fprintf(c.env.Stdout, "%s: NOT DELIVERED — %s\n", r.Account, r.Cause)
+		default:
+			unknown = true
+			fmt.Fprintf(c.env.Stdout, "%s: NOT CHECKED — %s\n", r.Account, r.Cause)
+		}
+	}
+	switch {
+	case missing:
+		return exitError{ExitWarnings}
+	case unknown:
+		return exitError{ExitFailure}
+	}
+	return nil
 }

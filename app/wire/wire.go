@@ -150,6 +150,13 @@ func (w Wiring) HealthConfig() health.Config {
 	hc := health.DefaultConfig()
 	hc.FailuresToDown, hc.SuccessesToUp = f.FailuresToDown, f.SuccessesToUp
 	hc.SlowLatency, hc.ProbeInterval, hc.LoginInterval = f.SlowLatency.Duration, f.ProbeInterval.Duration, f.LoginInterval.Duration
+	keep := map[string]bool{}
+	for _, a := range w.Config.Accounts {
+		if a.Canary != nil && a.Canary.KeepRouting {
+			keep[a.Name] = true
+		}
+	}
+	hc.KeepRouting = func(account string) bool { return keep[account] }
 	return hc
 }
 

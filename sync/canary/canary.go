@@ -130,6 +130,7 @@ func Run(ctx context.Context, p Probe) Result {
 	res.Sent = time.Now()
 	deadline := res.Sent.Add(p.Deadline)
 	var lastErr error
+	wait := 500 * time.Millisecond
 	for {
 		folder, err := look(ctx, p, tok)
 		if err == nil && folder != "" {
@@ -146,7 +147,8 @@ func Run(ctx context.Context, p Probe) Result {
 		if ctx.Err() != nil || !time.Now().Before(deadline) {
 			break
 		}
-		t := time.NewTimer(min(p.Poll, time.Until(deadline)))
+		wait = min(wait*2, p.Poll) // 1 s, 2 s, 4 s, then every Poll: quick when mail is quick
+		t := time.NewTimer(min(wait, time.Until(deadline)))
 		select {
 		case <-ctx.Done():
 		case <-t.C:

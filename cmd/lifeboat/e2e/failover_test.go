@@ -108,8 +108,14 @@ type stack struct {
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
+	return newStackWith(t, map[string]string{"jane": "a-secret"})
+}
+
+// newStackWith is newStack with provider A's users.
+func newStackWith(t *testing.T, aUsers map[string]string) *stack {
+	t.Helper()
 	s := &stack{t: t, data: t.TempDir()}
-	s.a = mailstack.StartT(t, mailstack.Options{Name: "a", Users: map[string]string{"jane": "a-secret"}})
+	s.a = mailstack.StartT(t, mailstack.Options{Name: "a", Users: aUsers})
 	s.b = mailstack.StartT(t, mailstack.Options{Name: "b", Users: map[string]string{"jane": "b-secret", "tom": "tom-secret"}})
 	if err := mailstack.Link(s.a, s.b); err != nil {
 		t.Fatal(err)

@@ -416,6 +416,9 @@ func Start(opts Options) (*Provider, error) {
 	if err := writeTable(filepath.Join(p.ConfigDir, "mailboxes"), mailboxes); err != nil {
 		return nil, fmt.Errorf("mailstack: %w", err)
 	}
+	if err := writeTable(filepath.Join(p.ConfigDir, "canonical"), map[string]string{}); err != nil {
+		return nil, fmt.Errorf("mailstack: %w", err)
+	}
 	if err := writeTable(filepath.Join(p.ConfigDir, "senders"), senders); err != nil {
 		return nil, fmt.Errorf("mailstack: %w", err)
 	}
@@ -853,6 +856,22 @@ func (p *Provider) addRoute(domain, addr string) error {
 	p.routes[domain] = addr
 	if err := p.writeTransport(); err != nil {
 		return err
+	}
+	return p.reload()
+}
+
+// Misroute makes the provider accept mail for any of its users and
+// deliver it into user's mailbox instead (BT's anti-spam update put its
+// customers' mail into one test mailbox); "" ends it.
+func (p *Provider) Misroute(user string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t := map[string]string{}
+	if user != "" {
+		t["@"+p.Domain] = p.Email(user)
+	}
+	if err := writeTable(filepath.Join(p.ConfigDir, "canonical"), t); err != nil {
+		return fmt.Errorf("mailstack: %w", err)
 	}
 	return p.reload()
 }

@@ -75,6 +75,9 @@ virtual_mailbox_domains = {{.Domain}}
 virtual_mailbox_maps = texthash:{{.ConfigDir}}/mailboxes
 virtual_transport = lmtp:unix:{{.LMTPSocket}}
 transport_maps = texthash:{{.ConfigDir}}/transport
+# Misroute: every recipient of this domain rewritten to one mailbox (empty
+# unless a test asks for it).
+recipient_canonical_maps = texthash:{{.ConfigDir}}/canonical
 default_transport = error:5.4.4 no route to this domain on the mailstack test network
 
 message_size_limit = {{.SizeLimit}}
