@@ -232,7 +232,13 @@ func (e *Engine) onHealthEvent(ev incidents.Event) {
 		e.notify(ev.Account+" is down", body)
 	case to == health.NeedsYou:
 		e.notify(ev.Account+" needs your attention", ev.Cause)
-	case to == health.Up && (from == health.Down || from == health.NeedsYou) && e.conf().Notifications != "problems":
+	case to == health.Degraded && ev.Phase == string(health.PhaseCanary):
+		body := ev.Cause
+		if next := e.nextSender(ev.Account); next != "" {
+			body += "; outgoing mail now goes through " + next
+		}
+		e.notify(ev.Account+" is not delivering mail", body)
+	case to == health.Up && (from == health.Down || from == health.NeedsYou || ev.Phase == string(health.PhaseCanary)) && e.conf().Notifications != "problems":
 		e.notify(ev.Account+" is working again", fmt.Sprintf("%s is operational again since %s", ev.Account, ev.Time.Local().Format("15:04")))
 	}
 	e.changed()

@@ -24,6 +24,7 @@ import (
 	"github.com/lifeboat-mail/lifeboat/store/outbox"
 	"github.com/lifeboat-mail/lifeboat/store/secrets"
 	"github.com/lifeboat-mail/lifeboat/sync/backup"
+	"github.com/lifeboat-mail/lifeboat/sync/canary"
 	"github.com/lifeboat-mail/lifeboat/sync/failover"
 	"github.com/lifeboat-mail/lifeboat/sync/health"
 	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
@@ -182,6 +183,14 @@ func (w Wiring) Targets() []health.Target {
 				return &health.Login{Username: a.SMTP.Username, Password: pw, Address: sender(a)}, nil
 			}
 			return &health.Login{Username: a.IMAP.Username, Password: pw}, nil
+		}
+		if a.Canary != nil {
+			if probe, err := w.CanaryProbe(a); err == nil {
+				t.CanaryEvery = a.Canary.Every.Duration
+				t.Canary = func(ctx context.Context) (health.Observation, bool) {
+					return CanaryObservation(canary.Run(ctx, probe))
+				}
+			}
 		}
 		if a.AnyOAuth2() && w.Password == nil {
 			t.TokenCheck = func(ctx context.Context) error {

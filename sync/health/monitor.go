@@ -27,7 +27,16 @@ type Target struct {
 	// traffic, so that a revoked consent shows before an outage, not
 	// during one. A failure is observed as a refused IMAP login.
 	TokenCheck func(ctx context.Context) error
+	// Canary, when set, runs every CanaryEvery (first about two minutes
+	// after Run starts): a delivery check, whose observation (ok false:
+	// undelivered) is taken in; false when it proved nothing.
+	Canary      func(ctx context.Context) (Observation, bool)
+	CanaryEvery time.Duration
 }
+
+// CanaryStart is how long after Run starts a target's first delivery
+// check goes out.
+var CanaryStart = 2 * time.Minute
 
 // Monitor probes accounts on their interval and feeds a Tracker.
 type Monitor struct {
@@ -87,6 +96,10 @@ func (m *Monitor) Run(ctx context.Context) error {
 		if tg.TokenCheck != nil {
 			wg.Add(1)
 			go m.tokenLoop(ctx, &wg, tg)
+		}
+		if tg.Canary != nil && tg.CanaryEvery > 0 {
+			wg.Add(1)
+			go m.canaryLoop(ctx, &wg, tg)
 		}
 	}
 	wg.Wait()
@@ -215,6 +228,29 @@ func (m *Monitor) tokenLoop(ctx context.Context, wg *sync.WaitGroup, tg Target) 
 			}
 		}
 		delay = m.cfg.TokenCheckInterval
+	}
+}
+
+// canaryLoop runs the target's delivery check on its schedule.
+func (m *Monitor) canaryLoop(ctx context.Context, wg *sync.WaitGroup, tg Target) {
+	defer wg.Done()
+	delay := min(CanaryStart, tg.CanaryEvery)
+	for {
+		timer := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+		o, ok := tg.Canary(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if ok {
+			m.tracker.Observe(o)
+		}
+		delay = tg.CanaryEvery
 	}
 }
 

@@ -331,3 +331,36 @@ func TestMonitorRefusedSignInNeedsYou(t *testing.T) {
 		}
 	}
 }
+
+// A target's delivery check runs on its schedule and its outcome is taken
+// in: undelivered is degraded.
+func TestMonitorRunsCanaries(t *testing.T) {
+	old := CanaryStart
+	CanaryStart = 10 * time.Millisecond
+	t.Cleanup(func() { CanaryStart = old })
+	tr := NewTracker(Config{}, Hooks{})
+	ran := make(chan struct{}, 10)
+	tg := Target{Account: "bt", CanaryEvery: 20 * time.Millisecond, Canary: func(context.Context) (Observation, bool) {
+		select {
+		case ran <- struct{}{}:
+		default:
+		}
+		return Observation{Account: "bt", Protocol: SMTP, Phase: PhaseCanary, Kind: KindUndelivered, Cause: "mail accepted but not delivered"}, true
+	}}
+	m := NewMonitor(tr, []Target{tg})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- m.Run(ctx) }()
+	for i := 0; i < 2; i++ {
+		select {
+		case <-ran:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("delivery check %d did not run", i+1)
+		}
+	}
+	cancel()
+	<-done
+	if tr.State("bt") != Degraded || tr.UsableFor("bt", SMTP) {
+		t.Errorf("after undelivered checks: %v", tr.State("bt"))
+	}
+}
