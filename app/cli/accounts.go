@@ -14,6 +14,7 @@ import (
 	"github.com/lifeboat-mail/lifeboat/app/wire"
 	"github.com/lifeboat-mail/lifeboat/store/config"
 	"github.com/lifeboat-mail/lifeboat/store/secrets"
+	"github.com/lifeboat-mail/lifeboat/sync/health"
 	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
 	"github.com/lifeboat-mail/lifeboat/sync/oauth"
 	"github.com/lifeboat-mail/lifeboat/sync/providers"
@@ -223,7 +224,7 @@ func (c *command) accountsAdd(args []string) error {
 	}
 	acct = cfg.Accounts[len(cfg.Accounts)-1]
 	if acct.UsesOAuth2() {
-		if err := c.signIn(acct, *device, !*noTest); err != nil {
+		if err := c.signIn(cfg, acct, *device, !*noTest); err != nil {
 			return fmt.Errorf("%w\nNothing was saved in the config file", err)
 		}
 		if err := cfg.Save(); err != nil {
@@ -262,6 +263,11 @@ func (c *command) accountsAdd(args []string) error {
 	}
 	if err := c.env.Secrets.Set(secrets.Service, secrets.KeyFor(name), password); err != nil {
 		return fmt.Errorf("cannot store the password in the system keyring: %w", err)
+	}
+	if !*noTest {
+		// A new password that works: an account that needed you is usable
+		// again at once, in every process.
+		c.tracker(cfg).Observe(health.Observation{Account: name, Protocol: health.IMAP, OK: true, LoggedIn: true, Phase: health.PhaseLogin})
 	}
 	if err := cfg.Save(); err != nil {
 		return err
@@ -368,6 +374,7 @@ func (c *command) accountsTest(args []string) error {
 		return err
 	}
 	fmt.Fprintf(c.env.Stdout, "ok: logged in, %s.\n", plural(n, "folder", "folders"))
+	c.tracker(cfg).Observe(health.Observation{Account: a.Name, Protocol: health.IMAP, OK: true, LoggedIn: true, Phase: health.PhaseLogin})
 	return nil
 }
 

@@ -41,12 +41,12 @@ func (c *command) accountsLogin(args []string) error {
 	if !a.AnyOAuth2() {
 		return usagef("account %q signs in with a password, not OAuth2: to switch, set auth = \"oauth2\" under [account.imap] and add an [account.oauth2] section with provider = \"microsoft\", \"google\" or \"custom\" (README, \"Signing in with Microsoft or Google\"); to change its password run \"lifeboat accounts add\" again", a.Name)
 	}
-	return c.signIn(*a, *device, !*noTest)
+	return c.signIn(cfg, *a, *device, !*noTest)
 }
 
 // signIn runs the browser or device flow for a, checks (test) the mail
 // servers with the new token, and keeps the tokens in the keyring.
-func (c *command) signIn(a config.Account, device, test bool) error {
+func (c *command) signIn(cfg *config.Config, a config.Account, device, test bool) error {
 	w := c.wiring(&config.Config{Accounts: []config.Account{a}})
 	p, err := oauthProviderOf(a)
 	if err != nil {
@@ -91,8 +91,17 @@ func (c *command) signIn(a config.Account, device, test bool) error {
 			fmt.Fprintln(c.env.Stdout, "ok.")
 		}
 	}
+
 	if err := w.SignedIn(a, tok); err != nil {
 		return err
+	}
+	if test && cfg != nil {
+		// The account that needed you works again: every process hears it
+		// (shared health), so nothing waits on old news.
+		tr := c.tracker(cfg)
+		for _, o := range wire.SignedInObservations(a) {
+			tr.Observe(o)
+		}
 	}
 	fmt.Fprintf(c.env.Stdout, "Signed in: %s's tokens for %s are in the system keyring (never in a file).\n", p.Name, a.Name)
 	return nil

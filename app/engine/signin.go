@@ -36,6 +36,9 @@ func (e *Engine) SignIn(ctx context.Context, account string, b oauth.Browser) er
 	if err := w.SignedIn(*a, tok); err != nil {
 		return err
 	}
+	for _, o := range wire.SignedInObservations(*a) {
+		e.tracker.Observe(o)
+	}
 	e.BackupNow(account)
 	return nil
 }

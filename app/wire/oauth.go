@@ -268,3 +268,17 @@ func (w Wiring) CheckSignIn(ctx context.Context, a config.Account, token string)
 	}
 	return folders, nil
 }
+
+// SignedInObservations are what a successful CheckSignIn tells the health
+// model: a real login on each protocol that signs in with OAuth2, so an
+// account that needed you is usable again at once, in every process.
+func SignedInObservations(a config.Account) []health.Observation {
+	var out []health.Observation
+	if a.UsesOAuth2() {
+		out = append(out, health.Observation{Account: a.Name, Protocol: health.IMAP, OK: true, LoggedIn: true, Phase: health.PhaseLogin})
+	}
+	if a.SMTPUsesOAuth2() {
+		out = append(out, health.Observation{Account: a.Name, Protocol: health.SMTP, OK: true, LoggedIn: true, Phase: health.PhaseLogin})
+	}
+	return out
+}
