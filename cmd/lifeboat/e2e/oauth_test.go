@@ -38,7 +38,18 @@ func TestMain(m *testing.M) {
 		resp.Body.Close()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	// Every lifeboat these tests start keeps its data (outbox, incidents,
+	// the shared health log) in a directory of this run, never in the
+	// user's home, unless a test sets XDG_DATA_HOME itself.
+	data, err := os.MkdirTemp("", "lifeboat-e2e-data-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("XDG_DATA_HOME", data)
+	code := m.Run()
+	os.RemoveAll(data)
+	os.Exit(code)
 }
 
 // An Outlook-like account that signs in only with OAuth2, from the first
