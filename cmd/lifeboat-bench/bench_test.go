@@ -16,7 +16,16 @@ func TestMain(m *testing.M) {
 	if code, ok := subcommand(os.Args[1:]); ok {
 		os.Exit(code)
 	}
-	os.Exit(m.Run())
+	// The lifeboat processes the smoke test starts keep their data (the
+	// shared health log) in a directory of this run, not the user's home.
+	data, err := os.MkdirTemp("", "lifeboat-bench-data-")
+	if err != nil {
+		os.Exit(1)
+	}
+	os.Setenv("XDG_DATA_HOME", data)
+	code := m.Run()
+	os.RemoveAll(data)
+	os.Exit(code)
 }
 
 // TestSmoke runs the whole benchmark on tiny corpora: every tool must run,
