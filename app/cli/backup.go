@@ -9,7 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lifeboat-mail/lifeboat/app/wire"
 	"github.com/lifeboat-mail/lifeboat/store/archive"
+	"github.com/lifeboat-mail/lifeboat/store/outbox"
 	"github.com/lifeboat-mail/lifeboat/sync/backup"
 )
 
@@ -59,6 +61,7 @@ func (c *command) runBackup(arch *archive.Archive, accts []backup.Account, opts 
 	results := backup.Backup(c.ctx, accts, opts)
 	pr.finish()
 	c.updateIndex(arch, accts)
+	c.watchBounces(arch, results, asJSON)
 	failed, warned := false, false
 	for _, r := range results {
 		if r.Err != nil {
@@ -219,3 +222,30 @@ func (p *jsonPrinter) event(ev backup.Event) {
 }
 
 func (p *jsonPrinter) finish() {}
+
+// watchBounces records the bounces the backup brought in against the
+// messages Lifeboat sent, and says so.
+func (c *command) watchBounces(arch *archive.Archive, results []backup.Result, asJSON bool) {
+	ob, err := outbox.Open(outboxDir())
+	if err != nil {
+		return // no outbox: nothing was sent from here
+	}
+	defer ob.Close()
+	for _, r := range results {
+		found, err := wire.WatchBounces(arch, ob, r)
+		if err != nil {
+			fmt.Fprintf(c.env.Stderr, "lifeboat: %s: bounce watch: %v\n", r.Account, err)
+		}
+		for _, b := range found {
+			if asJSON {
+				continue
+			}
+			to := b.Recipient
+			if to == "" {
+				to = "a recipient"
+			}
+			fmt.Fprintf(c.env.Stdout, "BOUNCED: %s (Message-ID %s, queued %s) to %s: %s\n",
+				b.Item.ID, b.Item.MessageID, b.Item.QueuedAt.Local().Format("2 Jan 15:04"), to, b.Reason)
+		}
+	}
+}

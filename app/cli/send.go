@@ -197,6 +197,7 @@ func (c *command) outboxList(s *sender) error {
 	if err != nil {
 		return err
 	}
+	defer c.listBounced(s.ob)
 	if len(items) == 0 {
 		fmt.Fprintln(c.env.Stdout, "The outbox is empty.")
 		return nil
@@ -283,4 +284,43 @@ func (c *command) relay(args []string) error {
 		return nil
 	}
 	return err
+}
+
+// bouncedShown is how far back the outbox lists sent messages that bounced.
+const bouncedShown = 14 * 24 * time.Hour
+
+// listBounced lists sent messages a bounce came back for, with the remote
+// server's words.
+func (c *command) listBounced(ob *outbox.Outbox) {
+	done, err := ob.Done()
+	if err != nil {
+		return
+	}
+	first := true
+	for _, it := range done {
+		if it.State() != outbox.Bounced || time.Since(it.QueuedAt) > bouncedShown {
+			continue
+		}
+		if first {
+			fmt.Fprintln(c.env.Stdout, "\nSent, but bounced:")
+			first = false
+		}
+		for _, b := range it.Bounces() {
+			to := b.Recipient
+			if to == "" {
+				to = "a recipient"
+			}
+			fmt.Fprintf(c.env.Stdout, "  BOUNCED %s (%s, sent through %s) to %s: %s\n", it.ID, it.MessageID, sentThrough(it), to, b.Reason)
+		}
+	}
+}
+
+// sentThrough is the account that accepted the message.
+func sentThrough(it *outbox.Item) string {
+	for i := len(it.Steps) - 1; i >= 0; i-- {
+		if s := it.Steps[i]; s.Step == outbox.StepAccepted && s.Account != "" {
+			return s.Account
+		}
+	}
+	return "?"
 }

@@ -361,9 +361,27 @@ func (e *Engine) BackupNow(account string) {
 			case len(r.Run.Warnings) > 0:
 				e.notify("Backup of "+r.Account+": warning", r.Run.Warnings[0])
 			}
+			// Bounces of mail Lifeboat sent, in what the backup brought in.
+			found, err := wire.WatchBounces(e.arch, e.ob, r)
+			if err != nil {
+				log.Printf("bounce watch of %s: %v", r.Account, err)
+			}
+			for _, b := range found {
+				e.notify("A message bounced", fmt.Sprintf("your message %s to %s came back: %s", b.Item.MessageID, orAddr(b.Recipient), b.Reason))
+			}
+			if len(found) > 0 {
+				e.reloadOutbox()
+			}
 		}
 		e.changed()
 	}()
+}
+
+func orAddr(a string) string {
+	if a == "" {
+		return "a recipient"
+	}
+	return a
 }
 
 func (e *Engine) onProgress(ev backup.Event) {

@@ -76,6 +76,10 @@ const (
 	StepRequeue    = "requeue"    // only Recipients remain to be delivered
 	StepNeedsUser  = "needs-user" // held until the user decides (content refused, too big, too old)
 	StepDropped    = "dropped"
+	// StepBounced: a delivery status notification came back for this sent
+	// message (Recipient, Reason: the remote server's words; Account: the
+	// one it went through).
+	StepBounced = "bounced"
 )
 
 // Step is one ledger line.
@@ -103,6 +107,7 @@ const (
 	Failed     State = "failed"     // every recipient finally rejected
 	NeedsUser  State = "needs-user"
 	Dropped    State = "dropped"
+	Bounced    State = "bounced" // sent, and a bounce came back for a recipient
 )
 
 // Item is a spooled message with its ledger.
@@ -168,6 +173,9 @@ func (it *Item) State() State {
 	}
 	if doubt && st != NeedsUser {
 		return Ambiguous
+	}
+	if st == Sent && len(it.Bounces()) > 0 {
+		return Bounced
 	}
 	if (st == Queued || st == Submitting) && len(it.Pending()) == 0 {
 		if len(it.Accepted()) > 0 {
@@ -486,7 +494,9 @@ func (o *Outbox) Enqueue(env Envelope, raw io.Reader) (Envelope, error) {
 // Append adds a step to a message's ledger, fsynced. The caller holds the
 // message's lock (Lock). A torn last line another process left is moved to
 // quarantine first, so that the new line starts a line of its own.
-func (o *Outbox) Append(id string, s Step) error {
+func (o *Outbox) Append(id string, s Step) error { return o.appendIn(o.dir, id, s) }
+
+func (o *Outbox) appendIn(dir, id string, s Step) error {
 	if !validID(id) {
 		return ErrNotFound
 	}
@@ -495,11 +505,12 @@ func (o *Outbox) Append(id string, s Step) error {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if _, err := os.Stat(o.msgPath(id)); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, id+".msg")); err != nil {
 		return ErrNotFound
 	}
-	_, statErr := os.Stat(o.ledgerPath(id))
-	f, err := os.OpenFile(o.ledgerPath(id), os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
+	ledger := filepath.Join(dir, id+".ledger")
+	_, statErr := os.Stat(ledger)
+	f, err := os.OpenFile(ledger, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return err
 	}
@@ -520,9 +531,58 @@ func (o *Outbox) Append(id string, s Step) error {
 		return err
 	}
 	if errors.Is(statErr, fs.ErrNotExist) {
-		return fsutil.SyncDir(o.dir)
+		return fsutil.SyncDir(dir)
 	}
 	return nil
+}
+
+// Bounces are the message's bounced steps, one per recipient (the first
+// recorded, should two processes have recorded one each).
+func (it *Item) Bounces() []Step {
+	var out []Step
+	seen := map[string]bool{}
+	for _, s := range it.Steps {
+		if s.Step == StepBounced && !seen[strings.ToLower(s.Recipient)] {
+			seen[strings.ToLower(s.Recipient)] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Bounce records that a bounce came back for recipient of the sent
+// message whose Message-ID is messageID (found in the spool or done/). It
+// returns the message and whether this is news (a bounce for that
+// recipient is recorded once); ErrNotFound when no message of the outbox
+// has that Message-ID.
+func (o *Outbox) Bounce(messageID, recipient, reason, account string) (*Item, bool, error) {
+	want := strings.ToLower(strings.Trim(strings.TrimSpace(messageID), "<>"))
+	if want == "" {
+		return nil, false, ErrNotFound
+	}
+	for _, dir := range []string{o.dir, filepath.Join(o.dir, "done")} {
+		items, err := o.list(dir)
+		if err != nil {
+			continue
+		}
+		for _, it := range items {
+			if strings.ToLower(strings.Trim(it.MessageID, "<>")) != want {
+				continue
+			}
+			for _, b := range it.Bounces() {
+				if strings.EqualFold(b.Recipient, recipient) {
+					return it, false, nil
+				}
+			}
+			step := Step{Step: StepBounced, Recipient: recipient, Reason: reason, Account: account}
+			if err := o.appendIn(dir, it.ID, step); err != nil {
+				return nil, false, err
+			}
+			it, err := o.load(dir, it.ID)
+			return it, true, err
+		}
+	}
+	return nil, false, ErrNotFound
 }
 
 // cutTornLine moves a ledger's last line to quarantine when it has no line

@@ -1,0 +1,98 @@
+package wire
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+
+	"github.com/lifeboat-mail/lifeboat/store/archive"
+	"github.com/lifeboat-mail/lifeboat/store/bounce"
+	"github.com/lifeboat-mail/lifeboat/store/outbox"
+	"github.com/lifeboat-mail/lifeboat/sync/backup"
+)
+
+// Bounced is a bounce found for a message Lifeboat sent.
+type Bounced struct {
+	Item      *outbox.Item
+	Recipient string
+	Reason    string
+	Account   string // whose inbox it came to
+}
+
+// maxBounceSize: bigger messages are not read as bounces (a report that
+// returns a whole large message is still read from its first MB).
+const maxBounceSize = 4 << 20
+
+// WatchBounces reads the INBOX messages a backup run added for delivery
+// status notifications about mail in the outbox (by the returned
+// message's Message-ID), and records each in the outbox; it returns the
+// ones that are news. The backup and IDLE Lifeboat already runs bring the
+// bounces in: no extra traffic.
+func WatchBounces(arch *archive.Archive, ob *outbox.Outbox, res backup.Result) ([]Bounced, error) {
+	newInInbox := 0
+	for _, f := range res.Run.Folders {
+		if strings.EqualFold(f.Path, "INBOX") {
+			newInInbox = f.New
+		}
+	}
+	if newInInbox == 0 || ob == nil {
+		return nil, nil
+	}
+	ids, err := arch.Folders(res.Account)
+	if err != nil {
+		return nil, err
+	}
+	var inbox *archive.FolderID
+	for i := range ids {
+		if strings.EqualFold(ids[i].Name, "INBOX") {
+			inbox = &ids[i]
+		}
+	}
+	if inbox == nil {
+		return nil, nil
+	}
+	f, err := arch.ReadFolder(*inbox)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	entries := f.Entries()
+	var out []Bounced
+	var buf bytes.Buffer
+	for _, e := range entries[max(0, len(entries)-newInInbox):] {
+		if e.Length > maxBounceSize {
+			continue
+		}
+		buf.Reset()
+		if err := f.WriteOriginal(&buf, e); err != nil {
+			continue
+		}
+		rep, ok := bounce.Parse(buf.Bytes())
+		if !ok {
+			continue
+		}
+		rcpts := rep.Recipients
+		if len(rcpts) == 0 {
+			rcpts = []bounce.Recipient{{Diagnostic: rep.Reason}}
+		}
+		for _, mid := range rep.MessageIDs {
+			for _, rc := range rcpts {
+				reason := rc.Diagnostic
+				if reason == "" {
+					reason = rep.Reason
+				}
+				it, isNew, err := ob.Bounce(mid, rc.Address, reason, res.Account)
+				if errors.Is(err, outbox.ErrNotFound) {
+					break // not a message of ours
+				}
+				if err != nil {
+					return out, err
+				}
+				if isNew {
+					out = append(out, Bounced{Item: it, Recipient: rc.Address, Reason: reason, Account: res.Account})
+				}
+			}
+		}
+	}
+	return out, nil
+}
