@@ -188,8 +188,32 @@ func (c *command) outbox(args []string) error {
 		}
 		c.printOutcome(out)
 		return nil
+	case "resend":
+		fs := c.flags("outbox resend")
+		via := fs.String("via", "", "the account to send it through")
+		pos, err := parse(fs, args)
+		if err != nil {
+			return err
+		}
+		if len(pos) != 1 || *via == "" {
+			return usagef("outbox resend needs a message ID and --via ACCOUNT (see \"lifeboat outbox\")")
+		}
+		if a, err := s.cfg.Account(*via); err != nil || a.SMTP == nil {
+			return usagef("--via %q: not an account that can send (it needs an [account.smtp])", *via)
+		}
+		env, err := s.ob.Resend(pos[0], *via)
+		if err != nil {
+			return fmt.Errorf("%s: %w", pos[0], err)
+		}
+		fmt.Fprintf(c.env.Stdout, "Queued again as %s, to %s, through %s.\n", env.ID, strings.Join(env.To, ", "), *via)
+		out, err := s.router.Deliver(c.ctx, env.ID)
+		if err != nil {
+			return fmt.Errorf("%s: %w", env.ID, err)
+		}
+		c.printOutcome(out)
+		return nil
 	}
-	return usagef("unknown outbox command %q (list, send, retry ID, drop ID)", sub)
+	return usagef("unknown outbox command %q (list, send, retry ID, drop ID, resend ID --via ACCOUNT)", sub)
 }
 
 func (c *command) outboxList(s *sender) error {

@@ -61,7 +61,10 @@ type Envelope struct {
 	MessageID string    `json:"message_id,omitempty"`
 	QueuedAt  time.Time `json:"queued_at"`
 	Size      int64     `json:"size"`
-	Via       string    `json:"via,omitempty"` // "send", "relay", "compose"
+	Via       string    `json:"via,omitempty"` // "send", "relay", "compose", "resend"
+	// Through, when set, is the only account the message may go through
+	// (the user's "send it again through …").
+	Through string `json:"through,omitempty"`
 }
 
 // Step names of the ledger.
@@ -534,6 +537,48 @@ func (o *Outbox) appendIn(dir, id string, s Step) error {
 		return fsutil.SyncDir(dir)
 	}
 	return nil
+}
+
+// Resend queues again, to the recipients it bounced for only, a sent
+// message a bounce came back for, to go through account only. The copy
+// keeps the bytes and the Message-ID (replies thread, and a bounce of the
+// copy is matched to the copy, found first in the spool).
+func (o *Outbox) Resend(id, account string) (Envelope, error) {
+	if !validID(id) {
+		return Envelope{}, ErrNotFound
+	}
+	dir := filepath.Join(o.dir, "done")
+	it, err := o.load(dir, id)
+	if errors.Is(err, ErrNotFound) {
+		dir = o.dir
+		it, err = o.load(dir, id)
+	}
+	if err != nil {
+		return Envelope{}, err
+	}
+	var to []string
+	for _, b := range it.Bounces() {
+		if b.Recipient != "" {
+			to = append(to, b.Recipient)
+		}
+	}
+	if len(to) == 0 {
+		to = it.To // a bounce that named no recipient: all of them
+		if len(it.Bounces()) == 0 {
+			return Envelope{}, fmt.Errorf("%s did not bounce: nothing to send again (lifeboat outbox retry is for queued messages)", id)
+		}
+	}
+	f, err := os.Open(filepath.Join(dir, id+".msg"))
+	if err != nil {
+		return Envelope{}, err
+	}
+	defer f.Close()
+	br := bufio.NewReader(f)
+	if _, err := br.ReadBytes('\n'); err != nil { // the envelope line
+		return Envelope{}, err
+	}
+	env := Envelope{From: it.From, To: to, MessageID: it.MessageID, Via: "resend", Through: account}
+	return o.Enqueue(env, br)
 }
 
 // Bounces are the message's bounced steps, one per recipient (the first

@@ -529,6 +529,19 @@ func (r *Router) attempt(ctx context.Context, it *outbox.Item, out Outcome) (Out
 	var reasons []string
 	tried, tooBig := 0, 0
 	accts := r.accounts()
+	if it.Through != "" {
+		// The user chose the account: that one only.
+		var only []Account
+		for _, a := range accts {
+			if a.Name == it.Through {
+				only = append(only, a)
+			}
+		}
+		if len(only) == 0 {
+			reasons = append(reasons, it.Through+": not an account that can send")
+		}
+		accts = only
+	}
 	for i := range accts {
 		acct := &accts[i]
 		if ctx.Err() != nil {

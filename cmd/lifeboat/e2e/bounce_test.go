@@ -40,4 +40,22 @@ func TestBounceOfASentMessage(t *testing.T) {
 	if _, out = s.run("", "backup", "--account", "a"); strings.Contains(out, "BOUNCED") {
 		t.Errorf("the bounce was reported again:\n%s", out)
 	}
+	// Send it again through B, to the bounced recipient only. (B knows
+	// nobody@ as its own unknown user and refuses it at once: the refusal
+	// is B's, which is what shows the message went through B.)
+	_, out = s.run("", "outbox")
+	id := ""
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) > 1 && f[0] == "BOUNCED" {
+			id = f[1]
+		}
+	}
+	code, out = s.run("", "outbox", "resend", id, "--via", "b")
+	if !strings.Contains(out, "Queued again as") || !strings.Contains(out, "through b") || !strings.Contains(out, "nobody@"+s.b.Domain) {
+		t.Fatalf("resend %s --via b: exit %d\n%s", id, code, out)
+	}
+	t.Logf("resend said:\n%s", out)
+	if code, out = s.run("", "outbox", "resend", id, "--via", "nope"); code != 2 {
+		t.Errorf("resend through an unknown account: exit %d\n%s", code, out)
+	}
 }
