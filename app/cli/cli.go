@@ -109,8 +109,9 @@ Commands:
   relay [--show-credentials]
                          run the local SMTP relay for mail programs, sending
                          and retrying queued mail until stopped
-  outbox [list|send|retry ID|drop ID]
-                         queued and failed messages with their ledger
+  outbox [list|send|retry ID|drop ID|resend ID --via ACCOUNT]
+                         queued, failed and bounced messages with their
+                         ledger; resend: a bounced one through another account
   monitor [--once [--canary]] [-v]
                          probe every account's IMAP and SMTP and print each
                          change of health (up, degraded, down, needs-you);
