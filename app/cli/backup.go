@@ -237,6 +237,9 @@ func (c *command) watchBounces(arch *archive.Archive, results []backup.Result, a
 			fmt.Fprintf(c.env.Stderr, "lifeboat: %s: bounce watch: %v\n", r.Account, err)
 		}
 		for _, b := range found {
+			if o, ok := b.Observation(); ok && c.tr != nil {
+				c.tr.Observe(o)
+			}
 			if asJSON {
 				continue
 			}

@@ -341,10 +341,8 @@ func (c *command) listBounced(ob *outbox.Outbox) {
 
 // sentThrough is the account that accepted the message.
 func sentThrough(it *outbox.Item) string {
-	for i := len(it.Steps) - 1; i >= 0; i-- {
-		if s := it.Steps[i]; s.Step == outbox.StepAccepted && s.Account != "" {
-			return s.Account
-		}
+	if a := it.AcceptedBy(); a != "" {
+		return a
 	}
 	return "?"
 }

@@ -367,6 +367,9 @@ func (e *Engine) BackupNow(account string) {
 				log.Printf("bounce watch of %s: %v", r.Account, err)
 			}
 			for _, b := range found {
+				if o, ok := b.Observation(); ok {
+					e.tracker.Observe(o)
+				}
 				e.notify("A message bounced", fmt.Sprintf("your message %s to %s came back: %s", b.Item.MessageID, orAddr(b.Recipient), b.Reason))
 			}
 			if len(found) > 0 {

@@ -9,14 +9,37 @@ import (
 	"github.com/lifeboat-mail/lifeboat/store/bounce"
 	"github.com/lifeboat-mail/lifeboat/store/outbox"
 	"github.com/lifeboat-mail/lifeboat/sync/backup"
+	"github.com/lifeboat-mail/lifeboat/sync/health"
 )
 
 // Bounced is a bounce found for a message Lifeboat sent.
 type Bounced struct {
 	Item      *outbox.Item
 	Recipient string
+	Status    string // "5.7.1"; "" when the report did not say
 	Reason    string
 	Account   string // whose inbox it came to
+	Through   string // the account that had accepted the message
+}
+
+// Observation is what the bounce tells the health model about the account
+// the message went through, when it is the sending side's fault (not an
+// unknown or full mailbox at the other end): many of them make it
+// degraded for sending.
+func (b Bounced) Observation() (health.Observation, bool) {
+	st := b.Status
+	if b.Through == "" || strings.HasPrefix(st, "5.1.") || st == "5.2.1" || st == "5.2.2" {
+		return health.Observation{}, false
+	}
+	return health.Observation{Account: b.Through, Protocol: health.SMTP, Phase: health.PhaseBounce,
+		Cause: orWords(b.Recipient) + ": " + b.Reason}, true
+}
+
+func orWords(a string) string {
+	if a == "" {
+		return "a recipient"
+	}
+	return a
 }
 
 // maxBounceSize: bigger messages are not read as bounces (a report that
@@ -89,7 +112,7 @@ func WatchBounces(arch *archive.Archive, ob *outbox.Outbox, res backup.Result) (
 					return out, err
 				}
 				if isNew {
-					out = append(out, Bounced{Item: it, Recipient: rc.Address, Reason: reason, Account: res.Account})
+					out = append(out, Bounced{Item: it, Recipient: rc.Address, Status: rc.Status, Reason: reason, Account: res.Account, Through: it.AcceptedBy()})
 				}
 			}
 		}

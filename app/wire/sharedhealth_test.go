@@ -51,3 +51,13 @@ func TestSharedHealthAcrossProcesses(t *testing.T) {
 		t.Errorf("the app did not learn bt is back: %v", appTr.State("bt"))
 	}
 }
+
+// Only the sending side's bounces count against the account.
+func TestBounceObservation(t *testing.T) {
+	for st, counts := range map[string]bool{"5.1.1": false, "5.2.2": false, "5.7.1": true, "4.4.7": true, "": true} {
+		_, ok := Bounced{Through: "bt", Status: st, Recipient: "x@y", Reason: "r"}.Observation()
+		if ok != counts {
+			t.Errorf("status %q counts %t, want %t", st, ok, counts)
+		}
+	}
+}

@@ -581,6 +581,16 @@ func (o *Outbox) Resend(id, account string) (Envelope, error) {
 	return o.Enqueue(env, br)
 }
 
+// AcceptedBy is the account whose server last accepted the message ("").
+func (it *Item) AcceptedBy() string {
+	for i := len(it.Steps) - 1; i >= 0; i-- {
+		if s := it.Steps[i]; s.Step == StepAccepted && s.Account != "" {
+			return s.Account
+		}
+	}
+	return ""
+}
+
 // Bounces are the message's bounced steps, one per recipient (the first
 // recorded, should two processes have recorded one each).
 func (it *Item) Bounces() []Step {

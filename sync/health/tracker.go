@@ -57,6 +57,18 @@ type account struct {
 	undelivered      bool
 	undeliveredCause string
 	canaries         []Check // recent delivery checks, oldest first
+	bounces          []Check // bounces of the sending side within BounceWindow
+}
+
+// bouncing reports whether mail sent through the account came back too
+// often lately.
+func (a *account) bouncing(now time.Time) bool {
+	cut := 0
+	for cut < len(a.bounces) && now.Sub(a.bounces[cut].Time) > BounceWindow {
+		cut++
+	}
+	a.bounces = a.bounces[cut:]
+	return len(a.bounces) >= BounceLimit
 }
 
 type protoState struct {
@@ -127,6 +139,18 @@ func (t *Tracker) observe(o Observation, emit bool) Observation {
 	}
 	a := t.account(o.Account)
 	t.refresh(a, now)
+	if o.Phase == PhaseBounce {
+		a.bounces = append(a.bounces, Check{Time: o.Time, Phase: o.Phase, Kind: o.Kind, Cause: o.Cause})
+		if s := t.compute(a); s != a.state {
+			t.change(a, s, o, false)
+		}
+		if !emit {
+			t.pending = t.pending[:queued]
+		}
+		t.mu.Unlock()
+		t.flush()
+		return o
+	}
 	if o.Phase == PhaseCanary {
 		// A delivery check says nothing of reachability: a track of its own.
 		a.undelivered, a.undeliveredCause = !o.OK, o.Cause
@@ -216,13 +240,13 @@ func (t *Tracker) compute(a *account) State {
 		}
 	}
 	switch {
-	case known == 0 && a.undelivered:
+	case known == 0 && (a.undelivered || a.bouncing(t.cfg.Now())):
 		return Degraded
 	case known == 0:
 		return Unknown
 	case down == known:
 		return Down
-	case down > 0 || slow || a.undelivered:
+	case down > 0 || slow || a.undelivered || a.bouncing(t.cfg.Now()):
 		return Degraded
 	}
 	return Up
@@ -284,6 +308,9 @@ func (t *Tracker) describe(a *account, s State, o Observation, recovered bool) s
 	case Degraded:
 		if o.Phase == PhaseCanary && a.undelivered {
 			return orDefault(a.undeliveredCause, "mail accepted but not delivered")
+		}
+		if o.Phase == PhaseBounce {
+			return fmt.Sprintf("%d messages sent through it bounced within %s (last: %s)", len(a.bounces), words(BounceWindow), o.Cause)
 		}
 		var downs, ups []string
 		for _, name := range sortedProtocols(a) {
@@ -419,7 +446,7 @@ func (t *Tracker) UsableFor(account string, p Protocol) bool {
 	}
 	t.refresh(a, t.cfg.Now())
 	ok := a.state != Down && a.state != NeedsYou && !a.flapping
-	if ok && a.undelivered && (p == "" || p == SMTP) && (t.cfg.KeepRouting == nil || !t.cfg.KeepRouting(account)) {
+	if ok && (a.undelivered || a.bouncing(t.cfg.Now())) && (p == "" || p == SMTP) && (t.cfg.KeepRouting == nil || !t.cfg.KeepRouting(account)) {
 		ok = false // mail accepted there does not arrive: not for sending
 	}
 	if ps := a.protos[p]; ok && p != "" && ps != nil {

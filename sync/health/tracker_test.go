@@ -567,3 +567,27 @@ func TestUndeliveredCanary(t *testing.T) {
 		t.Errorf("recovery cause %q", c)
 	}
 }
+
+// Mail sent through an account comes back again and again (a blocklist,
+// a policy): degraded for sending once BounceLimit bounces came within
+// BounceWindow; usable again when they age out.
+func TestBouncesDegradeSending(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	tr := NewTracker(Config{Now: clock}, Hooks{})
+	tr.Observe(Observation{Account: "bt", Protocol: SMTP, OK: true, LoggedIn: true})
+	tr.Observe(Observation{Account: "bt", Protocol: SMTP, OK: true, LoggedIn: true})
+	for i := 0; i < BounceLimit; i++ {
+		if !tr.UsableFor("bt", SMTP) {
+			t.Fatalf("not usable after %d bounces", i)
+		}
+		tr.Observe(Observation{Account: "bt", Protocol: SMTP, Phase: PhaseBounce, Cause: "x@y: 554 5.7.1 blocked"})
+	}
+	if tr.State("bt") != Degraded || tr.UsableFor("bt", SMTP) {
+		t.Fatalf("after %d bounces: %v", BounceLimit, tr.State("bt"))
+	}
+	now = now.Add(BounceWindow + time.Minute)
+	if !tr.UsableFor("bt", SMTP) {
+		t.Error("still out of the route after the bounces aged out")
+	}
+}

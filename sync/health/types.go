@@ -88,6 +88,16 @@ const (
 	// PhaseCanary is a delivery check (sync/canary): OK when the probe
 	// arrived; a failure of KindUndelivered when it did not.
 	PhaseCanary Phase = "canary"
+	// PhaseBounce is a bounce that came back for mail sent through the
+	// account for a reason of the sending side (not an unknown
+	// recipient): many within BounceWindow make it degraded for sending.
+	PhaseBounce Phase = "bounce"
+)
+
+// Bounces within BounceWindow that make an account degraded for sending.
+const (
+	BounceLimit  = 3
+	BounceWindow = time.Hour
 )
 
 // Kind classifies a failure: the kinds of sync/failure that matter to an
