@@ -113,12 +113,7 @@ func (a *account) proto(p Protocol) *protoState {
 
 // Observe takes in one observation and updates the account's state,
 // emitting an event for every change.
-func (t *Tracker) Observe(o Observation) {
-	o = t.observe(o, true)
-	if t.hooks.OnObserve != nil {
-		t.hooks.OnObserve(o)
-	}
-}
+func (t *Tracker) Observe(o Observation) { t.observe(o, true) }
 
 // Replay takes in an observation another process made (and already
 // reported): the state changes as with Observe, but no event is emitted
@@ -148,6 +143,7 @@ func (t *Tracker) observe(o Observation, emit bool) Observation {
 			t.pending = t.pending[:queued]
 		}
 		t.mu.Unlock()
+		t.share(o, emit)
 		t.flush()
 		return o
 	}
@@ -165,6 +161,7 @@ func (t *Tracker) observe(o Observation, emit bool) Observation {
 			t.pending = t.pending[:queued]
 		}
 		t.mu.Unlock()
+		t.share(o, emit)
 		t.flush()
 		return o
 	}
@@ -219,8 +216,18 @@ func (t *Tracker) observe(o Observation, emit bool) Observation {
 		t.pending = t.pending[:queued]
 	}
 	t.mu.Unlock()
+	t.share(o, emit)
 	t.flush()
 	return o
+}
+
+// share hands an observation of this process to OnObserve before its
+// events are delivered: whoever hears of a change (a "→ down" printed)
+// finds the observation already in the shared log.
+func (t *Tracker) share(o Observation, emit bool) {
+	if emit && t.hooks.OnObserve != nil {
+		t.hooks.OnObserve(o)
+	}
 }
 
 // compute applies the rules of the package documentation.
