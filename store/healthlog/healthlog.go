@@ -226,8 +226,18 @@ func (t *Tail) Next() []Record {
 		// the new file from its start.
 		t.file.Seek(t.offset, io.SeekStart)
 		readRecords(t.file, take)
+		old, _ := t.file.Stat()
 		t.file.Close()
 		t.file, t.offset = nil, 0
+		// Rotated twice since the last read: the file in between is now
+		// health.log.1, read whole. (More rotations than that between two
+		// reads would take 8 MB of records in a few seconds.)
+		if prev, err := os.Open(t.l.path + ".1"); err == nil {
+			if st, err := prev.Stat(); err == nil && (old == nil || !os.SameFile(st, old)) {
+				readRecords(prev, take)
+			}
+			prev.Close()
+		}
 	}
 	f, err := os.Open(t.l.path)
 	if err != nil {

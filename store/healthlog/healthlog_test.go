@@ -14,7 +14,7 @@ import (
 // rotations meanwhile: every record is read once, none of the reader's own.
 func TestConcurrentWritersTailAndRotation(t *testing.T) {
 	old := MaxSize
-	MaxSize = 8 << 10 // rotate often
+	MaxSize = 24 << 10 // rotate a few times
 	t.Cleanup(func() { MaxSize = old })
 	path := filepath.Join(t.TempDir(), FileName)
 	reader, err := Open(path)
