@@ -112,6 +112,11 @@ Commands:
   outbox [list|send|retry ID|drop ID|resend ID --via ACCOUNT]
                          queued, failed and bounced messages with their
                          ledger; resend: a bounced one through another account
+  service [--no-relay]   run headless for an office server: scheduled backups,
+                         probes and delivery checks, the relay, the outbox's
+                         retries, the bounce watch; SIGTERM stops it cleanly
+  service install [--system [--user NAME]]
+                         write a systemd user unit (or a system one) for it
   monitor [--once [--canary]] [-v]
                          probe every account's IMAP and SMTP and print each
                          change of health (up, degraded, down, needs-you);
@@ -185,6 +190,8 @@ func Main(ctx context.Context, args []string, env *Env) int {
 		err = c.outbox(rest)
 	case "monitor":
 		err = c.monitor(rest)
+	case "service", "daemon":
+		err = c.service(rest)
 	case "help":
 		fmt.Fprint(env.Stdout, usage)
 		return ExitOK
@@ -214,6 +221,7 @@ func Main(ctx context.Context, args []string, env *Env) int {
 type command struct {
 	ctx        context.Context
 	bg         sync.WaitGroup // background goroutines, waited for by Main
+	svcLog     *serviceLog    // set by lifeboat service: every line in its format
 	env        *Env
 	configFlag string
 	tr         *health.Tracker // the health model of this process, made on first use

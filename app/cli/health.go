@@ -83,6 +83,10 @@ func (c *command) printEvent(ev incidents.Event) {
 	if ev.Cause != "" {
 		line += ": " + ev.Cause
 	}
+	if c.svcLog != nil {
+		c.svcLog.printf("health", "%s", line[len("15:04:05 "):])
+		return
+	}
 	fmt.Fprintln(c.env.Stdout, line)
 }
 

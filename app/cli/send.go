@@ -49,6 +49,10 @@ func (c *command) newSender(cfg *config.Config, health failover.Health) (*sender
 		if n.ID != "" {
 			prefix += n.ID + ": "
 		}
+		if c.svcLog != nil {
+			c.svcLog.printf("outbox", "%s", strings.TrimPrefix(prefix, "lifeboat: ")+n.Text)
+			return
+		}
 		fmt.Fprintln(c.env.Stderr, prefix+n.Text)
 	}
 	r := failover.New(ro)

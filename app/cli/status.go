@@ -124,6 +124,7 @@ func (c *command) status(args []string) error {
 		return enc.Encode(sts)
 	}
 	c.printStatus(arch, sts)
+	c.printService()
 	c.printIncidents(10)
 	for _, st := range sts {
 		if len(st.Warnings) > 0 {
