@@ -51,6 +51,20 @@ func ensureMailbox(c *imapclient.Client, mailbox string) error {
 // FETCH) in mailbox, creating the mailbox if needed, with the given flags
 // and INTERNALDATE (zero: now). It returns the new message's UID.
 func (s *Server) Append(user, mailbox string, msg []byte, flags []imap.Flag, date time.Time) (imap.UID, error) {
+	for attempt := 0; ; attempt++ {
+		uid, err := s.appendOnce(user, mailbox, msg, flags, date)
+		var ierr *imap.Error
+		// Dovecot 2.3 creates INBOX on first use; when another session
+		// (a client's SELECT) creates it at the same moment, APPEND says
+		// NO [ALREADYEXISTS]. Once more then finds it.
+		if attempt < 2 && errors.As(err, &ierr) && ierr.Code == imap.ResponseCodeAlreadyExists {
+			continue
+		}
+		return uid, err
+	}
+}
+
+func (s *Server) appendOnce(user, mailbox string, msg []byte, flags []imap.Flag, date time.Time) (imap.UID, error) {
 	var uid imap.UID
 	err := s.withClient(user, func(c *imapclient.Client) error {
 		if err := ensureMailbox(c, mailbox); err != nil {
