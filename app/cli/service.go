@@ -45,6 +45,18 @@ type serviceLog struct {
 func (l *serviceLog) printf(component, format string, args ...any) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.line(component, format, args...)
+}
+
+// stopped says the service stopped, in the log and in service.json.
+func (l *serviceLog) stopped() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.state.Stopped = time.Now().UTC()
+	l.line("service", "stopped")
+}
+
+func (l *serviceLog) line(component, format string, args ...any) {
 	now := time.Now().UTC()
 	msg := fmt.Sprintf(format, args...)
 	fmt.Fprintf(l.c.env.Stdout, "%s %s: %s\n", now.Format(time.RFC3339), component, strings.ReplaceAll(msg, "\n", " "))
@@ -110,6 +122,10 @@ func (c *command) service(args []string) error {
 		defer rl.Close()
 		lg.printf("relay", "listening on %s (user %s)", rl.Addr, rc.User)
 	}
+	arch, err := c.openArchive(cfg)
+	if err != nil {
+		return err
+	}
 	c.startMonitor(cfg)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -117,10 +133,6 @@ func (c *command) service(args []string) error {
 		defer wg.Done()
 		s.router.Run(ctx)
 	}()
-	arch, err := c.openArchive(cfg)
-	if err != nil {
-		return err
-	}
 	every := cfg.BackupEvery.Duration
 	for {
 		c.serviceBackup(ctx, cfg, arch, s.ob, lg)
@@ -135,8 +147,7 @@ func (c *command) service(args []string) error {
 		}
 	}
 	wg.Wait()
-	lg.state.Stopped = time.Now().UTC()
-	lg.printf("service", "stopped")
+	lg.stopped()
 	return nil
 }
 
