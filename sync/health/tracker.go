@@ -56,9 +56,12 @@ type account struct {
 	// undelivered: the last delivery check did not arrive (its cause).
 	undelivered      bool
 	undeliveredCause string
-	canaries         []Check // recent delivery checks, oldest first
 	bounces          []Check // bounces of the sending side within BounceWindow
 }
+
+// notDelivering reports whether mail sent through the account does not
+// arrive: its last delivery check did not, or too much came back lately.
+func (a *account) notDelivering(now time.Time) bool { return a.undelivered || a.bouncing(now) }
 
 // bouncing reports whether mail sent through the account came back too
 // often lately.
@@ -134,37 +137,31 @@ func (t *Tracker) observe(o Observation, emit bool) Observation {
 	}
 	a := t.account(o.Account)
 	t.refresh(a, now)
-	if o.Phase == PhaseBounce {
+	recovered := false
+	switch o.Phase {
+	case PhaseBounce:
 		a.bounces = append(a.bounces, Check{Time: o.Time, Phase: o.Phase, Kind: o.Kind, Cause: o.Cause})
-		if s := t.compute(a); s != a.state {
-			t.change(a, s, o, false)
-		}
-		if !emit {
-			t.pending = t.pending[:queued]
-		}
-		t.mu.Unlock()
-		t.share(o, emit)
-		t.flush()
-		return o
-	}
-	if o.Phase == PhaseCanary {
+	case PhaseCanary:
 		// A delivery check says nothing of reachability: a track of its own.
 		a.undelivered, a.undeliveredCause = !o.OK, o.Cause
-		a.canaries = append(a.canaries, Check{Time: o.Time, OK: o.OK, Latency: o.Latency, Phase: o.Phase, Kind: o.Kind, Cause: o.Cause})
-		if len(a.canaries) > RecentChecks {
-			a.canaries = a.canaries[1:]
-		}
-		if s := t.compute(a); s != a.state {
-			t.change(a, s, o, false)
-		}
-		if !emit {
-			t.pending = t.pending[:queued]
-		}
-		t.mu.Unlock()
-		t.share(o, emit)
-		t.flush()
-		return o
+	default:
+		recovered = t.observeProtocol(a, o)
 	}
+	if s := t.compute(a); s != a.state {
+		t.change(a, s, o, recovered)
+	}
+	if !emit {
+		t.pending = t.pending[:queued]
+	}
+	t.mu.Unlock()
+	t.share(o, emit)
+	t.flush()
+	return o
+}
+
+// observeProtocol takes o into its protocol's track; it reports whether o
+// brought the protocol back up.
+func (t *Tracker) observeProtocol(a *account, o Observation) (recovered bool) {
 	p := a.proto(o.Protocol)
 	wasDown := p.status == Down
 	if o.OK {
@@ -209,16 +206,7 @@ func (t *Tracker) observe(o Observation, emit bool) Observation {
 		p.recent[p.next] = c
 		p.next = (p.next + 1) % RecentChecks
 	}
-	if s := t.compute(a); s != a.state {
-		t.change(a, s, o, wasDown && p.status == Up)
-	}
-	if !emit {
-		t.pending = t.pending[:queued]
-	}
-	t.mu.Unlock()
-	t.share(o, emit)
-	t.flush()
-	return o
+	return wasDown && p.status == Up
 }
 
 // share hands an observation of this process to OnObserve before its
@@ -246,14 +234,15 @@ func (t *Tracker) compute(a *account) State {
 			down++
 		}
 	}
+	notDelivering := a.notDelivering(t.cfg.Now())
 	switch {
-	case known == 0 && (a.undelivered || a.bouncing(t.cfg.Now())):
+	case known == 0 && notDelivering:
 		return Degraded
 	case known == 0:
 		return Unknown
 	case down == known:
 		return Down
-	case down > 0 || slow || a.undelivered || a.bouncing(t.cfg.Now()):
+	case down > 0 || slow || notDelivering:
 		return Degraded
 	}
 	return Up
@@ -453,7 +442,7 @@ func (t *Tracker) UsableFor(account string, p Protocol) bool {
 	}
 	t.refresh(a, t.cfg.Now())
 	ok := a.state != Down && a.state != NeedsYou && !a.flapping
-	if ok && (a.undelivered || a.bouncing(t.cfg.Now())) && (p == "" || p == SMTP) && (t.cfg.KeepRouting == nil || !t.cfg.KeepRouting(account)) {
+	if ok && a.notDelivering(t.cfg.Now()) && (p == "" || p == SMTP) && (t.cfg.KeepRouting == nil || !t.cfg.KeepRouting(account)) {
 		ok = false // mail accepted there does not arrive: not for sending
 	}
 	if ps := a.protos[p]; ok && p != "" && ps != nil {
