@@ -169,9 +169,9 @@ func (c *command) probeOnce(cfg *config.Config, tr *health.Tracker) error {
 			}
 			login, err := t.Credentials(c.ctx, p)
 			if err != nil {
-				if kind, cause := health.Classify(p, health.PhaseLogin, err); kind == health.KindAuth {
+				if o, ok := health.SignInRefused(t.Account, p, err); ok {
 					// An OAuth2 sign-in the provider refused: nothing to try.
-					tr.Observe(health.Observation{Account: t.Account, Protocol: p, Phase: health.PhaseLogin, Kind: kind, Cause: cause})
+					tr.Observe(o)
 					fmt.Fprintf(c.env.Stdout, "%s %s: NEEDS YOU: %v\n", t.Account, p, err)
 					failed = true
 				} else {

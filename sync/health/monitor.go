@@ -157,10 +157,10 @@ func (m *Monitor) check(ctx context.Context, tg Target, p Protocol) {
 			if ctx.Err() != nil {
 				return
 			}
-			if kind, cause := Classify(p, PhaseLogin, err); kind == KindAuth {
+			if o, ok := SignInRefused(tg.Account, p, err); ok {
 				// Signing in cannot work until the user acts: say so, and
 				// let the connection check below run without a login.
-				m.tracker.Observe(Observation{Account: tg.Account, Protocol: p, Phase: PhaseLogin, Kind: kind, Cause: cause})
+				m.tracker.Observe(o)
 			} else {
 				m.tracker.report(fmt.Errorf("health monitor: %s credentials of %s: %w", p, tg.Account, err))
 			}
@@ -203,6 +203,19 @@ func (m *Monitor) check(ctx context.Context, tg Target, p Protocol) {
 	}
 }
 
+// SignInRefused is the observation of err, from getting the credentials
+// of an account's protocol p, when it means that signing in cannot work
+// until the user acts (an OAuth2 grant the provider refused): a refused
+// login, needs-you. ok is false for any other error (a keyring that is
+// locked, a provider out of reach), which says nothing of the account.
+func SignInRefused(account string, p Protocol, err error) (o Observation, ok bool) {
+	kind, cause := Classify(p, PhaseLogin, err)
+	if kind != KindAuth {
+		return Observation{}, false
+	}
+	return Observation{Account: account, Protocol: p, Phase: PhaseLogin, Kind: kind, Cause: cause}, true
+}
+
 // tokenLoop runs the target's token check on its interval.
 func (m *Monitor) tokenLoop(ctx context.Context, wg *sync.WaitGroup, tg Target) {
 	defer wg.Done()
@@ -220,9 +233,8 @@ func (m *Monitor) tokenLoop(ctx context.Context, wg *sync.WaitGroup, tg Target) 
 			return
 		}
 		if err != nil {
-			kind, cause := Classify(IMAP, PhaseLogin, err)
-			if kind == KindAuth {
-				m.tracker.Observe(Observation{Account: tg.Account, Protocol: IMAP, Phase: PhaseLogin, Kind: kind, Cause: cause})
+			if o, ok := SignInRefused(tg.Account, IMAP, err); ok {
+				m.tracker.Observe(o)
 			} else {
 				m.tracker.report(fmt.Errorf("health monitor: token check of %s: %w", tg.Account, err))
 			}
