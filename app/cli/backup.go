@@ -232,23 +232,15 @@ func (c *command) watchBounces(arch *archive.Archive, results []backup.Result, a
 	}
 	defer ob.Close()
 	for _, r := range results {
-		found, err := wire.WatchBounces(arch, ob, r)
+		found, err := wire.WatchBounces(arch, ob, r, c.tr)
 		if err != nil {
 			fmt.Fprintf(c.env.Stderr, "lifeboat: %s: bounce watch: %v\n", r.Account, err)
 		}
 		for _, b := range found {
-			if o, ok := b.Observation(); ok && c.tr != nil {
-				c.tr.Observe(o)
+			if !asJSON {
+				fmt.Fprintf(c.env.Stdout, "BOUNCED: %s (Message-ID %s, queued %s) to %s: %s\n",
+					b.Item.ID, b.Item.MessageID, b.Item.QueuedAt.Local().Format("2 Jan 15:04"), b.To(), b.Reason)
 			}
-			if asJSON {
-				continue
-			}
-			to := b.Recipient
-			if to == "" {
-				to = "a recipient"
-			}
-			fmt.Fprintf(c.env.Stdout, "BOUNCED: %s (Message-ID %s, queued %s) to %s: %s\n",
-				b.Item.ID, b.Item.MessageID, b.Item.QueuedAt.Local().Format("2 Jan 15:04"), to, b.Reason)
 		}
 	}
 }

@@ -334,11 +334,7 @@ func (c *command) listBounced(ob *outbox.Outbox) {
 			first = false
 		}
 		for _, b := range it.Bounces() {
-			to := b.Recipient
-			if to == "" {
-				to = "a recipient"
-			}
-			fmt.Fprintf(c.env.Stdout, "  BOUNCED %s (%s, sent through %s) to %s: %s\n", it.ID, it.MessageID, sentThrough(it), to, b.Reason)
+			fmt.Fprintf(c.env.Stdout, "  BOUNCED %s (%s, sent through %s) to %s: %s\n", it.ID, it.MessageID, sentThrough(it), wire.RecipientWords(b.Recipient), b.Reason)
 		}
 	}
 }

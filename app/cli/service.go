@@ -173,24 +173,14 @@ func (c *command) serviceBackup(ctx context.Context, cfg *config.Config, arch *a
 		default:
 			lg.printf("backup", "%s: ok, %s", r.Account, plural(new, "new message", "new messages"))
 		}
-		found, err := wire.WatchBounces(arch, ob, r)
+		found, err := wire.WatchBounces(arch, ob, r, c.tracker(cfg))
 		if err != nil {
 			lg.printf("bounces", "%s: %v", r.Account, err)
 		}
 		for _, b := range found {
-			if o, ok := b.Observation(); ok {
-				c.tracker(cfg).Observe(o)
-			}
-			lg.printf("bounces", "%s (Message-ID %s) bounced for %s: %s", b.Item.ID, b.Item.MessageID, orRecipient(b.Recipient), b.Reason)
+			lg.printf("bounces", "%s (Message-ID %s) bounced for %s: %s", b.Item.ID, b.Item.MessageID, b.To(), b.Reason)
 		}
 	}
-}
-
-func orRecipient(a string) string {
-	if a == "" {
-		return "a recipient"
-	}
-	return a
 }
 
 // serviceInstall writes a systemd unit that runs `lifeboat service` with

@@ -362,15 +362,12 @@ func (e *Engine) BackupNow(account string) {
 				e.notify("Backup of "+r.Account+": warning", r.Run.Warnings[0])
 			}
 			// Bounces of mail Lifeboat sent, in what the backup brought in.
-			found, err := wire.WatchBounces(e.arch, e.ob, r)
+			found, err := wire.WatchBounces(e.arch, e.ob, r, e.tracker)
 			if err != nil {
 				log.Printf("bounce watch of %s: %v", r.Account, err)
 			}
 			for _, b := range found {
-				if o, ok := b.Observation(); ok {
-					e.tracker.Observe(o)
-				}
-				e.notify("A message bounced", fmt.Sprintf("your message %s to %s came back: %s", b.Item.MessageID, orAddr(b.Recipient), b.Reason))
+				e.notify("A message bounced", fmt.Sprintf("your message %s to %s came back: %s", b.Item.MessageID, b.To(), b.Reason))
 			}
 			if len(found) > 0 {
 				e.reloadOutbox()
@@ -378,13 +375,6 @@ func (e *Engine) BackupNow(account string) {
 		}
 		e.changed()
 	}()
-}
-
-func orAddr(a string) string {
-	if a == "" {
-		return "a recipient"
-	}
-	return a
 }
 
 func (e *Engine) onProgress(ev backup.Event) {

@@ -32,14 +32,19 @@ func (b Bounced) Observation() (health.Observation, bool) {
 		return health.Observation{}, false
 	}
 	return health.Observation{Account: b.Through, Protocol: health.SMTP, Phase: health.PhaseBounce,
-		Cause: orWords(b.Recipient) + ": " + b.Reason}, true
+		Cause: b.To() + ": " + b.Reason}, true
 }
 
-func orWords(a string) string {
-	if a == "" {
+// To is the recipient the bounce is for, in words.
+func (b Bounced) To() string { return RecipientWords(b.Recipient) }
+
+// RecipientWords is a bounced recipient for people: the address, or "a
+// recipient" when the report named none.
+func RecipientWords(addr string) string {
+	if addr == "" {
 		return "a recipient"
 	}
-	return a
+	return addr
 }
 
 // maxBounceSize: bigger messages are not read as bounces (a report that
@@ -49,9 +54,10 @@ const maxBounceSize = 4 << 20
 // WatchBounces reads the INBOX messages a backup run added for delivery
 // status notifications about mail in the outbox (by the returned
 // message's Message-ID), and records each in the outbox; it returns the
-// ones that are news. The backup and IDLE Lifeboat already runs bring the
-// bounces in: no extra traffic.
-func WatchBounces(arch *archive.Archive, ob *outbox.Outbox, res backup.Result) ([]Bounced, error) {
+// ones that are news, each also observed by tr (when not nil; see
+// Bounced.Observation). The backup and IDLE Lifeboat already runs bring
+// the bounces in: no extra traffic.
+func WatchBounces(arch *archive.Archive, ob *outbox.Outbox, res backup.Result, tr *health.Tracker) ([]Bounced, error) {
 	newInInbox := 0
 	for _, f := range res.Run.Folders {
 		if strings.EqualFold(f.Path, "INBOX") {
@@ -111,9 +117,14 @@ func WatchBounces(arch *archive.Archive, ob *outbox.Outbox, res backup.Result) (
 				if err != nil {
 					return out, err
 				}
-				if isNew {
-					out = append(out, Bounced{Item: it, Recipient: rc.Address, Status: rc.Status, Reason: reason, Account: res.Account, Through: it.AcceptedBy()})
+				if !isNew {
+					continue
 				}
+				b := Bounced{Item: it, Recipient: rc.Address, Status: rc.Status, Reason: reason, Account: res.Account, Through: it.AcceptedBy()}
+				if o, ok := b.Observation(); ok && tr != nil {
+					tr.Observe(o)
+				}
+				out = append(out, b)
 			}
 		}
 	}
