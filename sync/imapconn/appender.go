@@ -282,15 +282,7 @@ func (a *Appender) signIn(ctx context.Context, ep Endpoint, secret string) error
 	if err := a.capability(); err != nil {
 		return err
 	}
-	mech, err := mailauth.Choose(func(m string) bool { return a.caps["AUTH="+m] })
-	if err != nil {
-		return err
-	}
-	try := func(token string) error {
-		sc := mailauth.Client(mech, ep.Username, token, ep.Host, ep.Port)
-		return mailauth.Outcome(sc, a.authenticate(sc))
-	}
-	return mailauth.WithRenewal(ctx, secret, ep.Renew, try)
+	return mailauth.Bearer(ctx, func(m string) bool { return a.caps["AUTH="+m] }, a.authenticate, ep.Host, ep.Port, ep.Username, secret, ep.Renew)
 }
 
 // authenticate runs AUTHENTICATE with a SASL client: the initial response

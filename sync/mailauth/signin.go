@@ -23,21 +23,23 @@ func IMAP(ctx context.Context, c *imapclient.Client, host string, port int, user
 		return c.Login(user, secret).Wait()
 	}
 	caps := c.Caps()
-	mech, err := Choose(func(mech string) bool { return caps.Has(imap.Cap("AUTH=" + mech)) })
+	return Bearer(ctx, func(mech string) bool { return caps.Has(imap.Cap("AUTH=" + mech)) }, c.Authenticate, host, port, user, secret, renew)
+}
+
+// Bearer signs in with an OAuth2 access token: the mechanism chosen from
+// what the server offers (has), each attempt run by authenticate (IMAP
+// AUTHENTICATE, SMTP AUTH), and, when the server refused the token and
+// renew is set, once more with a renewed one on the same connection.
+func Bearer(ctx context.Context, has func(mech string) bool, authenticate func(sasl.Client) error, host string, port int, user, secret string, renew Renew) error {
+	mech, err := Choose(has)
 	if err != nil {
 		return err
 	}
 	try := func(token string) error {
 		sc := Client(mech, user, token, host, port)
-		return Outcome(sc, c.Authenticate(sc))
+		return Outcome(sc, authenticate(sc))
 	}
-	return WithRenewal(ctx, secret, renew, try)
-}
-
-// WithRenewal signs in with try(secret) and, if the token was refused,
-// once more with a renewed one.
-func WithRenewal(ctx context.Context, secret string, renew Renew, try func(string) error) error {
-	err := try(secret)
+	err = try(secret)
 	var re *RefusedError
 	if err == nil || renew == nil || !errors.As(err, &re) {
 		return err
@@ -131,10 +133,5 @@ func SMTP(c *smtp.Client, host string, port int, user, secret string, m Method) 
 		}
 		return c.Auth(client)
 	}
-	mech, err := Choose(c.SupportsAuth)
-	if err != nil {
-		return err
-	}
-	sc := Client(mech, user, secret, host, port)
-	return Outcome(sc, c.Auth(sc))
+	return Bearer(context.Background(), c.SupportsAuth, c.Auth, host, port, user, secret, nil)
 }
