@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/emersion/go-imap/v2"
 	"github.com/lifeboat-mail/lifeboat/app/wire"
 	"github.com/lifeboat-mail/lifeboat/store/config"
 	"github.com/lifeboat-mail/lifeboat/store/secrets"
@@ -278,39 +277,7 @@ func (c *command) accountsAdd(args []string) error {
 
 // testLogin logs in with a password and counts the folders.
 func testLogin(ctx context.Context, a config.Account, password string) (int, error) {
-	return testLoginAt(ctx, wire.IMAPEndpoint(a.IMAP), a.IMAP.Addr(), password)
-}
-
-// testLoginAt logs in to ep and counts the folders.
-func testLoginAt(ctx context.Context, ep imapconn.Endpoint, addr, secret string) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	cl, err := imapconn.Dial(ctx, ep, secret, nil)
-	if err != nil {
-		return 0, err
-	}
-	defer cl.Close()
-	list, err := cl.List("", "*", nil).Collect()
-	if err != nil {
-		return 0, imapconn.Classify(addr, err)
-	}
-	cl.Logout().Wait()
-	n := 0
-	for _, l := range list {
-		if !hasNoSelect(l.Attrs) {
-			n++
-		}
-	}
-	return n, nil
-}
-
-func hasNoSelect(attrs []imap.MailboxAttr) bool {
-	for _, a := range attrs {
-		if strings.EqualFold(string(a), string(imap.MailboxAttrNoSelect)) {
-			return true
-		}
-	}
-	return false
+	return wire.CountFolders(ctx, wire.IMAPEndpoint(a.IMAP), password)
 }
 
 func (c *command) accountsList(args []string) error {
@@ -359,7 +326,7 @@ func (c *command) accountsTest(args []string) error {
 		return err
 	}
 	fmt.Fprintf(c.env.Stdout, "Logging in to %s (%s) as %s… ", a.IMAP.Addr(), a.IMAP.Security, a.IMAP.Username)
-	n, err := testLoginAt(c.ctx, w.IMAP(*a), a.IMAP.Addr(), pw)
+	n, err := wire.CountFolders(c.ctx, w.IMAP(*a), pw)
 	if err != nil {
 		fmt.Fprintln(c.env.Stdout, "failed.")
 		var ce *imapconn.Error

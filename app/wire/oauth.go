@@ -243,21 +243,8 @@ func (w Wiring) CheckSignIn(ctx context.Context, a config.Account, token string)
 	if a.UsesOAuth2() {
 		ep := w.IMAP(a)
 		ep.Renew, ep.Token = nil, nil // this token, not the keyring's
-		c, err := imapconn.Dial(ctx, ep, token, nil)
-		if err != nil {
+		if folders, err = CountFolders(ctx, ep, token); err != nil {
 			return -1, fmt.Errorf("incoming mail (IMAP): %w", err)
-		}
-		list, err := c.List("", "*", nil).Collect()
-		c.Logout().Wait()
-		c.Close()
-		if err != nil {
-			return -1, fmt.Errorf("incoming mail (IMAP): %w", imapconn.Classify(a.IMAP.Addr(), err))
-		}
-		folders = 0
-		for _, l := range list {
-			if !imapconn.HasAttr(l.Attrs, imap.MailboxAttrNoSelect) {
-				folders++
-			}
 		}
 	}
 	if a.SMTPUsesOAuth2() {
@@ -281,4 +268,28 @@ func SignedInObservations(a config.Account) []health.Observation {
 		out = append(out, health.Observation{Account: a.Name, Protocol: health.SMTP, OK: true, LoggedIn: true, Phase: health.PhaseLogin})
 	}
 	return out
+}
+
+// CountFolders logs in to ep with secret and counts the folders that can
+// hold mail (the check of a new account or sign-in), within a minute.
+func CountFolders(ctx context.Context, ep imapconn.Endpoint, secret string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	c, err := imapconn.Dial(ctx, ep, secret, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	list, err := c.List("", "*", nil).Collect()
+	if err != nil {
+		return 0, imapconn.Classify(ep.Addr(), err)
+	}
+	c.Logout().Wait()
+	n := 0
+	for _, l := range list {
+		if !imapconn.HasAttr(l.Attrs, imap.MailboxAttrNoSelect) {
+			n++
+		}
+	}
+	return n, nil
 }
