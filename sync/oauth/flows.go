@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
@@ -136,12 +137,12 @@ type DeviceCode struct {
 }
 
 type deviceReply struct {
-	DeviceCode      string `json:"device_code"`
-	UserCode        string `json:"user_code"`
-	VerificationURI string `json:"verification_uri"`
-	VerificationURL string `json:"verification_url"` // Google's name
-	ExpiresIn       any    `json:"expires_in"`
-	Interval        any    `json:"interval"`
+	DeviceCode      string          `json:"device_code"`
+	UserCode        string          `json:"user_code"`
+	VerificationURI string          `json:"verification_uri"`
+	VerificationURL string          `json:"verification_url"` // Google's name
+	ExpiresIn       json.RawMessage `json:"expires_in"`
+	Interval        json.RawMessage `json:"interval"`
 }
 
 // Device runs the device flow (RFC 8628): show gets the URL and code, then
@@ -163,11 +164,11 @@ func (p Provider) Device(ctx context.Context, show func(DeviceCode)) (*Token, er
 	if d.DeviceCode == "" || d.UserCode == "" || d.VerificationURI == "" {
 		return nil, &Error{Provider: p.Name, Code: "unreadable_answer", Description: "the device authorization answer lacks its code or URL"}
 	}
-	expires := number(d.ExpiresIn)
+	expires := seconds(d.ExpiresIn)
 	if expires <= 0 {
 		expires = 900
 	}
-	interval := time.Duration(number(d.Interval)) * time.Second
+	interval := time.Duration(seconds(d.Interval)) * time.Second
 	if interval <= 0 {
 		interval = 5 * time.Second
 	}
@@ -202,18 +203,6 @@ func (p Provider) Device(ctx context.Context, show func(DeviceCode)) (*Token, er
 			return nil, err
 		}
 	}
-}
-
-func number(v any) int {
-	switch n := v.(type) {
-	case float64:
-		return int(n)
-	case string:
-		var i int
-		fmt.Sscan(n, &i)
-		return i
-	}
-	return 0
 }
 
 // slowDownStep is how much slower polling gets after a slow_down (RFC

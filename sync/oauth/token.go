@@ -112,7 +112,6 @@ type tokenReply struct {
 	Scope        string          `json:"scope"`
 	Error        string          `json:"error"`
 	Description  string          `json:"error_description"`
-	Interval     json.RawMessage `json:"interval"` // slow_down may carry a new one
 }
 
 // post sends form to endpoint and decodes the JSON answer into out; an
@@ -170,10 +169,11 @@ func oneLine(s string) string {
 	return s
 }
 
+// seconds reads a number of seconds that a server may send as a JSON
+// number (900, 900.0) or a string ("900").
 func seconds(raw json.RawMessage) int {
-	s := strings.Trim(string(raw), `"`)
-	n, _ := strconv.Atoi(s)
-	return n
+	f, _ := strconv.ParseFloat(strings.Trim(string(raw), `"`), 64)
+	return int(f)
 }
 
 // token turns a successful answer into a Token (old supplies the refresh
