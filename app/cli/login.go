@@ -47,7 +47,7 @@ func (c *command) accountsLogin(args []string) error {
 // signIn runs the browser or device flow for a, checks (test) the mail
 // servers with the new token, and keeps the tokens in the keyring.
 func (c *command) signIn(cfg *config.Config, a config.Account, device, test bool) error {
-	w := c.wiring(&config.Config{Accounts: []config.Account{a}})
+	w := c.wiring(cfg)
 	p, err := oauthProviderOf(a)
 	if err != nil {
 		return err
@@ -95,7 +95,7 @@ func (c *command) signIn(cfg *config.Config, a config.Account, device, test bool
 	if err := w.SignedIn(a, tok); err != nil {
 		return err
 	}
-	if test && cfg != nil {
+	if test {
 		// The account that needed you works again: every process hears it
 		// (shared health), so nothing waits on old news.
 		tr := c.tracker(cfg)
