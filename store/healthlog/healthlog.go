@@ -158,6 +158,10 @@ func (l *Log) Recent(since time.Time) ([]Record, error) {
 		if err != nil {
 			return out, err
 		}
+		if st, err := f.Stat(); err == nil && st.ModTime().Before(since) {
+			f.Close() // nothing written since: nothing to read (the rotated file, mostly)
+			continue
+		}
 		readRecords(f, func(r Record) {
 			if !r.Time.Before(since) {
 				out = append(out, r)
