@@ -144,6 +144,10 @@ func (t *Tracker) observe(o Observation, emit bool) Observation {
 	case PhaseCanary:
 		// A delivery check says nothing of reachability: a track of its own.
 		a.undelivered, a.undeliveredCause = !o.OK, o.Cause
+		if o.Warning != "" { // arrived, in the junk folder
+			p := a.proto(o.Protocol)
+			p.warning, p.warningAt = o.Warning, o.Time
+		}
 	default:
 		recovered = t.observeProtocol(a, o)
 	}

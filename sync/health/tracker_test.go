@@ -591,3 +591,19 @@ func TestBouncesDegradeSending(t *testing.T) {
 		t.Error("still out of the route after the bounces aged out")
 	}
 }
+
+// A delivery check that arrived in the junk folder is a warning on the
+// account's SMTP, not a change of state.
+func TestCanaryInJunkWarns(t *testing.T) {
+	tr := NewTracker(Config{}, Hooks{})
+	tr.Observe(Observation{Account: "bt", Protocol: SMTP, OK: true, LoggedIn: true})
+	tr.Observe(Observation{Account: "bt", Protocol: SMTP, Phase: PhaseCanary, OK: true, Warning: "mail sent through bt arrived in \"Junk\""})
+	st, _ := tr.Status("bt")
+	var warned bool
+	for _, p := range st.Protocols {
+		warned = warned || (p.Protocol == SMTP && strings.Contains(p.Warning, "Junk"))
+	}
+	if !warned || tr.State("bt") != Up {
+		t.Fatalf("state %v, status %+v", tr.State("bt"), st)
+	}
+}
