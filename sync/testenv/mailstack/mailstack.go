@@ -392,6 +392,22 @@ func Start(opts Options) (*Provider, error) {
 	p.Dovecot = dv
 	p.CAFile = dv.CAFile
 	p.TLSConfig = dv.TLSConfig.Clone()
+	// Each user's INBOX exists before the first delivery: Dovecot 2.3
+	// answers an LMTP delivery "451 4.2.0 Mailbox already exists" (or
+	// panics on a lock deadlock) when a client's first session creates it
+	// at the same moment.
+	for u := range dusers {
+		c, err := dv.Dial(u)
+		if err != nil {
+			return nil, fmt.Errorf("mailstack: %w", err)
+		}
+		_, err = c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait()
+		c.Logout().Wait()
+		c.Close()
+		if err != nil {
+			return nil, fmt.Errorf("mailstack: creating the INBOX of %s: %w", u, err)
+		}
+	}
 
 	// Postfix.
 	if err := mkdirOwned(p.ConfigDir, 0o755, 0, 0); err != nil {
