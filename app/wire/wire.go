@@ -100,6 +100,7 @@ func (w Wiring) IMAP(a config.Account) imapconn.Endpoint {
 // SMTP is what sync/smtpsend dials for an account that sends.
 func (w Wiring) SMTP(a config.Account) smtpsend.Endpoint {
 	ep := SMTPEndpoint(*a.SMTP)
+	ep.SetupBudget = w.Config.Failover.SendBudget.Duration
 	if a.SMTPUsesOAuth2() && w.Password == nil {
 		ep.Auth, ep.Renew, ep.Token = mailauth.OAuth2, w.renew(a), w.token(a)
 	}
@@ -151,6 +152,7 @@ func (w Wiring) HealthConfig() health.Config {
 	hc := health.DefaultConfig()
 	hc.FailuresToDown, hc.SuccessesToUp = f.FailuresToDown, f.SuccessesToUp
 	hc.SlowLatency, hc.ProbeInterval, hc.LoginInterval = f.SlowLatency.Duration, f.ProbeInterval.Duration, f.LoginInterval.Duration
+	hc.SendBudget = f.SendBudget.Duration
 	keep := map[string]bool{}
 	for _, a := range w.Config.Accounts {
 		if a.Canary != nil && a.Canary.KeepRouting {

@@ -44,6 +44,7 @@ order = ["bt"]
 failures_to_down = 4
 successes_to_up = 3
 probe_interval = "45s"
+send_budget = "7s"
 recipient_limit = 25
 relay_password_command = "printf %s 0123abcd"
 `
@@ -124,6 +125,12 @@ func TestSettingsFromTheFailoverSection(t *testing.T) {
 	hc := w.HealthConfig()
 	if hc.FailuresToDown != 4 || hc.SuccessesToUp != 3 || hc.ProbeInterval != 45*time.Second {
 		t.Errorf("health config = %+v", hc)
+	}
+	if hc.SendBudget != 7*time.Second {
+		t.Errorf("health send budget = %v, want the configured 7s", hc.SendBudget)
+	}
+	if bt, _ := w.Config.Account("bt"); w.SMTP(*bt).SetupBudget != 7*time.Second {
+		t.Errorf("smtp setup budget = %v, want the configured 7s", w.SMTP(*bt).SetupBudget)
 	}
 	if hc.LoginInterval != health.DefaultConfig().LoginInterval && w.Config.Failover.LoginInterval.Duration == 0 {
 		t.Errorf("an unset login interval is not the default: %v", hc.LoginInterval)

@@ -330,7 +330,12 @@ recipient_limit = -1
 
 type knownDown struct{ name string }
 
-func (k knownDown) Usable(a string) bool                                   { return a != k.name }
+func (k knownDown) Unusable(a string) string {
+	if a == k.name {
+		return "known to be down"
+	}
+	return ""
+}
 func (k knownDown) Observe(string, bool, *smtpsend.Failure, time.Duration) {}
 
 // peakRSS reads VmHWM (KB) of a running process.

@@ -59,7 +59,7 @@ func TestParseGood(t *testing.T) {
 			IMAP: Server{Host: "127.0.0.1", Port: 1143, Security: Plain, Username: "tester", TLSCAFile: filepath.Join(dir, "ca.pem")},
 		}},
 		Failover: Failover{FromPolicy: FromRewrite, ProbeInterval: Duration{time.Minute}, LoginInterval: Duration{10 * time.Minute},
-			SlowLatency: Duration{5 * time.Second}, FailuresToDown: 3, SuccessesToUp: 2, RelayListen: DefaultRelayListen, RecipientLimit: DefaultRecipientLimit},
+			SlowLatency: Duration{5 * time.Second}, SendBudget: Duration{DefaultSendBudget}, FailuresToDown: 3, SuccessesToUp: 2, RelayListen: DefaultRelayListen, RecipientLimit: DefaultRecipientLimit},
 		BackupEvery:   Duration{30 * time.Minute},
 		Notifications: "all",
 	}

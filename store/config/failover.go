@@ -35,9 +35,13 @@ type Failover struct {
 	Order      []string `toml:"order,omitempty"`
 	FromPolicy string   `toml:"from_policy,omitempty"`
 	// Probes.
-	ProbeInterval  Duration `toml:"probe_interval,omitempty"`
-	LoginInterval  Duration `toml:"login_interval,omitempty"`
-	SlowLatency    Duration `toml:"slow_latency,omitempty"`
+	ProbeInterval Duration `toml:"probe_interval,omitempty"`
+	LoginInterval Duration `toml:"login_interval,omitempty"`
+	SlowLatency   Duration `toml:"slow_latency,omitempty"`
+	// SendBudget bounds a send's connect, TLS, greeting, EHLO and AUTH:
+	// an account slower than this before anything was sent is left for
+	// the next one.
+	SendBudget     Duration `toml:"send_budget,omitempty"`
 	FailuresToDown int      `toml:"failures_to_down,omitempty"`
 	SuccessesToUp  int      `toml:"successes_to_up,omitempty"`
 	// The local submission relay for mail programs.
@@ -56,6 +60,7 @@ type Failover struct {
 const (
 	DefaultRelayListen    = "127.0.0.1:1587"
 	DefaultRecipientLimit = 100
+	DefaultSendBudget     = 15 * time.Second
 )
 
 func (f *Failover) defaults(accounts []Account) {
@@ -77,6 +82,9 @@ func (f *Failover) defaults(accounts []Account) {
 	}
 	if f.SlowLatency.Duration == 0 {
 		f.SlowLatency.Duration = 5 * time.Second
+	}
+	if f.SendBudget.Duration == 0 {
+		f.SendBudget.Duration = DefaultSendBudget
 	}
 	if f.FailuresToDown == 0 {
 		f.FailuresToDown = 3
@@ -133,6 +141,9 @@ func (c *Config) validateFailover(ix lineIndex) error {
 	}
 	if f.ProbeInterval.Duration < time.Second {
 		return errAt(c.Path, at("probe_interval"), "probe_interval %s is too short; use 1s or more (default 60s)", f.ProbeInterval.Duration)
+	}
+	if f.SendBudget.Duration < time.Second || f.SendBudget.Duration > 5*time.Minute {
+		return errAt(c.Path, at("send_budget"), "send_budget %s is out of range; use between 1s and 5m (default 15s)", f.SendBudget.Duration)
 	}
 	host, port, err := net.SplitHostPort(f.RelayListen)
 	if err != nil || port == "" {

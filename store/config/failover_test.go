@@ -40,7 +40,7 @@ func TestFailoverDefaults(t *testing.T) {
 	}
 	f := c.Failover
 	if strings.Join(f.Order, ",") != "bt,gmail" || f.FromPolicy != FromRewrite || f.FailuresToDown != 3 || f.SuccessesToUp != 2 ||
-		f.RelayListen != "127.0.0.1:1587" || f.ProbeInterval.Duration != time.Minute {
+		f.RelayListen != "127.0.0.1:1587" || f.ProbeInterval.Duration != time.Minute || f.SendBudget.Duration != 15*time.Second {
 		t.Fatalf("failover defaults: %+v", f)
 	}
 	if got := c.SMTPAccounts(); len(got) != 2 || got[0].Name != "bt" {
@@ -56,6 +56,7 @@ func TestFailoverErrors(t *testing.T) {
 		"unknown account":   {"[failover]\norder = [\"bt\", \"yahoo\"]\n", `"yahoo", which is not an account`},
 		"bad policy":        {"[failover]\nfrom_policy = \"forge\"\n", `from_policy "forge" is not valid`},
 		"bad duration":      {"[failover]\nprobe_interval = \"soon\"\n", `not a duration`},
+		"tiny send budget":  {"[failover]\nsend_budget = \"100ms\"\n", `send_budget 100ms is out of range; use between 1s and 5m`},
 		"remote relay":      {"[failover]\nrelay_listen = \"0.0.0.0:1587\"\n", "relay_allow_remote"},
 		"unknown key":       {"[failover]\nordr = [\"bt\"]\n", `did you mean "order"`},
 		"plain smtp remote": {"", ""},

@@ -66,9 +66,9 @@ func (a *Account) owns(addr string) bool {
 
 // Health is what the router needs of the health model.
 type Health interface {
-	// Usable reports whether an account may be tried (not known down,
-	// not flapping).
-	Usable(account string) bool
+	// Unusable says why an account may not be tried now (known down,
+	// flapping, too slow to send through), or "" when it may.
+	Unusable(account string) string
 	// Observe feeds the outcome of a real send into the model.
 	Observe(account string, ok bool, f *smtpsend.Failure, latency time.Duration)
 }
@@ -285,6 +285,13 @@ func (r *Router) step(id string, s outbox.Step) error {
 		r.o.AfterStep(s.Step)
 	}
 	return nil
+}
+
+func (r *Router) unusable(account string) string {
+	if r.o.Health == nil {
+		return ""
+	}
+	return r.o.Health.Unusable(account)
 }
 
 func (r *Router) isParked(account string) bool {
@@ -547,8 +554,8 @@ func (r *Router) attempt(ctx context.Context, it *outbox.Item, out Outcome) (Out
 		if ctx.Err() != nil {
 			return out, ctx.Err()
 		}
-		if r.o.Health != nil && !r.o.Health.Usable(acct.Name) {
-			reasons = append(reasons, acct.Name+": known to be down, skipped")
+		if why := r.unusable(acct.Name); why != "" {
+			reasons = append(reasons, acct.Name+": "+why+", skipped")
 			continue
 		}
 		if r.isParked(acct.Name) {

@@ -38,7 +38,14 @@ type fakeHealth struct {
 	obs  []string
 }
 
-func (h *fakeHealth) Usable(a string) bool { h.mu.Lock(); defer h.mu.Unlock(); return !h.down[a] }
+func (h *fakeHealth) Unusable(a string) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.down[a] {
+		return "known to be down"
+	}
+	return ""
+}
 func (h *fakeHealth) Observe(a string, ok bool, f *smtpsend.Failure, _ time.Duration) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -438,23 +438,57 @@ func (t *Tracker) Usable(account string) bool {
 // down or its login is refused (an account whose SMTP is down is Degraded,
 // hence Usable, but not UsableFor SMTP). An empty p checks the account only.
 func (t *Tracker) UsableFor(account string, p Protocol) bool {
+	return t.Unusable(account, p) == ""
+}
+
+// Unusable is why the account may not be used for protocol p, in plain
+// words, or "" when it may (see UsableFor). For SMTP it is also not usable
+// while its last check, a recent one, took longer than Config.SendBudget:
+// a send would give up on it before MAIL FROM anyway.
+func (t *Tracker) Unusable(account string, p Protocol) string {
 	t.mu.Lock()
-	a := t.accounts[account]
-	if a == nil {
-		t.mu.Unlock()
-		return true
-	}
-	t.refresh(a, t.cfg.Now())
-	ok := a.state != Down && a.state != NeedsYou && !a.flapping
-	if ok && a.notDelivering(t.cfg.Now()) && (p == "" || p == SMTP) && (t.cfg.KeepRouting == nil || !t.cfg.KeepRouting(account)) {
-		ok = false // mail accepted there does not arrive: not for sending
-	}
-	if ps := a.protos[p]; ok && p != "" && ps != nil {
-		ok = ps.status != Down && !ps.authFailed
+	why := ""
+	if a := t.accounts[account]; a != nil {
+		now := t.cfg.Now()
+		t.refresh(a, now)
+		why = t.unusable(a, p, now)
 	}
 	t.mu.Unlock()
 	t.flush()
-	return ok
+	return why
+}
+
+func (t *Tracker) unusable(a *account, p Protocol, now time.Time) string {
+	switch {
+	case a.state == Down:
+		return "known to be down"
+	case a.state == NeedsYou:
+		return "needs you: " + a.cause
+	case a.flapping:
+		return "flapping, left out until it is stable"
+	case a.notDelivering(now) && (p == "" || p == SMTP) && (t.cfg.KeepRouting == nil || !t.cfg.KeepRouting(a.name)):
+		return "mail sent through it does not arrive (" + orDefault(a.undeliveredCause, "too many bounces") + ")"
+	}
+	ps := a.protos[p]
+	if p == "" || ps == nil {
+		return ""
+	}
+	switch {
+	case ps.status == Down:
+		return label(p) + "known to be down"
+	case ps.authFailed:
+		return label(p) + orDefault(ps.authCause, "sign-in refused")
+	case p == SMTP && ps.status == Up && ps.last.OK && ps.last.Latency > t.cfg.SendBudget && now.Sub(ps.last.Time) <= t.slowMemory():
+		return fmt.Sprintf("too slow: SMTP answered in %s, over the %s send budget", words(ps.last.Latency), words(t.cfg.SendBudget))
+	}
+	return ""
+}
+
+// slowMemory is how long a slow answer keeps an account out of sending
+// without a newer check: three probe intervals, at least 5 minutes. After
+// that a send tries it again, within the send budget.
+func (t *Tracker) slowMemory() time.Duration {
+	return max(3*t.cfg.ProbeInterval, 5*time.Minute)
 }
 
 // Remove forgets an account (for example when it is removed from the

@@ -607,3 +607,38 @@ func TestCanaryInJunkWarns(t *testing.T) {
 		t.Fatalf("state %v, status %+v", tr.State("bt"), st)
 	}
 }
+
+// The NHS case: SMTP that answers, but slower than a send may wait before
+// MAIL FROM, is degraded at its first slow check and not used for sending
+// while that is its latest news; one fast answer brings it back, and an
+// old slow answer alone does not keep it out.
+func TestTooSlowToSendThrough(t *testing.T) {
+	h := newHarness(t, Config{SlowLatency: time.Second, SendBudget: 2 * time.Second, ProbeInterval: time.Minute})
+	h.ok(SMTP, 200*time.Millisecond)
+	h.ok(IMAP, 200*time.Millisecond)
+	h.want(Up)
+	h.ok(SMTP, 1500*time.Millisecond) // slow, within the budget: still sent through
+	h.want(Degraded)
+	if why := h.tr.Unusable("bt", SMTP); why != "" {
+		t.Fatalf("slow but within the send budget: unusable (%s)", why)
+	}
+	h.ok(SMTP, 3*time.Second)
+	why := h.tr.Unusable("bt", SMTP)
+	if want := "too slow: SMTP answered in 3 s, over the 2 s send budget"; why != want {
+		t.Fatalf("Unusable = %q, want %q", why, want)
+	}
+	if h.tr.UsableFor("bt", SMTP) || !h.tr.UsableFor("bt", IMAP) || !h.tr.Usable("bt") {
+		t.Fatal("too slow to send through: SMTP must be unusable, IMAP and the account usable")
+	}
+	h.clock.Advance(6 * time.Minute) // nothing newer for 5 minutes: tried again
+	if !h.tr.UsableFor("bt", SMTP) {
+		t.Fatal("a slow answer 6 minutes old still keeps the account out of sending")
+	}
+	h.ok(SMTP, 3*time.Second)
+	h.ok(SMTP, 100*time.Millisecond)
+	h.ok(IMAP, 100*time.Millisecond)
+	h.want(Up)
+	if !h.tr.UsableFor("bt", SMTP) {
+		t.Fatal("fast again, yet not usable for sending")
+	}
+}

@@ -140,11 +140,14 @@ type Config struct {
 	FailuresToDown int           // consecutive failures before a protocol is down (3)
 	SuccessesToUp  int           // consecutive successes before a down protocol is up (2)
 	SlowLatency    time.Duration // a success slower than this makes the account degraded (5 s)
-	ProbeInterval  time.Duration // how often the Monitor probes (60 s)
-	LoginInterval  time.Duration // real logins at most this often per account (10 min)
-	FlapChanges    int           // more state changes than this within FlapWindow is flapping (4)
-	FlapWindow     time.Duration // (30 min)
-	FlapHold       time.Duration // a flapping account is usable again after this long without a change (10 min)
+	// SendBudget is how long a send may take before MAIL FROM (15 s): an
+	// SMTP whose last check took longer is not used for sending.
+	SendBudget    time.Duration
+	ProbeInterval time.Duration // how often the Monitor probes (60 s)
+	LoginInterval time.Duration // real logins at most this often per account (10 min)
+	FlapChanges   int           // more state changes than this within FlapWindow is flapping (4)
+	FlapWindow    time.Duration // (30 min)
+	FlapHold      time.Duration // a flapping account is usable again after this long without a change (10 min)
 	// ProbeTimeout bounds each Monitor probe (15 s) when the endpoint sets
 	// no Timeout.
 	ProbeTimeout time.Duration
@@ -162,6 +165,7 @@ const (
 	DefaultFailuresToDown = 3
 	DefaultSuccessesToUp  = 2
 	DefaultSlowLatency    = 5 * time.Second
+	DefaultSendBudget     = 15 * time.Second
 	DefaultProbeInterval  = 60 * time.Second
 	DefaultLoginInterval  = 10 * time.Minute
 	DefaultFlapChanges    = 4
@@ -185,6 +189,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SlowLatency <= 0 {
 		c.SlowLatency = DefaultSlowLatency
+	}
+	if c.SendBudget <= 0 {
+		c.SendBudget = DefaultSendBudget
 	}
 	if c.ProbeInterval <= 0 {
 		c.ProbeInterval = DefaultProbeInterval

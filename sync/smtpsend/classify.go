@@ -81,6 +81,9 @@ func (f *Failure) Error() string {
 	if f.Action == Ambiguous {
 		what = "no answer after the message was sent"
 	}
+	if errors.As(f.Err, new(*overBudget)) {
+		what = "too slow"
+	}
 	if f.Recipient != "" {
 		what += " (" + f.Recipient + ")"
 	}

@@ -261,8 +261,10 @@ type overBudget struct {
 	err    error
 }
 
+// Error says what happened in the user's words; the cause underneath (a
+// connection closed at the deadline) would only confuse.
 func (e *overBudget) Error() string {
-	return fmt.Sprintf("no answer within %s before anything was sent (%v)", e.budget, e.err)
+	return fmt.Sprintf("no answer within the %s send budget, before anything was sent", e.budget)
 }
 func (e *overBudget) Unwrap() error             { return e.err }
 func (e *overBudget) FailureKind() failure.Kind { return failure.Unreachable }

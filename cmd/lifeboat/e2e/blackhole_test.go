@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"strings"
 	"testing"
 	"time"
@@ -21,38 +20,8 @@ func TestBlackholedPrimary(t *testing.T) {
 	}
 	s := newStack(t)
 	s.writeConfig("probe_interval = \"1s\"\n")
-	mon := s.command("monitor")
-	stdout, _ := mon.StdoutPipe()
-	mon.Stderr = mon.Stdout
-	if err := mon.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { mon.Process.Kill(); mon.Wait() }()
-	lines := make(chan string, 1000)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	wait := func(what string) {
-		t.Helper()
-		deadline := time.After(40 * time.Second)
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatalf("monitor exited before %q", what)
-				}
-				if strings.Contains(l, " a: ") && strings.Contains(l, what) {
-					return
-				}
-			case <-deadline:
-				t.Fatalf("no %q from the monitor", what)
-			}
-		}
-	}
+	mon := s.startMonitor()
+	wait := func(what string) { t.Helper(); mon.waitFor(what, 40*time.Second) }
 	wait("unknown → up")
 	s.aIMAP.Cut() // the monitor sees A fail...
 	s.aSMTP.Cut()
@@ -61,8 +30,7 @@ func TestBlackholedPrimary(t *testing.T) {
 	s.aSMTP.Blackhole()
 	// The monitor's own probes would connect too: it stops, what it saw
 	// stays in the shared health state.
-	mon.Process.Kill()
-	mon.Wait()
+	mon.stop()
 	before := s.aSMTP.accepted.Load()
 	start := time.Now()
 	code, out := s.run(s.letter("known down"), "send")

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -28,6 +27,7 @@ type cutProxy struct {
 	cut       atomic.Bool
 	blackhole atomic.Bool  // accept and never answer
 	accepted  atomic.Int32 // connections accepted while not cut
+	delay     atomic.Int64 // nanoseconds a new connection waits
 	mu        sync.Mutex
 	conns     []net.Conn
 }
@@ -56,20 +56,37 @@ func newCutProxy(t *testing.T, target string) *cutProxy {
 				p.mu.Unlock()
 				continue
 			}
-			s, err := net.DialTimeout("tcp", target, 5*time.Second)
-			if err != nil {
-				c.Close()
+			if d := time.Duration(p.delay.Load()); d > 0 {
+				go func() { time.Sleep(d); p.pipe(c) }() // a slow provider: nothing, then the greeting
 				continue
 			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, s)
-			p.mu.Unlock()
-			go func() { io.Copy(s, c); s.Close() }()
-			go func() { io.Copy(c, s); c.Close() }()
+			p.pipe(c)
 		}
 	}()
 	return p
 }
+
+// pipe connects c to the target and copies both ways.
+func (p *cutProxy) pipe(c net.Conn) {
+	if p.cut.Load() {
+		c.Close()
+		return
+	}
+	s, err := net.DialTimeout("tcp", p.target, 5*time.Second)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	p.conns = append(p.conns, c, s)
+	p.mu.Unlock()
+	go func() { io.Copy(s, c); s.Close() }()
+	go func() { io.Copy(c, s); c.Close() }()
+}
+
+// Delay makes every new connection wait d before it reaches the server
+// (0: no delay).
+func (p *cutProxy) Delay(d time.Duration) { p.delay.Store(int64(d)) }
 
 func (p *cutProxy) Port() int { return p.ln.Addr().(*net.TCPAddr).Port }
 
@@ -267,45 +284,11 @@ func TestProbesMarkDownAndUp(t *testing.T) {
 	}
 	s := newStack(t)
 	s.writeConfig("probe_interval = \"1s\"\n")
-	cmd := s.command("monitor", "-v")
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	lines := make(chan string, 1000)
-	var transcript bytes.Buffer
-	var tmu sync.Mutex
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			tmu.Lock()
-			transcript.WriteString(sc.Text() + "\n")
-			tmu.Unlock()
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
+	mon := s.startMonitor("-v")
 	waitFor := func(what string, timeout time.Duration) time.Duration {
 		t.Helper()
-		start := time.Now()
-		deadline := time.After(timeout)
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatalf("monitor exited before %q", what)
-				}
-				if strings.Contains(l, " a: ") && strings.Contains(l, what) {
-					return time.Since(start)
-				}
-			case <-deadline:
-				tmu.Lock()
-				defer tmu.Unlock()
-				t.Fatalf("no %q within %s; monitor said:\n%s", what, timeout, transcript.String())
-			}
-		}
+		_, took := mon.waitFor(what, timeout)
+		return took
 	}
 	waitFor(" a: unknown → up", 20*time.Second)
 	s.aIMAP.Cut()
