@@ -218,15 +218,20 @@ func sender(a config.Account) string {
 }
 
 // SendAccounts are the accounts that can send, for the router: each with
-// its SMTP endpoint, its password, and the IMAP check of its Sent folder
-// that settles a submission whose outcome was not seen.
+// its SMTP endpoint, its password, the IMAP check of its Sent folder that
+// settles a submission whose outcome was not seen, and (file_in_sent) the
+// filing of failed-over copies there.
 func (w Wiring) SendAccounts() []failover.Account {
 	var out []failover.Account
 	for _, a := range w.Config.SMTPAccounts() {
-		out = append(out, failover.Account{Name: a.Name, Email: sender(a), SendAs: a.SendAs, SMTP: w.SMTP(a),
-			Password: func() (string, error) { return w.AccountPassword(a, true) },
-			CheckSent: failover.SentChecker(w.IMAP(a), func() (string, error) { return w.AccountPassword(a, false) },
-				providers.FilesSubmissions(a.SMTP.Host))})
+		imapPassword := func() (string, error) { return w.AccountPassword(a, false) }
+		acct := failover.Account{Name: a.Name, Email: sender(a), SendAs: a.SendAs, SMTP: w.SMTP(a),
+			Password:  func() (string, error) { return w.AccountPassword(a, true) },
+			CheckSent: failover.SentChecker(w.IMAP(a), imapPassword, providers.FilesSubmissions(a.SMTP.Host))}
+		if w.Config.Failover.FileInSent {
+			acct.FileSent = failover.SentFiler(w.IMAP(a), imapPassword)
+		}
+		out = append(out, acct)
 	}
 	return out
 }

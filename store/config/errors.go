@@ -31,7 +31,7 @@ var knownKeys = map[string][]string{
 	"account.imap":   {"host", "port", "security", "username", "tls_ca_file", "password_command", "auth"},
 	"account.smtp":   {"host", "port", "security", "username", "tls_ca_file", "password_command", "auth"},
 	"account.oauth2": {"provider", "client_id", "client_secret", "tenant", "auth_url", "token_url", "device_url", "revoke_url", "scopes"},
-	"failover": {"order", "from_policy", "probe_interval", "login_interval", "slow_latency", "send_budget", "failures_to_down",
+	"failover": {"order", "from_policy", "probe_interval", "login_interval", "slow_latency", "send_budget", "file_in_sent", "failures_to_down",
 		"successes_to_up", "relay_listen", "relay_allow_remote", "recipient_limit"},
 }
 

@@ -51,6 +51,10 @@ type Failover struct {
 	// RelayPasswordCommand prints the relay's password (instead of the
 	// keyring, for computers without one).
 	RelayPasswordCommand string `toml:"relay_password_command,omitempty"`
+	// FileInSent: after a failover, a copy of what went out through
+	// another account goes into the sender's own account's Sent folder
+	// (over IMAP) once that account is back.
+	FileInSent bool `toml:"file_in_sent,omitempty"`
 	// RecipientLimit holds a message to more recipients than this for
 	// confirmation (reply-all storms); 0 means the default, -1 no limit.
 	RecipientLimit int `toml:"recipient_limit,omitempty"`

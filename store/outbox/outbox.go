@@ -83,6 +83,10 @@ const (
 	// message (Recipient, Reason: the remote server's words; Account: the
 	// one it went through).
 	StepBounced = "bounced"
+	// StepFiled: a copy of this message, sent through another account,
+	// was put into the Sent folder (Reason) of Account, the sender's own,
+	// once it was back.
+	StepFiled = "filed"
 )
 
 // Step is one ledger line.
@@ -591,6 +595,39 @@ func (it *Item) AcceptedBy() string {
 	return ""
 }
 
+// FiledIn reports whether a copy of the message was put into account's
+// Sent folder (StepFiled).
+func (it *Item) FiledIn(account string) bool {
+	for _, s := range it.Steps {
+		if s.Step == StepFiled && s.Account == account {
+			return true
+		}
+	}
+	return false
+}
+
+// Filed records that a copy of the finished message id is in folder of
+// account. The caller holds FilingLock(id).
+func (o *Outbox) Filed(id, account, folder string) error {
+	return o.appendIn(filepath.Join(o.dir, "done"), id, Step{Step: StepFiled, Account: account, Reason: folder})
+}
+
+// FilingLock takes the lock under which one process at a time files a copy
+// of the finished message id (ErrBusy when another holds it).
+func (o *Outbox) FilingLock(id string) (unlock func(), err error) {
+	if !validID(id) {
+		return nil, ErrNotFound
+	}
+	f, err := fsutil.LockFile(filepath.Join(o.dir, "locks", id+".filing"))
+	if errors.Is(err, fsutil.ErrLocked) {
+		return nil, ErrBusy
+	}
+	if err != nil {
+		return nil, err
+	}
+	return func() { f.Close() }, nil
+}
+
 // Bounces are the message's bounced steps, one per recipient (the first
 // recorded, should two processes have recorded one each).
 func (it *Item) Bounces() []Step {
@@ -686,6 +723,14 @@ func (o *Outbox) Get(id string) (*Item, error) {
 	return o.load(o.dir, id)
 }
 
+// GetDone is Get for a finished message (in done/).
+func (o *Outbox) GetDone(id string) (*Item, error) {
+	if !validID(id) {
+		return nil, ErrNotFound
+	}
+	return o.load(filepath.Join(o.dir, "done"), id)
+}
+
 func (o *Outbox) load(dir, id string) (*Item, error) {
 	f, err := os.Open(filepath.Join(dir, id+".msg"))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -743,11 +788,18 @@ func (o *Outbox) load(dir, id string) (*Item, error) {
 }
 
 // Open returns the raw message (without the envelope line).
-func (o *Outbox) Open(id string) (io.ReadSeekCloser, int64, error) {
+func (o *Outbox) Open(id string) (io.ReadSeekCloser, int64, error) { return o.openIn(o.dir, id) }
+
+// OpenDone is Open for a finished message (in done/).
+func (o *Outbox) OpenDone(id string) (io.ReadSeekCloser, int64, error) {
+	return o.openIn(filepath.Join(o.dir, "done"), id)
+}
+
+func (o *Outbox) openIn(dir, id string) (io.ReadSeekCloser, int64, error) {
 	if !validID(id) {
 		return nil, 0, ErrNotFound
 	}
-	f, err := os.Open(o.msgPath(id))
+	f, err := os.Open(filepath.Join(dir, id+".msg"))
 	if err != nil {
 		return nil, 0, ErrNotFound
 	}

@@ -50,6 +50,10 @@ type Account struct {
 	// Message-ID sent at sentAt (see SentChecker for what its answers
 	// mean); nil means the account cannot be checked.
 	CheckSent func(ctx context.Context, messageID string, sentAt time.Time) (bool, error)
+	// FileSent puts a copy of a message sent through another account
+	// into this account's Sent folder and returns the folder (see
+	// SentFiler); nil: no copies are filed (Router.FileCopies).
+	FileSent func(ctx context.Context, raw []byte, messageID string, sentAt time.Time) (string, error)
 }
 
 func (a *Account) owns(addr string) bool {
@@ -105,6 +109,9 @@ type Options struct {
 	AfterStep func(step string)
 	// Workers is how many messages RunOnce delivers at once (default 4).
 	Workers int
+	// FilingInterval is how often Run files copies of failed-over
+	// messages in their senders' Sent folders (default 1 minute).
+	FilingInterval time.Duration
 	// LockWait is how long Deliver, Retry and Drop wait for a message that
 	// another process (or worker) is delivering (default 1 minute); RunOnce
 	// leaves such messages to it.
@@ -113,10 +120,11 @@ type Options struct {
 
 // Router delivers outbox messages.
 type Router struct {
-	o      Options
-	mu     sync.Mutex
-	parked map[string]time.Time
-	wake   chan struct{}
+	o          Options
+	mu         sync.Mutex
+	parked     map[string]time.Time
+	filingRest map[string]time.Time
+	wake       chan struct{}
 }
 
 // New returns a router.
@@ -145,7 +153,10 @@ func New(o Options) *Router {
 	if o.LockWait == 0 {
 		o.LockWait = time.Minute
 	}
-	return &Router{o: o, parked: map[string]time.Time{}, wake: make(chan struct{}, 1)}
+	if o.FilingInterval == 0 {
+		o.FilingInterval = time.Minute
+	}
+	return &Router{o: o, parked: map[string]time.Time{}, filingRest: map[string]time.Time{}, wake: make(chan struct{}, 1)}
 }
 
 // MaxAge is how long a message keeps being retried before the user is
@@ -190,8 +201,18 @@ func (r *Router) Wake() {
 }
 
 // Run delivers due messages until ctx ends, waking up when a retry is due
-// or Wake is called.
+// or Wake is called. Where an account files copies (Account.FileSent), it
+// also runs FileCopies every Options.FilingInterval, beside the deliveries.
 func (r *Router) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for _, a := range r.accounts() {
+		if a.FileSent != nil {
+			wg.Add(1)
+			go func() { defer wg.Done(); r.fileEvery(ctx) }()
+			break
+		}
+	}
 	for {
 		next, err := r.RunOnce(ctx)
 		if err != nil && ctx.Err() == nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
 )
 
@@ -52,41 +53,18 @@ func SentChecker(ep imapconn.Endpoint, password func() (string, error), filesSub
 		}
 		defer c.Close()
 		searched := time.Now()
-		list, err := c.List("", "*", &imap.ListOptions{ReturnSpecialUse: c.Caps().Has(imap.CapSpecialUse)}).Collect()
+		sent, all, err := sentFolders(c, ep)
 		if err != nil {
-			return false, imapconn.Classify(ep.Addr(), err)
+			return false, err
 		}
-		var folders []string
-		files := filesSubmissions
-		for _, l := range list {
-			for _, a := range l.Attrs {
-				switch a {
-				case imap.MailboxAttrAll:
-					files = true // Gmail: every submission is in All Mail
-					folders = append(folders, l.Mailbox)
-				case imap.MailboxAttrSent:
-					folders = append(folders, l.Mailbox)
-				}
-			}
-		}
-		if len(folders) == 0 {
-			for _, l := range list {
-				switch strings.ToLower(l.Mailbox) {
-				case "sent", "sent items", "sent messages", "sent mail", "inbox.sent", "[gmail]/sent mail":
-					folders = append(folders, l.Mailbox)
-				}
-			}
-		}
-		id := strings.Trim(strings.TrimSpace(messageID), "<>")
+		folders := append(sent, all...)
+		files := filesSubmissions || len(all) > 0 // Gmail: every submission is in All Mail
 		for _, f := range folders {
-			if _, err := c.Select(f, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
-				continue
-			}
-			data, err := c.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: id}}}, nil).Wait()
+			found, err := holds(c, ep, f, messageID)
 			if err != nil {
-				return false, imapconn.Classify(ep.Addr(), err)
+				return false, err
 			}
-			if len(data.AllUIDs()) > 0 {
+			if found {
 				c.Logout().Wait()
 				return true, nil
 			}
@@ -102,4 +80,46 @@ func SentChecker(ep imapconn.Endpoint, password func() (string, error), filesSub
 		}
 		return false, nil
 	}
+}
+
+// sentFolders lists the account's Sent folders (SPECIAL-USE \Sent, else by
+// common names) and its \All folders (Gmail's All Mail).
+func sentFolders(c *imapclient.Client, ep imapconn.Endpoint) (sent, all []string, err error) {
+	list, err := c.List("", "*", &imap.ListOptions{ReturnSpecialUse: c.Caps().Has(imap.CapSpecialUse)}).Collect()
+	if err != nil {
+		return nil, nil, imapconn.Classify(ep.Addr(), err)
+	}
+	for _, l := range list {
+		for _, a := range l.Attrs {
+			switch a {
+			case imap.MailboxAttrAll:
+				all = append(all, l.Mailbox)
+			case imap.MailboxAttrSent:
+				sent = append(sent, l.Mailbox)
+			}
+		}
+	}
+	if len(sent) == 0 {
+		for _, l := range list {
+			switch strings.ToLower(l.Mailbox) {
+			case "sent", "sent items", "sent messages", "sent mail", "inbox.sent", "[gmail]/sent mail":
+				sent = append(sent, l.Mailbox)
+			}
+		}
+	}
+	return sent, all, nil
+}
+
+// holds reports whether folder holds a message with messageID (a folder
+// that cannot be selected holds nothing).
+func holds(c *imapclient.Client, ep imapconn.Endpoint, folder, messageID string) (bool, error) {
+	if _, err := c.Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		return false, nil
+	}
+	id := strings.Trim(strings.TrimSpace(messageID), "<>")
+	data, err := c.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: id}}}, nil).Wait()
+	if err != nil {
+		return false, imapconn.Classify(ep.Addr(), err)
+	}
+	return len(data.AllUIDs()) > 0, nil
 }
