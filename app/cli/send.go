@@ -314,24 +314,12 @@ func (c *command) relay(args []string) error {
 	return err
 }
 
-// bouncedShown is how far back the outbox lists sent messages that bounced.
-const bouncedShown = 14 * 24 * time.Hour
-
 // listBounced lists sent messages a bounce came back for, with the remote
 // server's words.
 func (c *command) listBounced(ob *outbox.Outbox) {
-	done, err := ob.Done()
-	if err != nil {
-		return
-	}
-	first := true
-	for _, it := range done {
-		if it.State() != outbox.Bounced || time.Since(it.QueuedAt) > bouncedShown {
-			continue
-		}
-		if first {
+	for i, it := range wire.RecentlyBounced(ob) {
+		if i == 0 {
 			fmt.Fprintln(c.env.Stdout, "\nSent, but bounced:")
-			first = false
 		}
 		for _, b := range it.Bounces() {
 			fmt.Fprintf(c.env.Stdout, "  BOUNCED %s (%s, sent through %s) to %s: %s\n", it.ID, it.MessageID, sentThrough(it), wire.RecipientWords(b.Recipient), b.Reason)

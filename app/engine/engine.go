@@ -103,13 +103,17 @@ type Engine struct {
 	// Caches of what the views show, so that the UI goroutine never reads
 	// the disk: run histories, folder lists, incidents, outbox. They are
 	// loaded at Open and kept current by the engine's own work.
-	runs      map[string][]archive.Run
-	folders   map[string][]string
-	sizes     map[string]int64
-	incs      []incidents.Event
-	outboxNow []*outbox.Item
-	progress  map[string]map[string]*Progress
-	lastErr   map[string]string
+	runs        map[string][]archive.Run
+	folders     map[string][]string
+	sizes       map[string]int64
+	incs        []incidents.Event
+	outboxNow   []*outbox.Item
+	progress    map[string]map[string]*Progress
+	lastErr     map[string]string
+	history     map[string]History
+	historyN    int                // observations in it
+	historyLast time.Time          // the newest one's
+	shared      *wire.SharedHealth // nil: not shared
 }
 
 // Options open an engine.
@@ -150,8 +154,11 @@ func Open(o Options) (*Engine, error) {
 	}
 	e.tracker = health.NewTracker(w.HealthConfig(), hooks)
 	if shared != nil {
+		e.shared = shared
 		shared.Load(e.tracker)
+		e.reloadHistory()
 		go func() { shared.Follow(e.ctx, e.tracker); shared.Close() }()
+		go e.followHistory()
 	}
 	if e.ob, err = wire.OpenOutbox(o.DataDir, func(text string) { log.Printf("outbox: %s", text) }); err != nil {
 		return nil, err
@@ -439,6 +446,7 @@ func (e *Engine) reload(account string) {
 
 func (e *Engine) reloadOutbox() {
 	items, _ := e.ob.List()
+	items = append(items, wire.RecentlyBounced(e.ob)...)
 	e.mu.Lock()
 	e.outboxNow = items
 	e.mu.Unlock()
@@ -451,7 +459,8 @@ func (e *Engine) Incidents(n int) []incidents.Event {
 	return append([]incidents.Event(nil), e.incs[max(0, len(e.incs)-n):]...)
 }
 
-// Outbox lists the messages waiting to be sent.
+// Outbox lists the messages waiting to be sent, then the sent ones that
+// bounced lately (wire.BouncedShown).
 func (e *Engine) Outbox() []*outbox.Item {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -465,6 +474,24 @@ func (e *Engine) Retry(id string) error {
 	defer func() { e.reloadOutbox(); e.changed() }()
 	_, err := e.router.Retry(e.ctx, id)
 	return err
+}
+
+// ResendVia is the account a bounced message is offered to go through:
+// the one after the account that carried it, in the sending order.
+func (e *Engine) ResendVia(it *outbox.Item) string {
+	return wire.NextAccount(e.conf().Failover.Order, it.AcceptedBy())
+}
+
+// Resend sends a bounced message again, to the recipients it bounced for,
+// through account; it returns once the delivery pass is over. Not on the
+// UI goroutine: it talks to servers.
+func (e *Engine) Resend(id, account string) (failover.Outcome, error) {
+	defer func() { e.reloadOutbox(); e.changed() }()
+	env, err := e.ob.Resend(id, account)
+	if err != nil {
+		return failover.Outcome{}, err
+	}
+	return e.router.Deliver(e.ctx, env.ID)
 }
 
 // Drop removes a message from the outbox (it is kept in outbox/dropped).

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-mail/lifeboat/app/wire"
 	"github.com/lifeboat-mail/lifeboat/store/outbox"
 	"github.com/lifeboat-mail/lifeboat/sync/health"
 )
@@ -185,5 +186,51 @@ func TestSaveAttachment(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(placeholder); string(b) != "hello file" {
 		t.Fatalf("saved %q over the placeholder", b)
+	}
+}
+
+// The Health view's history is every process's checks of the last day
+// from the shared health log: a delivery check and a bounce another
+// process recorded are there, sorted into their tracks, and older ones
+// are not.
+func TestHistoryFromTheSharedLog(t *testing.T) {
+	dir := t.TempDir()
+	e, err := StartDemo(dir, Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	other, err := wire.OpenSharedHealth(e.dataDir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	now := time.Now()
+	for _, o := range []health.Observation{
+		{Time: now.Add(-25 * time.Hour), Account: "bt", Protocol: health.SMTP, OK: true, Latency: time.Second},
+		{Time: now.Add(-time.Hour), Account: "bt", Protocol: health.SMTP, OK: true, Latency: 2 * time.Second, Phase: health.PhaseLogin},
+		{Time: now.Add(-50 * time.Minute), Account: "bt", Protocol: health.SMTP, OK: false, Phase: health.PhaseCanary, Cause: "not delivered within 15 min"},
+		{Time: now.Add(-40 * time.Minute), Account: "bt", Protocol: health.SMTP, OK: false, Phase: health.PhaseBounce, Cause: "550 5.1.1"},
+	} {
+		other.Observe(o)
+	}
+	if !e.reloadHistory() {
+		t.Fatal("no news after four new observations")
+	}
+	h := e.History("bt")
+	var slow int
+	for _, c := range h.Checks["smtp"] {
+		if c.Latency == 2*time.Second {
+			slow++
+		}
+		if c.Latency == time.Second {
+			t.Fatal("a check 25 hours old is in the history")
+		}
+	}
+	if slow != 1 || len(h.Canary) != 1 || h.Canary[0].OK || h.Bounces != 1 {
+		t.Fatalf("history: %d slow checks, canary %+v, %d bounces", slow, h.Canary, h.Bounces)
+	}
+	if e.reloadHistory() && len(e.History("bt").Checks["smtp"]) == len(h.Checks["smtp"]) {
+		t.Fatal("news reported without anything new")
 	}
 }

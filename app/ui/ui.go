@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"image/color"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -43,6 +42,12 @@ type Engine interface {
 	Incidents(n int) []incidents.Event
 	Runs(account string) []archive.Run
 	Outbox() []*outbox.Item
+	// History is an account's checks of the last day (Health view).
+	History(account string) engine.History
+	// ResendVia is the account a bounced message is offered to go
+	// through; Resend sends it again through account (blocking).
+	ResendVia(it *outbox.Item) string
+	Resend(id, account string) (failover.Outcome, error)
 	Retry(id string) error
 	Drop(id string) error
 	Send(ctx context.Context, d engine.Draft) (failover.Outcome, error)
@@ -87,10 +92,14 @@ type Window struct {
 	Compose      *ComposeView
 	OutboxList   *widget.List
 	OutboxDetail *widget.Label
+	ResendButton *widget.Button
 	Archive      *ArchiveView
 	Settings     *SettingsView
 	RunSummary   *widget.Label
-	Checks       *widget.Label
+	// HealthCards is each account's Health card in words; IncidentRows
+	// the incident list as shown.
+	HealthCards  map[string]string
+	IncidentRows []IncidentRow
 	Banner       *widget.Label
 	// RestoreDialog is the Restore wizard last opened (nil: never).
 	RestoreDialog *RestoreView
@@ -406,34 +415,6 @@ func RunSummary(account string, runs []archive.Run) string {
 	return b.String()
 }
 
-// ChecksText is the strip of recent checks per account and protocol: the
-// latency of each, or a cross for a failure (✓/✗ beside the numbers, so
-// colour is never the only signal).
-func ChecksText(accts []engine.Account) string {
-	var b strings.Builder
-	for _, a := range accts {
-		fmt.Fprintf(&b, "%s — %s\n", a.Name, a.State.Words())
-		for _, proto := range []string{"imap", "smtp"} {
-			checks := a.Checks[proto]
-			if len(checks) == 0 {
-				continue
-			}
-			fmt.Fprintf(&b, "  %s:", strings.ToUpper(proto))
-			for _, c := range checks[max(0, len(checks)-8):] {
-				if c.OK && c.Latency < time.Millisecond {
-					b.WriteString(" ✓<1ms")
-				} else if c.OK {
-					fmt.Fprintf(&b, " ✓%s", c.Latency.Round(time.Millisecond))
-				} else {
-					fmt.Fprintf(&b, " ✗%s", c.Phase)
-				}
-			}
-			b.WriteString("\n")
-		}
-	}
-	return b.String()
-}
-
 // IncidentText is the text of one incident row.
 func IncidentText(ev incidents.Event) string {
 	from, _ := health.ParseState(ev.From)
@@ -445,36 +426,15 @@ func IncidentText(ev incidents.Event) string {
 	return s
 }
 
-func (w *Window) healthView() fyne.CanvasObject {
-	evs := w.eng.Incidents(200)
-	reverse := func() {
-		sort.SliceStable(evs, func(i, j int) bool { return evs[i].Time.After(evs[j].Time) })
-	}
-	reverse()
-	w.Incidents = widget.NewList(
-		func() int { return len(evs) },
-		func() fyne.CanvasObject {
-			l := widget.NewLabel("incident")
-			l.Truncation = fyne.TextTruncateEllipsis
-			return l
-		},
-		func(i widget.ListItemID, o fyne.CanvasObject) { o.(*widget.Label).SetText(IncidentText(evs[i])) })
-	w.refresh = append(w.refresh, func() {
-		evs = w.eng.Incidents(200)
-		reverse()
-		w.Incidents.Refresh()
-	})
-	w.Checks = widget.NewLabel("")
-	w.Checks.Wrapping = fyne.TextWrapWord
-	showChecks := func() { w.Checks.SetText(ChecksText(w.eng.Accounts())) }
-	showChecks()
-	w.refresh = append(w.refresh, showChecks)
-	top := container.NewVBox(w.Checks, widget.NewLabel("Changes of provider health, newest first (checks run every minute; a real login every 10 minutes)."))
-	return container.NewBorder(top, nil, nil, nil, w.Incidents)
-}
-
 // OutboxText is the text of one outbox row.
 func OutboxText(it *outbox.Item) string {
+	if it.State() == outbox.Bounced {
+		var why []string
+		for _, b := range it.Bounces() {
+			why = append(why, b.Recipient+": "+b.Reason)
+		}
+		return fmt.Sprintf("⚠ BOUNCED · sent through %s %s · %s", it.AcceptedBy(), it.QueuedAt.Local().Format("2 Jan 15:04"), strings.Join(why, "; "))
+	}
 	s := fmt.Sprintf("%s · to %s · %s", it.State(), strings.Join(it.To, ", "), it.QueuedAt.Local().Format("2 Jan 15:04"))
 	if l := it.Last(); l != nil {
 		s += " · " + l.Step
@@ -501,11 +461,13 @@ func (w *Window) outboxView() fyne.CanvasObject {
 		func(i widget.ListItemID, o fyne.CanvasObject) { o.(*widget.Label).SetText(OutboxText(items[i])) })
 	w.OutboxDetail = widget.NewLabel("")
 	w.OutboxDetail.Wrapping = fyne.TextWrapWord
+	var fitButtons func()
 	w.OutboxList.OnSelected = func(i widget.ListItemID) {
 		selected = i
 		if i >= 0 && i < len(items) {
 			w.OutboxDetail.SetText(OutboxDetail(items[i]))
 		}
+		fitButtons()
 	}
 	act := func(f func(string) error) func() {
 		return func() {
@@ -526,10 +488,37 @@ func (w *Window) outboxView() fyne.CanvasObject {
 	}
 	retry := widget.NewButtonWithIcon("Send again now", theme.MailSendIcon(), act(w.eng.Retry))
 	drop := widget.NewButtonWithIcon("Drop", theme.DeleteIcon(), act(w.eng.Drop))
+	w.ResendButton = widget.NewButtonWithIcon("Send again through …", theme.MailForwardIcon(), nil)
+	w.ResendButton.Importance = widget.HighImportance
+	w.ResendButton.Hide()
+	// The buttons fit the chosen message: a bounced one (sent, in done/)
+	// is sent again through the next account; the others are retried or
+	// dropped.
+	fit := func() {
+		if selected < 0 || selected >= len(items) || items[selected].State() != outbox.Bounced {
+			w.ResendButton.Hide()
+			retry.Show()
+			drop.Show()
+			return
+		}
+		it := items[selected]
+		via := w.eng.ResendVia(it)
+		retry.Hide()
+		drop.Hide()
+		if via == "" {
+			w.ResendButton.Hide()
+			return
+		}
+		w.ResendButton.SetText("Send again through " + via)
+		w.ResendButton.OnTapped = act(func(id string) error { _, err := w.eng.Resend(id, via); return err })
+		w.ResendButton.Show()
+	}
+	fitButtons = fit
 	empty := widget.NewLabel("The outbox is empty: everything you sent was accepted by a provider.")
 	w.refresh = append(w.refresh, func() {
 		items = w.eng.Outbox()
 		w.OutboxList.Refresh()
+		fit()
 		if len(items) == 0 {
 			empty.Show()
 		} else {
@@ -539,7 +528,7 @@ func (w *Window) outboxView() fyne.CanvasObject {
 	if len(items) > 0 {
 		empty.Hide()
 	}
-	return container.NewBorder(empty, container.NewVBox(w.OutboxDetail, container.NewHBox(layout.NewSpacer(), retry, drop)), nil, nil, w.OutboxList)
+	return container.NewBorder(empty, container.NewVBox(w.OutboxDetail, container.NewHBox(layout.NewSpacer(), w.ResendButton, retry, drop)), nil, nil, w.OutboxList)
 }
 
 // OutboxDetail is what the Outbox says of the selected message: for one
@@ -553,6 +542,15 @@ func OutboxDetail(it *outbox.Item) string {
 			}
 		}
 		return "Lifeboat needs you: " + why + "\n\"Send again now\" sends it again; \"Drop\" keeps it out of the outbox (it stays in outbox/dropped)."
+	}
+	if it.State() == outbox.Bounced {
+		var b strings.Builder
+		fmt.Fprintf(&b, "Sent through %s, accepted, and then it came back:\n", it.AcceptedBy())
+		for _, bo := range it.Bounces() {
+			fmt.Fprintf(&b, "  to %s: %s\n", bo.Recipient, bo.Reason)
+		}
+		b.WriteString("\"Send again through …\" sends it, with the same Message-ID, to these recipients only.")
+		return b.String()
 	}
 	return OutboxText(it)
 }

@@ -38,6 +38,8 @@ type fake struct {
 	slow     time.Duration // Retry takes this long
 	restores []restoreCall
 	signIns  []string
+	history  map[string]engine.History
+	resent   []string
 }
 
 func (f *fake) SignIn(ctx context.Context, account string, b oauth.Browser) error {
@@ -86,7 +88,24 @@ func (f *fake) Retry(id string) error {
 	time.Sleep(slow)
 	return nil
 }
-func (f *fake) Drop(id string) error         { return nil }
+func (f *fake) Drop(id string) error { return nil }
+func (f *fake) History(a string) engine.History {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.history[a]
+}
+func (f *fake) ResendVia(it *outbox.Item) string {
+	if it.AcceptedBy() == "bt" {
+		return "gmail"
+	}
+	return "bt"
+}
+func (f *fake) Resend(id, account string) (failover.Outcome, error) {
+	f.mu.Lock()
+	f.resent = append(f.resent, id+" via "+account)
+	f.mu.Unlock()
+	return failover.Outcome{State: outbox.Sent, Account: account}, nil
+}
 func (f *fake) Folders(string) []string      { return []string{"INBOX", "Sent"} }
 func (f *fake) Demo() bool                   { return true }
 func (f *fake) SimulateOutage(on bool) error { f.outage = on; return nil }
@@ -381,12 +400,111 @@ func TestProgressText(t *testing.T) {
 	}
 }
 
-func TestChecksStrip(t *testing.T) {
-	got := ChecksText([]engine.Account{{Name: "bt", State: health.Down, Checks: map[string][]health.Check{
-		"smtp": {{OK: true, Latency: 42 * time.Millisecond}, {OK: false, Phase: health.PhaseTCP}},
-	}}})
-	if !strings.Contains(got, "bt — Outage") || !strings.Contains(got, "SMTP: ✓42ms ✗tcp") {
-		t.Fatalf("%q", got)
+// The Health view says in words what its bars and chart show: checks,
+// typical and slowest answers, slow and failed ones, the last delivery
+// check; the heartbeat marks each block with a glyph as well as a colour;
+// the chart flags a failed quarter of an hour and leaves out what is older
+// than a day.
+func TestHealthView(t *testing.T) {
+	f, w := setup(t)
+	now := time.Now()
+	var imapChecks []health.Check
+	for i := 0; i < 10; i++ {
+		imapChecks = append(imapChecks, health.Check{Time: now.Add(time.Duration(i-12) * time.Minute), OK: true, Latency: 100 * time.Millisecond})
+	}
+	imapChecks = append(imapChecks,
+		health.Check{Time: now.Add(-2 * time.Minute), OK: true, Latency: 6 * time.Second},
+		health.Check{Time: now.Add(-time.Minute), OK: false, Cause: "cannot connect"})
+	f.mu.Lock()
+	f.history = map[string]engine.History{"bt": {Slow: 5 * time.Second, Checks: map[string][]health.Check{"imap": imapChecks},
+		Canary: []health.Check{{Time: now.Add(-3 * time.Hour), OK: true, Latency: 8 * time.Second}, {Time: now.Add(-time.Hour), OK: false, Cause: "not delivered within 15 min"}}}}
+	f.mu.Unlock()
+	w.Refresh()
+	card := w.HealthCards["bt"]
+	for _, want := range []string{"bt — Operational",
+		"IMAP: 12 checks in 24 h, answered in 100 ms typically, 6.0 s at the slowest, 1 slow, 1 failed",
+		"✗ cannot connect",
+		"SMTP: no checks in the last 24 hours",
+		"Delivery checks in 24 h: 1 of 2 arrived; the last, at", "did NOT arrive ✗ — mail accepted but not delivered: not delivered within 15 min"} {
+		if !strings.Contains(card, want) {
+			t.Errorf("the card lacks %q:\n%s", want, card)
+		}
+	}
+	if gm := w.HealthCards["gmail"]; !strings.Contains(gm, "Delivery checks: none in the last 24 hours") {
+		t.Errorf("gmail's card: %s", gm)
+	}
+	var glyphs string
+	for _, b := range Beats(imapChecks, 5*time.Second) {
+		glyphs += b.Glyph
+	}
+	if glyphs != "✓✓✓✓✓✓✓✓✓✓!✗" {
+		t.Errorf("heartbeat %q", glyphs)
+	}
+	pts := ChartPoints(append([]health.Check{{Time: now.Add(-25 * time.Hour), OK: false}}, imapChecks...), now)
+	failed, checks := 0, 0
+	for _, p := range pts {
+		checks += p.Checks
+		if p.Failed {
+			failed++
+		}
+	}
+	if len(pts) != 96 || checks != 12 || failed != 1 || pts[95].Latency != 6*time.Second {
+		t.Errorf("chart: %d points, %d checks, %d failed, last %v", len(pts), checks, failed, pts[95].Latency)
+	}
+}
+
+// Incidents are listed newest first under a heading per day.
+func TestIncidentsByDay(t *testing.T) {
+	now := time.Date(2026, 12, 1, 15, 0, 0, 0, time.Local)
+	evs := []incidents.Event{
+		{Time: now.Add(-50 * time.Hour), Account: "bt", From: "up", To: "down"},
+		{Time: now.Add(-20 * time.Hour), Account: "bt", From: "down", To: "up"},
+		{Time: now.Add(-time.Hour), Account: "bt", From: "up", To: "degraded", Cause: "SMTP: slow"},
+		{Time: now.Add(-30 * time.Minute), Account: "bt", From: "degraded", To: "up"},
+	}
+	var got []string
+	for _, r := range IncidentRows(evs, now) {
+		if r.Heading {
+			got = append(got, "# "+r.Text)
+		} else {
+			got = append(got, r.Text[strings.Index(r.Text, "bt:"):])
+		}
+	}
+	want := []string{"# Today", "bt: Degraded → Operational", "bt: Operational → Degraded — SMTP: slow",
+		"# Yesterday", "bt: Outage → Operational", "# Sunday 29 November 2026", "bt: Operational → Outage"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// A bounced message stands out in the Outbox with the remote server's
+// words, and offers to go again through the next account (off the UI
+// goroutine); Retry and Drop are not offered for it.
+func TestBouncedInTheOutbox(t *testing.T) {
+	f, w := setup(t)
+	it := &outbox.Item{Envelope: outbox.Envelope{ID: "20261201T100000.000Z-0001", To: []string{"tom@x.test"}, QueuedAt: time.Now()},
+		Steps: []outbox.Step{{Step: outbox.StepAccepted, Account: "bt", Recipients: []string{"tom@x.test"}},
+			{Step: outbox.StepBounced, Account: "bt", Recipient: "tom@x.test", Reason: "550 5.7.1 rejected by policy"}}}
+	f.mu.Lock()
+	f.outbox = []*outbox.Item{it}
+	f.mu.Unlock()
+	w.Refresh()
+	if got := OutboxText(it); !strings.Contains(got, "BOUNCED · sent through bt") || !strings.Contains(got, "tom@x.test: 550 5.7.1 rejected by policy") {
+		t.Fatalf("row %q", got)
+	}
+	w.OutboxList.Select(0)
+	if !w.ResendButton.Visible() || w.ResendButton.Text != "Send again through gmail" {
+		t.Fatalf("resend button: visible %v, %q", w.ResendButton.Visible(), w.ResendButton.Text)
+	}
+	if !strings.Contains(w.OutboxDetail.Text, "to tom@x.test: 550 5.7.1 rejected by policy") {
+		t.Fatalf("detail %q", w.OutboxDetail.Text)
+	}
+	test.Tap(w.ResendButton)
+	w.Wait()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.resent) != 1 || f.resent[0] != it.ID+" via gmail" {
+		t.Fatalf("resent %v", f.resent)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/lifeboat-mail/lifeboat/store/archive"
 	"github.com/lifeboat-mail/lifeboat/store/bounce"
@@ -11,6 +12,40 @@ import (
 	"github.com/lifeboat-mail/lifeboat/sync/backup"
 	"github.com/lifeboat-mail/lifeboat/sync/health"
 )
+
+// BouncedShown is how far back the outbox shows sent messages that bounced.
+const BouncedShown = 14 * 24 * time.Hour
+
+// RecentlyBounced lists the sent messages a bounce came back for within
+// BouncedShown, oldest first.
+func RecentlyBounced(ob *outbox.Outbox) []*outbox.Item {
+	done, _ := ob.Done()
+	var out []*outbox.Item
+	for _, it := range done {
+		if it.State() == outbox.Bounced && time.Since(it.QueuedAt) <= BouncedShown {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// NextAccount is the account after `after` in the sending order (wrapping
+// round), the one a bounced message is offered to go through next; "" when
+// there is no other.
+func NextAccount(order []string, after string) string {
+	for i, name := range order {
+		if name == after {
+			if len(order) > 1 {
+				return order[(i+1)%len(order)]
+			}
+			return ""
+		}
+	}
+	if len(order) > 0 && order[0] != after {
+		return order[0]
+	}
+	return ""
+}
 
 // Bounced is a bounce found for a message Lifeboat sent.
 type Bounced struct {

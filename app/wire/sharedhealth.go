@@ -57,6 +57,17 @@ func (s *SharedHealth) Load(tr *health.Tracker) {
 	}
 }
 
+// History is every process's observations since then, oldest first (what
+// the Health view draws).
+func (s *SharedHealth) History(since time.Time) ([]health.Observation, error) {
+	recs, err := s.log.Recent(since)
+	out := make([]health.Observation, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, observation(r))
+	}
+	return out, err
+}
+
 // Sync replays what the other processes observed since the last call.
 func (s *SharedHealth) Sync(tr *health.Tracker) {
 	for _, r := range s.tail.Next() {

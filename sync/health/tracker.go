@@ -203,7 +203,7 @@ func (t *Tracker) observeProtocol(a *account, o Observation) (recovered bool) {
 		p.warning, p.warningAt = o.Warning, o.Time
 	}
 	p.last = o
-	c := Check{Time: o.Time, OK: o.OK, LoggedIn: o.LoggedIn, Latency: o.Latency, Phase: o.Phase, Kind: o.Kind, Cause: o.Cause}
+	c := o.Check()
 	if len(p.recent) < RecentChecks {
 		p.recent = append(p.recent, c)
 	} else {
@@ -518,6 +518,13 @@ type Check struct {
 	Phase    Phase         `json:"phase,omitempty"`
 	Kind     Kind          `json:"kind,omitempty"`
 	Cause    string        `json:"cause,omitempty"`
+	// Warning is set for a delivery check that arrived in the junk folder.
+	Warning string `json:"warning,omitempty"`
+}
+
+// Check is the observation as a Snapshot shows it.
+func (o Observation) Check() Check {
+	return Check{Time: o.Time, OK: o.OK, LoggedIn: o.LoggedIn, Latency: o.Latency, Phase: o.Phase, Kind: o.Kind, Cause: o.Cause, Warning: o.Warning}
 }
 
 // ProtocolStatus is what is known of one protocol of an account.
