@@ -193,3 +193,15 @@ func TestRelayAndOutbox(t *testing.T) {
 		t.Errorf("outbox directory: %v", err)
 	}
 }
+
+func TestNextAccount(t *testing.T) {
+	order := []string{"bt", "gmail", "work"}
+	for after, want := range map[string]string{"bt": "gmail", "gmail": "work", "work": "bt", "gone": "bt", "": "bt"} {
+		if got := NextAccount(order, after); got != want {
+			t.Errorf("after %q: %q, want %q", after, got, want)
+		}
+	}
+	if got := NextAccount([]string{"bt"}, "bt"); got != "" {
+		t.Errorf("one account: %q, want none", got)
+	}
+}
