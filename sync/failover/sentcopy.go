@@ -36,8 +36,9 @@ func SentFiler(ep imapconn.Endpoint, password func() (string, error)) func(ctx c
 		folder := "Sent"
 		if len(sent) > 0 {
 			folder = sent[0]
-		} else if err := c.Create(folder, nil).Wait(); err != nil {
+		} else if err := c.Create(folder, nil).Wait(); err != nil && !alreadyExists(err) {
 			// none yet: made, as a mail program makes it at its first send
+			// (another process may just have made it)
 			return "", fmt.Errorf("it has no Sent folder, and creating one failed: %w", imapconn.Classify(ep.Addr(), err))
 		}
 		if messageID != "" {
@@ -205,4 +206,9 @@ func (r *Router) fileEvery(ctx context.Context) {
 		case <-time.After(r.o.FilingInterval):
 		}
 	}
+}
+
+func alreadyExists(err error) bool {
+	var ie *imap.Error
+	return errors.As(err, &ie) && ie.Code == imap.ResponseCodeAlreadyExists
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -149,5 +150,49 @@ func TestCopyIntoSentFailsAndRests(t *testing.T) {
 	}
 	if it, _ := e.ob.GetDone(id); it.FiledIn("bt") || it.State() != outbox.Sent {
 		t.Fatalf("failed filing changed the ledger: %+v", it.Steps)
+	}
+}
+
+// Two processes filing at once (two routers over one outbox): one copy.
+func TestTwoFilersFileOnce(t *testing.T) {
+	p, err := demo.Start(demo.Options{Empty: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	e := newEnv(t)
+	e.accounts[0].FileSent = SentFiler(p.Endpoint(), func() (string, error) { return p.Password, nil })
+	e.health.down["bt"] = true
+	for _, subj := range []string{"one", "two", "three"} {
+		e.deliver(e.router(), e.queue(strings.Replace(msg, "Saturday", subj, 1)))
+	}
+	delete(e.health.down, "bt")
+	var wg sync.WaitGroup
+	counts := make([]int, 4)
+	for i := range counts {
+		r := e.router()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			counts[i], err = r.FileCopies(context.Background())
+			if err != nil {
+				t.Errorf("filer %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for _, n := range counts {
+		total += n
+	}
+	got := sentOf(t, p, "Sent")
+	if len(got) != 3 || total != 3 {
+		t.Fatalf("%d filings reported, Sent holds %d distinct messages", total, len(got))
+	}
+	for id, f := range got {
+		if f.n != 1 {
+			t.Errorf("%s is in Sent %d times", id, f.n)
+		}
 	}
 }
