@@ -9,7 +9,10 @@
 //   - relay throughput: 1,000 messages of 20 KB from 10 concurrent SMTP
 //     clients through `lifeboat relay` (a separate process), until all are
 //     acknowledged and until all are in the recipient's mailbox;
-//   - the relay's peak RSS.
+//   - the relay's peak RSS;
+//   - the outage drills through the binary (drills.go): a blackholed
+//     primary with and without a running service, and the delivery check
+//     noticing a misrouting primary.
 //
 // It is a benchmark: nothing fails on timing.
 package main
@@ -43,12 +46,15 @@ import (
 
 type row struct{ what, value string }
 
+var drillRuns int
+
 func main() {
 	n := flag.Int("n", 20, "messages per failover measurement")
 	relayMsgs := flag.Int("relay-messages", 1000, "messages through the relay")
 	clients := flag.Int("clients", 10, "concurrent relay clients")
 	size := flag.Int("size", 20<<10, "relay message size in bytes")
 	out := flag.String("out", "", "also write the table as Markdown to this file")
+	flag.IntVar(&drillRuns, "drill-runs", 3, "runs of each outage drill")
 	flag.Parse()
 	rows, err := run(*n, *relayMsgs, *clients, *size)
 	if err != nil {
@@ -82,7 +88,7 @@ func run(n, relayMsgs, clients, size int) ([]row, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	a, err := mailstack.Start(mailstack.Options{Dir: filepath.Join(dir, "a"), Name: "a", Users: map[string]string{"jane": "a-secret"}, MessageSizeLimit: -1})
+	a, err := mailstack.Start(mailstack.Options{Dir: filepath.Join(dir, "a"), Name: "a", Users: map[string]string{"jane": "a-secret", "testbox": "tb-secret"}, MessageSizeLimit: -1})
 	if err != nil {
 		return nil, err
 	}
@@ -324,6 +330,11 @@ recipient_limit = -1
 	add(fmt.Sprintf("relay: %d × %d KB from %d clients, all acknowledged (fsynced)", total, size>>10, clients), "%.2f s (%.0f msgs/s)", acked.Seconds(), float64(total)/acked.Seconds())
 	add("relay: all in the recipient's mailbox (through Postfix and LMTP)", "%.2f s (%.0f msgs/s)", delivered.Seconds(), float64(total)/delivered.Seconds())
 	add("relay: peak RSS of the lifeboat relay process", "%.1f MB", float64(rss)/1024)
+	relay.Process.Kill()
+	relay.Wait()
+	if err := drills(dir, bin, a, b, drillRuns, add); err != nil {
+		return nil, err
+	}
 	add("machine", "%d CPUs, %s, Postfix and Dovecot on the same machine", runtime.NumCPU(), runtime.Version())
 	return rows, nil
 }

@@ -53,7 +53,10 @@
 // Usable(account) is what the router asks: false for Down, NeedsYou and
 // flapping accounts; Unknown, Up and Degraded accounts are usable.
 // UsableFor(account, protocol) is stricter: it is also false when that
-// protocol itself is down or in auth failure.
+// protocol itself is down or in auth failure, and for SMTP while its last
+// check (within max(3 probe intervals, 5 min)) took longer than
+// Config.SendBudget (15 s): a send would give up on it before MAIL FROM
+// anyway. Unusable says which of these, in words.
 //
 // # Incidents
 //
