@@ -49,6 +49,12 @@ func (s *stack) startMonitor(args ...string) *monitorRun {
 // it and how long it took.
 func (m *monitorRun) waitFor(what string, timeout time.Duration) (string, time.Duration) {
 	m.t.Helper()
+	return m.waitForLine(what, timeout, func(l string) bool { return strings.Contains(l, " a: ") && strings.Contains(l, what) })
+}
+
+// waitForLine waits for a line that match accepts.
+func (m *monitorRun) waitForLine(what string, timeout time.Duration, match func(string) bool) (string, time.Duration) {
+	m.t.Helper()
 	start := time.Now()
 	deadline := time.After(timeout)
 	for {
@@ -57,7 +63,7 @@ func (m *monitorRun) waitFor(what string, timeout time.Duration) (string, time.D
 			if !ok {
 				m.t.Fatalf("monitor exited before %q", what)
 			}
-			if strings.Contains(l, " a: ") && strings.Contains(l, what) {
+			if match(l) {
 				return l, time.Since(start)
 			}
 		case <-deadline:
@@ -86,7 +92,7 @@ func TestSlowPrimary(t *testing.T) {
 	s := newStack(t)
 	const settings = "probe_interval = \"1s\"\nslow_latency = \"1s\"\nsend_budget = \"2s\"\n"
 	s.writeConfig(settings)
-	mon := s.startMonitor()
+	mon := s.startMonitor("-v")
 	mon.waitFor("unknown → up", 40*time.Second)
 	s.aIMAP.Delay(3 * time.Second)
 	s.aSMTP.Delay(3 * time.Second)
@@ -95,6 +101,12 @@ func TestSlowPrimary(t *testing.T) {
 	if !strings.Contains(line, "slow: answered in 3") {
 		t.Errorf("the cause does not say it is slow: %s", line)
 	}
+	// The account turns degraded at the first slow check of either
+	// protocol; the send relies on a slow check of SMTP.
+	line, _ = mon.waitForLine("a slow SMTP check", 30*time.Second, func(l string) bool {
+		return strings.Contains(l, " a smtp: ok (") && phasesTake(l) >= 2*time.Second
+	})
+	t.Logf("SMTP seen slow: %s", line)
 
 	start := time.Now()
 	code, out := s.run(s.letter("while slow"), "send")
@@ -145,4 +157,23 @@ func TestSlowPrimary(t *testing.T) {
 	if msgs, err := s.b.WaitForMail("tom", "INBOX", 4, 5*time.Second); err == nil {
 		t.Fatalf("tom has %d messages, want 3: the slow primary sent one too", len(msgs))
 	}
+}
+
+// phasesTake sums the phase durations of a `monitor -v` line ("… (tcp
+// 0s, greeting 3.002s, ehlo 1ms)").
+func phasesTake(line string) time.Duration {
+	i := strings.LastIndex(line, "(")
+	if i < 0 {
+		return 0
+	}
+	var total time.Duration
+	for _, part := range strings.Split(strings.TrimSuffix(line[i+1:], ")"), ", ") {
+		f := strings.Fields(part)
+		if len(f) == 2 {
+			if d, err := time.ParseDuration(f[1]); err == nil {
+				total += d
+			}
+		}
+	}
+	return total
 }
