@@ -28,7 +28,8 @@ type Config struct {
 	Scale      float64 // corpus A: 20,000 × Scale messages (default 1)
 	Seed       uint64  // corpus generator seed
 	Dir        string  // parent of the clients' output directory, on a disk (default os.TempDir())
-	ServerDir  string  // parent of Dovecot's directory (default /dev/shm when usable, else os.TempDir())
+	ServerDir  string  // parent of Dovecot's directory (default Dir: a disk)
+	Profiles   string  // directory for a CPU profile of each lifeboat run ("": none)
 	SkipMbsync bool
 	Lifeboat   string // lifeboat binary to measure ("" builds ./cmd/lifeboat)
 	// Self is the executable that runs the "bare" subcommand ("" is
@@ -144,8 +145,8 @@ func run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 
-	// Clients write to a disk; Dovecot lives in memory so that it is not
-	// the bottleneck.
+	// Clients write to a disk, and Dovecot keeps its mail on a disk too
+	// (--server-dir; the same one by default): what a user waits for.
 	var err error
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
@@ -160,10 +161,7 @@ func run(ctx context.Context, cfg Config) (*Report, error) {
 	defer b.remove(b.out)
 	srvParent := cfg.ServerDir
 	if srvParent == "" {
-		srvParent = os.TempDir()
-		if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() && isTmpfs("/dev/shm") {
-			srvParent = "/dev/shm"
-		}
+		srvParent = cfg.Dir
 	}
 	srvDir, err := os.MkdirTemp(srvParent, "lifeboat-bench-dovecot-")
 	if err != nil {
@@ -434,7 +432,7 @@ func (b *bench) measure(ctx context.Context, c *corpus, tool, scenario string, m
 	runCtx, cancel := context.WithTimeout(ctx, b.cfg.RunTimeout)
 	switch tool {
 	case toolLifeboat:
-		p, err = b.runLifeboat(runCtx, c, dir)
+		p, err = b.runLifeboat(runCtx, c, dir, scenario)
 	case toolMbsync:
 		p, err = b.runMbsync(runCtx, c, dir)
 	case toolBare:
@@ -546,7 +544,7 @@ func (b *bench) count(ctx context.Context, c *corpus, tool, dir string) (int, er
 
 const lifeboatAccount = "bench"
 
-func (b *bench) runLifeboat(ctx context.Context, c *corpus, dir string) (proc, error) {
+func (b *bench) runLifeboat(ctx context.Context, c *corpus, dir, scenario string) (proc, error) {
 	path := filepath.Join(dir, "config.toml")
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		_, port, _ := net.SplitHostPort(b.srv.IMAPSAddr)
@@ -569,7 +567,11 @@ func (b *bench) runLifeboat(ctx context.Context, c *corpus, dir string) (proc, e
 			return proc{}, err
 		}
 	}
-	return b.exec(ctx, nil, b.lifeboat, "--config", path, "backup")
+	var env []string
+	if b.cfg.Profiles != "" {
+		env = append(env, "LIFEBOAT_CPUPROFILE="+filepath.Join(b.cfg.Profiles, c.Name+"-"+strings.ReplaceAll(scenario, " ", "-")+".pprof"))
+	}
+	return b.exec(ctx, env, b.lifeboat, "--config", path, "backup")
 }
 
 // countLifeboat asks "lifeboat status --json" how many messages the archive

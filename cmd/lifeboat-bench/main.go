@@ -3,8 +3,8 @@
 // ("make bench"). It is a benchmark, not a test: nothing fails on timing,
 // but a tool that fails or archives the wrong number of messages stops it.
 //
-// A private Dovecot (sync/testenv/dovecot) keeps its mail on tmpfs, so the server
-// is not the bottleneck; the clients write to a disk (--dir). Three corpora,
+// A private Dovecot (sync/testenv/dovecot) keeps its mail on a disk, and the
+// clients write to a disk (--dir): what a user waits for. Three corpora,
 // generated deterministically:
 //
 //	A  20,000 messages in 10 folders, 2 KB to 2 MB, about 1 GB (--scale)
@@ -68,7 +68,8 @@ func benchMain(args []string) int {
 	var cfg Config
 	fs.Float64Var(&cfg.Scale, "scale", 1, "size of corpus A relative to 20,000 messages / 1 GB (e.g. 0.1 for a quick run)")
 	fs.StringVar(&cfg.Dir, "dir", os.TempDir(), "where the clients write (a directory on a disk); a temporary directory is made inside")
-	fs.StringVar(&cfg.ServerDir, "server-dir", "", "where Dovecot keeps its mail (default /dev/shm, a tmpfs, when usable)")
+	fs.StringVar(&cfg.ServerDir, "server-dir", "", "where Dovecot keeps its mail (default: --dir, a disk)")
+	fs.StringVar(&cfg.Profiles, "profiles", "", "write a CPU profile of each lifeboat run into this directory (CORPUS-SCENARIO.pprof)")
 	out := fs.String("out", "", "also write the table as Markdown to this file")
 	fs.BoolVar(&cfg.SkipMbsync, "skip-mbsync", false, "do not measure mbsync")
 	fs.StringVar(&cfg.Lifeboat, "lifeboat", "", "lifeboat binary to measure (default: build ./cmd/lifeboat)")

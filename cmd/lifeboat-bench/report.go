@@ -125,9 +125,9 @@ func notes(rep *Report, total time.Duration) []string {
 		}
 		out = append(out, s+".")
 	}
-	where := "tmpfs"
-	if !rep.ServerTmpfs {
-		where = "disk (no tmpfs found)"
+	where := "a disk"
+	if rep.ServerTmpfs {
+		where = "tmpfs (NOT a disk)"
 	}
 	clients := "a disk"
 	if rep.OutTmpfs {

@@ -54,7 +54,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "lifeboat: still busy 15 s after being asked to stop; stopping now (the next run continues where this one stopped)")
 		os.Exit(cli.ExitFailure)
 	}()
+	endProfile := profile()
 	code := cli.Main(ctx, args, env)
+	endProfile()
 	stop()
 	os.Exit(code)
 }

@@ -414,7 +414,7 @@ func (w *walker) attach(e *entity, path []int) {
 		}
 	}
 	w.m.Attachments = append(w.m.Attachments, Attachment{Filename: name, ContentType: e.mediaType,
-		Size: int64(len(e.content(w.p))), Part: path})
+		Size: e.decodedSize(), Part: path})
 }
 
 // filename is the part's file name, from Content-Disposition or else from

@@ -451,3 +451,30 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) { parseAll(t, raw) })
 }
+
+// An attachment's size, counted without decoding, is what decoding gives,
+// for well-formed and damaged base64 alike.
+func TestDecodedSizeWithoutDecoding(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	const chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	for i := 0; i < 5000; i++ {
+		var b []byte
+		for j := r.IntN(300); j > 0; j-- {
+			switch k := r.IntN(100); {
+			case k < 85:
+				b = append(b, chars[r.IntN(len(chars))])
+			case k < 90:
+				b = append(b, '\r', '\n')
+			case k < 95:
+				b = append(b, '=')
+			default:
+				b = append(b, byte(r.IntN(256)))
+			}
+		}
+		e := &entity{header: header{{"content-transfer-encoding", "base64"}}, body: b}
+		dec, _ := decodeBase64(b)
+		if got := e.decodedSize(); got != int64(len(dec)) {
+			t.Fatalf("%q: size %d, decoding gives %d", b, got, len(dec))
+		}
+	}
+}
