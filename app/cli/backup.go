@@ -58,9 +58,10 @@ func (c *command) runBackup(arch *archive.Archive, accts []backup.Account, opts 
 		pr = &textPrinter{w: c.env.Stdout, live: c.env.Terminal && len(accts) == 1, start: time.Now()}
 	}
 	opts.Progress = pr.event
+	indexed := c.indexDuring(arch, &opts)
 	results := backup.Backup(c.ctx, accts, opts)
 	pr.finish()
-	c.updateIndex(arch, accts)
+	indexed(accts)
 	c.watchBounces(arch, results, asJSON)
 	failed, warned := false, false
 	for _, r := range results {

@@ -158,8 +158,10 @@ func (c *command) serviceBackup(ctx context.Context, cfg *config.Config, arch *a
 	for _, a := range cfg.Accounts {
 		accts = append(accts, w.BackupAccount(a))
 	}
-	results := backup.Backup(ctx, accts, w.BackupOptions(arch, c.tracker(cfg)))
-	c.updateIndex(arch, accts)
+	opts := w.BackupOptions(arch, c.tracker(cfg))
+	indexed := c.indexDuring(arch, &opts)
+	results := backup.Backup(ctx, accts, opts)
+	indexed(accts)
 	for _, r := range results {
 		new := 0
 		for _, f := range r.Run.Folders {

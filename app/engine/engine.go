@@ -350,8 +350,9 @@ func (e *Engine) BackupNow(account string) {
 		}()
 		opts := w.BackupOptions(e.arch, e.tracker)
 		opts.Progress = e.onProgress
+		finishIndex := e.indexDuring(&opts)
 		results := backup.Backup(e.ctx, accts, opts)
-		e.updateIndex(accts)
+		finishIndex(accts)
 		e.mu.Lock()
 		for _, r := range results {
 			e.running[r.Account] = false
@@ -408,14 +409,21 @@ func (e *Engine) onProgress(ev backup.Event) {
 	}
 }
 
-func (e *Engine) updateIndex(accts []backup.Account) {
-	ix, err := index.Open(index.DefaultPath(e.arch))
+// indexDuring indexes each folder of a backup as soon as it is archived
+// (wire.Indexer); the function it returns finishes the index after the
+// backup. The index is derived: a failure is logged ("lifeboat reindex"
+// rebuilds it).
+func (e *Engine) indexDuring(opts *backup.Options) func([]backup.Account) {
+	x, err := wire.NewIndexer(e.arch)
 	if err != nil {
-		return
+		log.Printf("search index: %v", err)
+		return func([]backup.Account) {}
 	}
-	defer ix.Close()
-	for _, a := range accts {
-		ix.Update(e.arch, a.Name)
+	opts.Progress = x.Progress(opts.Progress)
+	return func(accts []backup.Account) {
+		if err := x.Finish(accts); err != nil {
+			log.Printf("search index: %v", err)
+		}
 	}
 }
 

@@ -306,29 +306,9 @@ func (ix *Index) Update(a *archive.Archive, account string) (Stats, error) {
 		for _, id := range ids {
 			was, ok := known[id.Path()]
 			delete(known, id.Path())
-			fi, err := os.Stat(a.LogPath(id))
-			if err != nil {
+			if err := ix.updateFolder(a, id, was, ok, &st); err != nil {
 				errs = append(errs, err)
-				continue
 			}
-			if ok && was.size == fi.Size() && was.mtime == fi.ModTime().UnixNano() {
-				if was.untexted { // an interrupted run: finish it
-					texts, err := ix.indexFolderText(a, id, nil)
-					st.Texts += texts
-					if err != nil {
-						errs = append(errs, err)
-					}
-				}
-				continue
-			}
-			n, texts, err := ix.derive(a, id, fi)
-			st.Texts += texts
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			st.Folders++
-			st.Messages += n
 		}
 		for _, gone := range known { // in the index, no longer on disk
 			if err := ix.removeFolder(gone.id); err != nil {
@@ -340,6 +320,46 @@ func (ix *Index) Update(a *archive.Archive, account string) (Stats, error) {
 	return st, errors.Join(errs...)
 }
 
+// updateFolder brings one folder's rows up to date; was is what the index
+// knew of it (ok false: nothing).
+func (ix *Index) updateFolder(a *archive.Archive, id archive.FolderID, was knownFolder, ok bool, st *Stats) error {
+	fi, err := os.Stat(a.LogPath(id))
+	if err != nil {
+		return err
+	}
+	if ok && was.size == fi.Size() && was.mtime == fi.ModTime().UnixNano() {
+		if was.untexted { // an interrupted run: finish it
+			texts, err := ix.indexFolderText(a, id, nil)
+			st.Texts += texts
+			return err
+		}
+		return nil
+	}
+	n, texts, err := ix.derive(a, id, fi)
+	st.Texts += texts
+	if err != nil {
+		return err
+	}
+	st.Folders++
+	st.Messages += n
+	return nil
+}
+
+// UpdateFolder is Update for one folder (a backup indexes each folder as
+// soon as it is archived, beside the next one's download).
+func (ix *Index) UpdateFolder(a *archive.Archive, id archive.FolderID) (Stats, error) {
+	start := time.Now()
+	var st Stats
+	known, err := ix.knownWhere(`account = ? AND path = ?`, id.Account, id.Path())
+	if err != nil {
+		return st, err
+	}
+	was, ok := known[id.Path()]
+	err = ix.updateFolder(a, id, was, ok, &st)
+	st.Duration = time.Since(start)
+	return st, err
+}
+
 type knownFolder struct {
 	id          int64
 	size, mtime int64
@@ -347,9 +367,13 @@ type knownFolder struct {
 }
 
 func (ix *Index) known(account string) (map[string]knownFolder, error) {
+	return ix.knownWhere(`account = ?`, account)
+}
+
+func (ix *Index) knownWhere(where string, args ...any) (map[string]knownFolder, error) {
 	rows, err := ix.db.Query(`SELECT id, path, log_size, log_mtime,
 		EXISTS (SELECT 1 FROM messages m WHERE m.folder = f.id AND m.texted = 0)
-		FROM folders f WHERE account = ?`, account)
+		FROM folders f WHERE `+where, args...)
 	if err != nil {
 		return nil, err
 	}
