@@ -22,8 +22,12 @@ const (
 	maxTextRead = 4 << 20
 	// maxBodyText is how much body text of a message is indexed.
 	maxBodyText = 64 << 10
-	// textBatch is how many messages are indexed per transaction.
-	textBatch = 256
+	// textBatch is how many messages are indexed per transaction, at
+	// most; textBatchBytes bounds a batch's text (each message counted as
+	// its size, up to maxBodyText), so that the two batches in memory (one
+	// read ahead of the one written) stay a few MB whatever the mail.
+	textBatch      = 256
+	textBatchBytes = 1 << 20
 )
 
 // pendingText is a row whose text is not indexed yet.
@@ -88,8 +92,15 @@ func (ix *Index) indexFolderText(a *archive.Archive, id archive.FolderID, f *arc
 			}
 		}()
 		for len(todo) > 0 {
-			batch := todo[:min(textBatch, len(todo))]
-			todo = todo[len(batch):]
+			n, size := 0, int64(0)
+			for n < len(todo) && n < textBatch && (n == 0 || size < textBatchBytes) {
+				if e := byOff[todo[n].off]; e != nil {
+					size += min(e.Size, maxBodyText)
+				}
+				n++
+			}
+			batch := todo[:n]
+			todo = todo[n:]
 			readTexts(f, byOff, batch)
 			select {
 			case batches <- batch:
@@ -100,20 +111,28 @@ func (ix *Index) indexFolderText(a *archive.Archive, id archive.FolderID, f *arc
 	}()
 	done := 0
 	var panics []error
+	w := &textWriter{ix: ix}
 	for batch := range batches {
 		for _, p := range batch {
 			if p.panicked != "" {
 				panics = append(panics, fmt.Errorf("internal error reading the message at byte %d of %s (please report; it is indexed by its headers): %s", p.off, id, p.panicked))
 			}
 		}
-		n, err := ix.storeTexts(batch)
+		n, err := w.add(batch)
 		done += n
+		clear(batch) // the batches share todo's array: let their texts go now, not at the folder's end
 		if err != nil {
+			w.abort()
 			close(stop)
 			for range batches { // let the reader finish
 			}
 			return done, fmt.Errorf("indexing the text of %s: %w", id, err)
 		}
+	}
+	n, err := w.commit()
+	done += n
+	if err != nil {
+		return done, fmt.Errorf("indexing the text of %s: %w", id, err)
 	}
 	if readerPanic != nil {
 		panics = append(panics, readerPanic)
@@ -180,39 +199,80 @@ func orElse(s, fallback string) string {
 	return s
 }
 
-// storeTexts adds a batch's texts to messages_fts in one transaction. A row
-// that changed or went away meanwhile (another process indexing the same
+// textWriter adds batches of texts to messages_fts, committing every
+// textCommit messages or textCommitBytes of text: batches stay small in
+// memory while each transaction, and so each FTS5 segment, stays large
+// (small transactions made many small segments to merge). A row that
+// changed or went away meanwhile (another process indexing the same
 // archive) is left alone.
-func (ix *Index) storeTexts(batch []pendingText) (int, error) {
-	n := 0
-	err := ix.inTx(func(tx *sql.Tx) error {
-		n = 0
-		mark, err := tx.Prepare(`UPDATE messages SET texted = 1, has_attachment = ? WHERE id = ? AND sha = ? AND texted = 0`)
+type textWriter struct {
+	ix         *Index
+	tx         *sql.Tx
+	mark, ins  *sql.Stmt
+	msgs, size int // in the open transaction
+	pending    int // texts stored in it
+}
+
+const (
+	textCommit      = 2048
+	textCommitBytes = 16 << 20
+)
+
+func (w *textWriter) add(batch []pendingText) (committed int, err error) {
+	if w.tx == nil {
+		if w.tx, err = w.ix.db.Begin(); err != nil {
+			w.tx = nil
+			return 0, err
+		}
+		if w.mark, err = w.tx.Prepare(`UPDATE messages SET texted = 1, has_attachment = ? WHERE id = ? AND sha = ? AND texted = 0`); err != nil {
+			return 0, err
+		}
+		if w.ins, err = w.tx.Prepare(`INSERT INTO messages_fts (rowid, subject, from_addr, to_addr, body) VALUES (?, ?, ?, ?, ?)`); err != nil {
+			return 0, err
+		}
+	}
+	for _, p := range batch {
+		w.msgs++
+		w.size += len(p.body)
+		res, err := w.mark.Exec(p.hasAttachment, p.id, p.sha)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		defer mark.Close()
-		ins, err := tx.Prepare(`INSERT INTO messages_fts (rowid, subject, from_addr, to_addr, body) VALUES (?, ?, ?, ?, ?)`)
-		if err != nil {
-			return err
+		if k, err := res.RowsAffected(); err != nil || k == 0 {
+			continue
 		}
-		defer ins.Close()
-		for _, p := range batch {
-			res, err := mark.Exec(p.hasAttachment, p.id, p.sha)
-			if err != nil {
-				return err
-			}
-			if k, err := res.RowsAffected(); err != nil || k == 0 {
-				continue
-			}
-			if _, err := ins.Exec(p.id, p.subject, p.from, p.to, p.body); err != nil {
-				return err
-			}
-			n++
+		if _, err := w.ins.Exec(p.id, p.subject, p.from, p.to, p.body); err != nil {
+			return 0, err
 		}
-		return nil
-	})
-	return n, err
+		w.pending++
+	}
+	if w.msgs >= textCommit || w.size >= textCommitBytes {
+		return w.commit()
+	}
+	return 0, nil
+}
+
+// commit ends the open transaction and returns how many texts it stored.
+func (w *textWriter) commit() (int, error) {
+	if w.tx == nil {
+		return 0, nil
+	}
+	w.mark.Close()
+	w.ins.Close()
+	err := w.tx.Commit()
+	n := w.pending
+	w.tx, w.msgs, w.size, w.pending = nil, 0, 0, 0
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+func (w *textWriter) abort() {
+	if w.tx != nil {
+		w.tx.Rollback()
+		w.tx = nil
+	}
 }
 
 var errCapped = errors.New("read enough")

@@ -164,6 +164,10 @@ func SearchText(m *Message, limit int) string {
 		}
 		text = text[:cut]
 	}
+	if b.Len() == 0 {
+		return strings.Clone(text) // not a view into the whole text: that is let go
+	}
+	b.Grow(len(text))
 	b.WriteString(text)
 	return b.String()
 }
