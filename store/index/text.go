@@ -43,7 +43,7 @@ type pendingText struct {
 
 // parse takes a message apart for its text (a variable for tests that
 // inject a failure).
-var parse = msgtext.Parse
+var parse = msgtext.ParseForSearch
 
 // indexFolderText reads the messages of a folder whose rows have no text in
 // messages_fts yet and indexes them, a batch per transaction, and returns

@@ -478,3 +478,29 @@ func TestDecodedSizeWithoutDecoding(t *testing.T) {
 		}
 	}
 }
+
+// ParseForSearch reads every test message as Parse does, but for the
+// attachments' sizes.
+func TestParseForSearchLikeParse(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.eml")
+	attachments := 0
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		full, quick := Parse(raw), ParseForSearch(raw)
+		if full.Text != quick.Text || full.Subject != quick.Subject || len(full.Attachments) != len(quick.Attachments) {
+			t.Fatalf("%s: ParseForSearch differs from Parse", f)
+		}
+		for i, a := range quick.Attachments {
+			if a.Size != -1 || a.Filename != full.Attachments[i].Filename {
+				t.Errorf("%s: attachment %+v, Parse gave %+v", f, a, full.Attachments[i])
+			}
+			attachments++
+		}
+	}
+	if attachments == 0 {
+		t.Fatal("no test message has an attachment")
+	}
+}

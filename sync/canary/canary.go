@@ -32,15 +32,27 @@ import (
 const Header = "X-Lifeboat-Canary"
 
 // IsProbe reports whether a message's header block is a canary probe's.
+// It runs on every message a backup fetches: it looks at the header lines
+// only, in place (lower-casing the first 64 KB of each message was a tenth
+// of a backup's CPU).
 func IsProbe(head []byte) bool {
-	h := bytes.ToLower(head)
-	if end := bytes.Index(h, []byte("\n\r\n")); end >= 0 {
-		h = h[:end]
-	} else if end := bytes.Index(h, []byte("\n\n")); end >= 0 {
-		h = h[:end]
+	key := Header + ":"
+	for len(head) > 0 {
+		line := head
+		if i := bytes.IndexByte(head, '\n'); i >= 0 {
+			line, head = head[:i], head[i+1:]
+		} else {
+			head = nil
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if len(line) == 0 {
+			return false // the end of the header
+		}
+		if len(line) >= len(key) && strings.EqualFold(string(line[:len(key)]), key) {
+			return true
+		}
 	}
-	key := []byte(strings.ToLower(Header) + ":")
-	return bytes.HasPrefix(h, key) || bytes.Contains(h, append([]byte("\n"), key...))
+	return false
 }
 
 // Outcome is what became of a probe.
