@@ -17,10 +17,15 @@ import (
 type Indexer struct {
 	arch  *archive.Archive
 	ix    *index.Index
-	queue chan [2]string // account, folder path
+	queue chan queued
 	done  chan struct{}
 	mu    sync.Mutex
 	err   error
+}
+
+type queued struct {
+	account, path string
+	f             *archive.Folder // as the backup left it (nil: read it)
 }
 
 // indexQueue is how many archived folders may wait for the indexer; past
@@ -33,12 +38,12 @@ func NewIndexer(arch *archive.Archive) (*Indexer, error) {
 	if err != nil {
 		return nil, err
 	}
-	x := &Indexer{arch: arch, ix: ix, queue: make(chan [2]string, indexQueue), done: make(chan struct{})}
+	x := &Indexer{arch: arch, ix: ix, queue: make(chan queued, indexQueue), done: make(chan struct{})}
 	go func() {
 		defer close(x.done)
 		folders := map[string]map[string]archive.FolderID{} // account → path → folder
-		for f := range x.queue {
-			account, path := f[0], f[1]
+		for q := range x.queue {
+			account, path := q.account, q.path
 			id, ok := folders[account][path]
 			if !ok { // new to this run: list the account's folders again
 				ids, err := arch.Folders(account)
@@ -54,7 +59,7 @@ func NewIndexer(arch *archive.Archive) (*Indexer, error) {
 					continue // not in the archive (nothing archived): Finish sees it
 				}
 			}
-			if _, err := ix.UpdateFolder(arch, id); err != nil {
+			if _, err := ix.UpdateFolder(arch, id, q.f); err != nil {
 				x.fail(err)
 			}
 		}
@@ -74,7 +79,7 @@ func (x *Indexer) Progress(next func(backup.Event)) func(backup.Event) {
 	return func(ev backup.Event) {
 		if ev.Kind == backup.FolderDone && ev.Folder != "" {
 			select {
-			case x.queue <- [2]string{ev.Account, ev.Folder}:
+			case x.queue <- queued{ev.Account, ev.Folder, ev.Archived}:
 			default: // Finish does it
 			}
 		}

@@ -53,6 +53,7 @@ func TestSmoke(t *testing.T) {
 		BPerFolder: 5,
 		CSize:      2 << 20,
 		RunTimeout: time.Minute,
+		Latency:    5 * time.Millisecond,
 		Log:        testLog{t},
 	})
 	if err != nil {
@@ -64,6 +65,8 @@ func TestSmoke(t *testing.T) {
 		"A full lifeboat", "A full mbsync", "A full bare loop",
 		"A no change lifeboat", "A no change mbsync",
 		"A +1% new lifeboat", "A +1% new mbsync",
+		"A +5ms full lifeboat", "A +5ms full mbsync", "A +5ms no change lifeboat", "A +5ms no change mbsync",
+		"A +5ms +1% new lifeboat", "A +5ms +1% new mbsync",
 		"B full lifeboat", "B full mbsync", "B full bare loop",
 		"B no change lifeboat", "B no change mbsync",
 		"C full lifeboat", "C full mbsync", "C full bare loop",
@@ -85,7 +88,7 @@ func TestSmoke(t *testing.T) {
 	if a.Messages != 101 || a.NewMail != 1 || len(a.Folders) != 10 {
 		t.Errorf("corpus A: %d messages (%d new) in %d folders, want 101 (1 new) in 10", a.Messages, a.NewMail, len(a.Folders))
 	}
-	if c := rep.Corpora[2]; c.Bytes < 2<<20-1024 || c.Bytes > 2<<20+1024 {
+	if c := rep.Corpora[3]; c.Name != "C" || c.Bytes < 2<<20-1024 || c.Bytes > 2<<20+1024 {
 		t.Errorf("corpus C: %d bytes, want about %d", c.Bytes, 2<<20)
 	}
 	md := markdownTable(rep.Rows)

@@ -25,11 +25,14 @@ import (
 
 // Config is one benchmark run.
 type Config struct {
-	Scale      float64 // corpus A: 20,000 × Scale messages (default 1)
-	Seed       uint64  // corpus generator seed
-	Dir        string  // parent of the clients' output directory, on a disk (default os.TempDir())
-	ServerDir  string  // parent of Dovecot's directory (default Dir: a disk)
-	Profiles   string  // directory for a CPU profile of each lifeboat run ("": none)
+	Scale     float64 // corpus A: 20,000 × Scale messages (default 1)
+	Seed      uint64  // corpus generator seed
+	Dir       string  // parent of the clients' output directory, on a disk (default os.TempDir())
+	ServerDir string  // parent of Dovecot's directory (default Dir: a disk)
+	Profiles  string  // directory for a CPU profile of each lifeboat run ("": none)
+	// Latency, when set, measures corpus A again through a proxy adding it
+	// each way.
+	Latency    time.Duration
 	SkipMbsync bool
 	Lifeboat   string // lifeboat binary to measure ("" builds ./cmd/lifeboat)
 	// Self is the executable that runs the "bare" subcommand ("" is
@@ -126,6 +129,7 @@ type bench struct {
 	out      string
 	rep      *Report
 	lastRun  map[string]time.Time // corpus+tool: when its last run ended
+	proxy    *latencyProxy        // while the latency scenarios run
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -320,6 +324,9 @@ func (b *bench) corpus(ctx context.Context, c *corpus) error {
 				return err
 			}
 		}
+		if b.cfg.Latency > 0 {
+			return b.latency(ctx, c, tools)
+		}
 	}
 	return nil
 }
@@ -462,6 +469,57 @@ func (b *bench) measure(ctx context.Context, c *corpus, tool, scenario string, m
 	return nil
 }
 
+// imapsPort is the port the clients reach Dovecot's IMAPS at: its own, or
+// the latency proxy's while one runs.
+func (b *bench) imapsPort() string {
+	if b.proxy != nil {
+		return b.proxy.port()
+	}
+	_, port, _ := net.SplitHostPort(b.srv.IMAPSAddr)
+	return port
+}
+
+// latency measures corpus c again, full, no change and +1% new mail,
+// through a proxy that delays every chunk by b.cfg.Latency each way (the
+// bare loop is left out: it measures the server and the disk).
+func (b *bench) latency(ctx context.Context, c *corpus, tools []string) error {
+	p, err := startLatencyProxy(b.srv.IMAPSAddr, b.cfg.Latency)
+	if err != nil {
+		return err
+	}
+	b.proxy = p
+	defer func() { b.proxy = nil; p.Close() }()
+	lc := *c
+	lc.Name = fmt.Sprintf("%s +%dms", c.Name, b.cfg.Latency.Milliseconds())
+	b.rep.Corpora = append(b.rep.Corpora, &lc)
+	b.logf("corpus %s: the same mail through a proxy adding %s each way", lc.Name, b.cfg.Latency)
+	for _, tool := range tools {
+		if err := b.measure(ctx, &lc, tool, scenFull, lc.Messages, lc.Bytes); err != nil {
+			return err
+		}
+	}
+	for _, tool := range tools {
+		if err := b.measure(ctx, &lc, tool, scenNoChange, 0, 0); err != nil {
+			return err
+		}
+	}
+	counts := make([]int, len(lc.Folders))
+	for i := 0; i < lc.NewMail; i++ {
+		counts[i%len(counts)]++
+	}
+	before := lc.Bytes
+	if err := b.load(ctx, &lc, 3, counts); err != nil {
+		return err
+	}
+	lc.NewBytes = lc.Bytes - before
+	for _, tool := range tools {
+		if err := b.measure(ctx, &lc, tool, scenNewMail, lc.NewMail, lc.NewBytes); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // reRunGap is the least time between the end of a tool's run and its re-run.
 const reRunGap = 1100 * time.Millisecond
 
@@ -547,7 +605,7 @@ const lifeboatAccount = "bench"
 func (b *bench) runLifeboat(ctx context.Context, c *corpus, dir, scenario string) (proc, error) {
 	path := filepath.Join(dir, "config.toml")
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		_, port, _ := net.SplitHostPort(b.srv.IMAPSAddr)
+		port := b.imapsPort()
 		p, err := strconv.Atoi(port)
 		if err != nil {
 			return proc{}, fmt.Errorf("IMAPS address %q: %v", b.srv.IMAPSAddr, err)
@@ -618,7 +676,7 @@ func (b *bench) runMbsync(ctx context.Context, c *corpus, dir string) (proc, err
 	rc := filepath.Join(dir, "mbsyncrc")
 	mail := filepath.Join(dir, "mail")
 	if _, err := os.Stat(rc); errors.Is(err, fs.ErrNotExist) {
-		_, port, _ := net.SplitHostPort(b.srv.IMAPSAddr)
+		port := b.imapsPort()
 		// mbsync checks the certificate against a DNS name only, hence
 		// localhost (which the test certificate names) and not 127.0.0.1.
 		conf := fmt.Sprintf(`IMAPAccount bench

@@ -69,6 +69,7 @@ func benchMain(args []string) int {
 	fs.Float64Var(&cfg.Scale, "scale", 1, "size of corpus A relative to 20,000 messages / 1 GB (e.g. 0.1 for a quick run)")
 	fs.StringVar(&cfg.Dir, "dir", os.TempDir(), "where the clients write (a directory on a disk); a temporary directory is made inside")
 	fs.StringVar(&cfg.ServerDir, "server-dir", "", "where Dovecot keeps its mail (default: --dir, a disk)")
+	fs.DurationVar(&cfg.Latency, "latency", 25*time.Millisecond, "measure corpus A again through a proxy adding this much each way (0: not)")
 	fs.StringVar(&cfg.Profiles, "profiles", "", "write a CPU profile of each lifeboat run into this directory (CORPUS-SCENARIO.pprof)")
 	out := fs.String("out", "", "also write the table as Markdown to this file")
 	fs.BoolVar(&cfg.SkipMbsync, "skip-mbsync", false, "do not measure mbsync")

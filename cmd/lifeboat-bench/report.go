@@ -101,6 +101,11 @@ func notes(rep *Report, total time.Duration) []string {
 			out = append(out, fmt.Sprintf("Corpus B: %d folders × %d messages, %.1f MB.", len(c.Folders), c.Counts[0], mb(c.Bytes)))
 		case "C":
 			out = append(out, fmt.Sprintf("Corpus C: one message of %.0f MB.", mb(c.Bytes)))
+		default:
+			if strings.HasPrefix(c.Name, "A +") {
+				out = append(out, fmt.Sprintf("Corpus %s: corpus A (with its first new mail) through a proxy that holds every chunk back %s each way, as a provider's round trips; its \"+1%% new\" appends %d more.",
+					c.Name, strings.TrimPrefix(c.Name, "A +"), c.NewMail))
+			}
 		}
 	}
 	rows := rep.Rows
@@ -109,7 +114,13 @@ func notes(rep *Report, total time.Duration) []string {
 		out = append(out, fmt.Sprintf("Lifeboat/bare loop, corpus A full: %.2f× the time (%.0f%% of the bare loop's throughput).", ratio, 100/ratio))
 	}
 	if lb := find(rows, "B", scenNoChange, toolLifeboat); lb != nil {
-		s := fmt.Sprintf("Corpus B no change (%d folders): Lifeboat %.2f s", len(rep.Corpora[1].Folders), lb.Elapsed.Seconds())
+		folders := 0
+		for _, c := range rep.Corpora {
+			if c.Name == "B" {
+				folders = len(c.Folders)
+			}
+		}
+		s := fmt.Sprintf("Corpus B no change (%d folders): Lifeboat %.2f s", folders, lb.Elapsed.Seconds())
 		if ms := find(rows, "B", scenNoChange, toolMbsync); ms != nil {
 			s += fmt.Sprintf(", mbsync %.2f s", ms.Elapsed.Seconds())
 		}

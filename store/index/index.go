@@ -256,7 +256,7 @@ func (ix *Index) Rebuild(a *archive.Archive, progress func(done, total int)) (St
 	var st Stats
 	var errs []error
 	for i, id := range ids {
-		n, texts, err := ix.derive(a, id, nil)
+		n, texts, err := ix.derive(a, id, nil, nil)
 		st.Texts += texts
 		if err != nil {
 			errs = append(errs, err)
@@ -323,19 +323,25 @@ func (ix *Index) Update(a *archive.Archive, account string) (Stats, error) {
 // updateFolder brings one folder's rows up to date; was is what the index
 // knew of it (ok false: nothing).
 func (ix *Index) updateFolder(a *archive.Archive, id archive.FolderID, was knownFolder, ok bool, st *Stats) error {
+	return ix.updateFolderFrom(a, id, nil, was, ok, st)
+}
+
+// updateFolderFrom is updateFolder with the folder already read (nil:
+// read it here).
+func (ix *Index) updateFolderFrom(a *archive.Archive, id archive.FolderID, f *archive.Folder, was knownFolder, ok bool, st *Stats) error {
 	fi, err := os.Stat(a.LogPath(id))
 	if err != nil {
 		return err
 	}
 	if ok && was.size == fi.Size() && was.mtime == fi.ModTime().UnixNano() {
 		if was.untexted { // an interrupted run: finish it
-			texts, err := ix.indexFolderText(a, id, nil)
+			texts, err := ix.indexFolderText(a, id, f)
 			st.Texts += texts
 			return err
 		}
 		return nil
 	}
-	n, texts, err := ix.derive(a, id, fi)
+	n, texts, err := ix.derive(a, id, fi, f)
 	st.Texts += texts
 	if err != nil {
 		return err
@@ -346,8 +352,10 @@ func (ix *Index) updateFolder(a *archive.Archive, id archive.FolderID, was known
 }
 
 // UpdateFolder is Update for one folder (a backup indexes each folder as
-// soon as it is archived, beside the next one's download).
-func (ix *Index) UpdateFolder(a *archive.Archive, id archive.FolderID) (Stats, error) {
+// soon as it is archived, beside the next one's download). f, when not
+// nil, is the folder as its writer left it, closed (its metadata log is
+// then not read again).
+func (ix *Index) UpdateFolder(a *archive.Archive, id archive.FolderID, f *archive.Folder) (Stats, error) {
 	start := time.Now()
 	var st Stats
 	known, err := ix.knownWhere(`account = ? AND path = ?`, id.Account, id.Path())
@@ -355,7 +363,7 @@ func (ix *Index) UpdateFolder(a *archive.Archive, id archive.FolderID) (Stats, e
 		return st, err
 	}
 	was, ok := known[id.Path()]
-	err = ix.updateFolder(a, id, was, ok, &st)
+	err = ix.updateFolderFrom(a, id, f, was, ok, &st)
 	st.Duration = time.Since(start)
 	return st, err
 }
@@ -451,16 +459,18 @@ func contains(list []string, s string) bool {
 // folder. fi is the log file's state taken before reading it (nil: stat it
 // here), so that a log growing meanwhile is seen as changed by the next
 // Update.
-func (ix *Index) derive(a *archive.Archive, id archive.FolderID, fi os.FileInfo) (int, int, error) {
+func (ix *Index) derive(a *archive.Archive, id archive.FolderID, fi os.FileInfo, f *archive.Folder) (int, int, error) {
 	if fi == nil {
 		var err error
 		if fi, err = os.Stat(a.LogPath(id)); err != nil {
 			return 0, 0, err
 		}
 	}
-	f, err := a.ReadFolder(id)
-	if err != nil {
-		return 0, 0, fmt.Errorf("indexing %s: %w", id, err)
+	var err error
+	if f == nil {
+		if f, err = a.ReadFolder(id); err != nil {
+			return 0, 0, fmt.Errorf("indexing %s: %w", id, err)
+		}
 	}
 	entries := f.Entries()
 	have, err := ix.existing(id)

@@ -128,7 +128,11 @@ type Event struct {
 	TotalBytes    int64
 	Text          string
 	Summary       *archive.FolderRun
-	Result        *Result
+	// Archived is, with FolderDone, the folder as the run left it, closed:
+	// read-only, for the search index (which need not read its metadata
+	// log again). Nil when the folder was not opened.
+	Archived *archive.Folder
+	Result   *Result
 }
 
 // Result is the outcome of one account's run.
@@ -164,6 +168,9 @@ type engine struct {
 	run     *archive.Run
 	emit    func(Event)
 	bodyBuf body
+	// closed is the folder the last successful folder() call committed
+	// and closed (for FolderDone).
+	closed *archive.Folder
 	// nsPrefix is the server's personal namespace prefix ("INBOX." on
 	// Cyrus), not part of archive folder names.
 	nsPrefix string
@@ -353,6 +360,7 @@ func (e *engine) backup(ctx context.Context) error {
 		// Figures add up over the attempts: what an attempt committed
 		// before it failed is part of this run.
 		var summary archive.FolderRun
+		e.closed = nil
 		err := e.retry(ctx, fi.list.Mailbox, func() (bool, error) {
 			if err := e.connect(ctx); err != nil {
 				return false, err
@@ -374,7 +382,8 @@ func (e *engine) backup(ctx context.Context) error {
 		}
 		e.run.Folders = append(e.run.Folders, summary)
 		s := summary
-		e.emit(Event{Kind: FolderDone, Folder: summary.Path, Summary: &s})
+		e.emit(Event{Kind: FolderDone, Folder: summary.Path, Summary: &s, Archived: e.closed})
+		e.closed = nil
 	}
 	if e.c != nil {
 		e.c.Logout().Wait()
@@ -527,6 +536,9 @@ func (e *engine) folder(ctx context.Context, fi folderInfo, sum *archive.FolderR
 	defer func() {
 		if cerr := f.Close(); cerr != nil && err == nil {
 			err = &permanent{cerr}
+		}
+		if err == nil {
+			e.closed = f
 		}
 	}()
 	for _, n := range f.Notes() {
