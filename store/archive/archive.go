@@ -703,7 +703,7 @@ func (f *Folder) replay(r io.Reader, bad *[]badLine) (good, size int64, err erro
 		lineNo++
 		var rec record
 		problem := ""
-		if jerr := json.Unmarshal(line, &rec); jerr != nil {
+		if jerr := decodeRecord(line, &rec); jerr != nil {
 			if _, perr := br.Peek(1); perr == io.EOF && bad == nil {
 				return good, size, nil // a torn last line that happens to end in LF
 			}
