@@ -490,7 +490,7 @@ func (b *bench) latency(ctx context.Context, c *corpus, tools []string) error {
 	b.proxy = p
 	defer func() { b.proxy = nil; p.Close() }()
 	lc := *c
-	lc.Name = fmt.Sprintf("%s +%dms", c.Name, b.cfg.Latency.Milliseconds())
+	lc.Name = fmt.Sprintf("%s+%dms", c.Name, b.cfg.Latency.Milliseconds())
 	b.rep.Corpora = append(b.rep.Corpora, &lc)
 	b.logf("corpus %s: the same mail through a proxy adding %s each way", lc.Name, b.cfg.Latency)
 	for _, tool := range tools {

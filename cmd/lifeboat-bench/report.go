@@ -102,9 +102,9 @@ func notes(rep *Report, total time.Duration) []string {
 		case "C":
 			out = append(out, fmt.Sprintf("Corpus C: one message of %.0f MB.", mb(c.Bytes)))
 		default:
-			if strings.HasPrefix(c.Name, "A +") {
+			if strings.HasPrefix(c.Name, "A+") {
 				out = append(out, fmt.Sprintf("Corpus %s: corpus A (with its first new mail) through a proxy that holds every chunk back %s each way, as a provider's round trips; its \"+1%% new\" appends %d more.",
-					c.Name, strings.TrimPrefix(c.Name, "A +"), c.NewMail))
+					c.Name, strings.TrimPrefix(c.Name, "A+"), c.NewMail))
 			}
 		}
 	}

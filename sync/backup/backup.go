@@ -71,6 +71,10 @@ type Options struct {
 	CommitMessages int   // default 1000
 	CommitBytes    int64 // default 64 MB
 	FetchChunk     int   // UIDs per FETCH command, default 2000
+	// Connections is how many connections an account's folders are backed
+	// up over (at most MaxConnections); 0 picks: several against a server
+	// far away, one nearby.
+	Connections int
 	// FullList lists every message of a changed folder even where
 	// CONDSTORE could tell only what changed (tests compare the two).
 	FullList bool
@@ -160,6 +164,7 @@ func Backup(ctx context.Context, accounts []Account, opts Options) []Result {
 }
 
 type engine struct {
+	mu      *sync.Mutex // guards run, shared by the connections of a parallel run
 	opts    *Options
 	acct    Account
 	pw      string
@@ -177,7 +182,7 @@ type engine struct {
 }
 
 func runAccount(ctx context.Context, acct Account, opts *Options) (res Result) {
-	e := &engine{opts: opts, acct: acct, run: &archive.Run{Start: time.Now()}}
+	e := &engine{mu: &sync.Mutex{}, opts: opts, acct: acct, run: &archive.Run{Start: time.Now()}}
 	e.emit = func(ev Event) {
 		if opts.Progress != nil {
 			ev.Account = acct.Name
@@ -265,12 +270,15 @@ func (e *engine) info(folder, text string) {
 }
 
 func (e *engine) warn(folder, text string) {
+	e.mu.Lock()
 	for _, w := range e.run.Warnings {
 		if w == text {
+			e.mu.Unlock()
 			return
 		}
 	}
 	e.run.Warnings = append(e.run.Warnings, text)
+	e.mu.Unlock()
 	e.emit(Event{Kind: Warning, Folder: folder, Text: text})
 }
 
@@ -353,41 +361,51 @@ func (e *engine) backup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if n := e.connections(ctx, folders); n > 1 {
+		return e.parallel(ctx, folders, n)
+	}
 	for _, fi := range folders {
 		if ctx.Err() != nil {
 			return context.Canceled
 		}
-		// Figures add up over the attempts: what an attempt committed
-		// before it failed is part of this run.
-		var summary archive.FolderRun
-		e.closed = nil
-		err := e.retry(ctx, fi.list.Mailbox, func() (bool, error) {
-			if err := e.connect(ctx); err != nil {
-				return false, err
-			}
-			before := summary.New + summary.Remapped + summary.Recovered
-			err := e.folder(ctx, fi, &summary)
-			return summary.New+summary.Remapped+summary.Recovered > before, err
-		})
-		var imapErr *imap.Error
-		if errors.As(err, &imapErr) && imapErr.Code == imap.ResponseCodeNonExistent {
-			e.warn(fi.list.Mailbox, fmt.Sprintf("%s: disappeared from the server during the run (its archive is kept)", fi.list.Mailbox))
-			continue
+		if err := e.oneFolder(ctx, fi); err != nil {
+			return err
 		}
-		if errors.Is(err, errSkipped) {
-			err = nil
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", fi.list.Mailbox, err)
-		}
-		e.run.Folders = append(e.run.Folders, summary)
-		s := summary
-		e.emit(Event{Kind: FolderDone, Folder: summary.Path, Summary: &s, Archived: e.closed})
-		e.closed = nil
 	}
 	if e.c != nil {
 		e.c.Logout().Wait()
 	}
+	return nil
+}
+
+// oneFolder backs up one folder, with retries, and reports it done.
+func (e *engine) oneFolder(ctx context.Context, fi folderInfo) error {
+	// Figures add up over the attempts: what an attempt committed before
+	// it failed is part of this run.
+	var summary archive.FolderRun
+	e.closed = nil
+	err := e.retry(ctx, fi.list.Mailbox, func() (bool, error) {
+		before := summary.New + summary.Remapped + summary.Recovered
+		err := e.folder(ctx, fi, &summary)
+		return summary.New+summary.Remapped+summary.Recovered > before, err
+	})
+	var imapErr *imap.Error
+	if errors.As(err, &imapErr) && imapErr.Code == imap.ResponseCodeNonExistent {
+		e.warn(fi.list.Mailbox, fmt.Sprintf("%s: disappeared from the server during the run (its archive is kept)", fi.list.Mailbox))
+		return nil
+	}
+	if errors.Is(err, errSkipped) {
+		err = nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", fi.list.Mailbox, err)
+	}
+	e.mu.Lock()
+	e.run.Folders = append(e.run.Folders, summary)
+	e.mu.Unlock()
+	s := summary
+	e.emit(Event{Kind: FolderDone, Folder: summary.Path, Summary: &s, Archived: e.closed})
+	e.closed = nil
 	return nil
 }
 
@@ -554,6 +572,9 @@ func (e *engine) folder(ctx context.Context, fi folderInfo, sum *archive.FolderR
 		sum.OnServer = f.State.Messages
 		sum.Archived = len(f.Entries())
 		return nil
+	}
+	if err := e.connect(ctx); err != nil {
+		return err
 	}
 	condstore := e.caps.Has(imap.CapCondStore)
 	sel, err := e.c.Select(fi.list.Mailbox, &imap.SelectOptions{ReadOnly: true, CondStore: condstore}).Wait()

@@ -18,9 +18,10 @@ import (
 
 // countingProxy forwards to target and counts the bytes the server sends.
 type countingProxy struct {
-	ln   net.Listener
-	down atomic.Int64
-	wg   sync.WaitGroup
+	ln    net.Listener
+	down  atomic.Int64
+	conns atomic.Int32
+	wg    sync.WaitGroup
 }
 
 func newCountingProxy(t *testing.T, target string) *countingProxy {
@@ -42,6 +43,7 @@ func newCountingProxy(t *testing.T, target string) *countingProxy {
 				c.Close()
 				continue
 			}
+			p.conns.Add(1)
 			p.wg.Add(2)
 			go func() { defer p.wg.Done(); io.Copy(s, c); s.Close() }()
 			go func() { defer p.wg.Done(); n, _ := io.Copy(c, s); p.down.Add(n); c.Close() }()
@@ -49,6 +51,15 @@ func newCountingProxy(t *testing.T, target string) *countingProxy {
 	}()
 	t.Cleanup(func() { ln.Close(); p.wg.Wait() })
 	return p
+}
+
+// account is the Dovecot test account, reached through the proxy.
+func (p *countingProxy) account(t *testing.T, s *dovecot.Server) Account {
+	acct := dovecotAccount(t, s, imapconn.Plain)
+	host, port, _ := net.SplitHostPort(p.ln.Addr().String())
+	acct.Endpoint.Host = host
+	fmt.Sscan(port, &acct.Endpoint.Port)
+	return acct
 }
 
 // With CONDSTORE, what a changed folder costs does not grow with the
@@ -66,10 +77,7 @@ func TestCondStoreAsksOnlyForChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	proxy := newCountingProxy(t, s.IMAPAddr)
-	acct := dovecotAccount(t, s, imapconn.Plain)
-	host, port, _ := net.SplitHostPort(proxy.ln.Addr().String())
-	acct.Endpoint.Host = host
-	fmt.Sscan(port, &acct.Endpoint.Port)
+	acct := proxy.account(t, s)
 	fast, full := newArchive(t), newArchive(t)
 	run := func(a *archive.Archive, fullList bool) (archive.FolderRun, int64) {
 		t.Helper()
