@@ -28,6 +28,11 @@ type queued struct {
 	f             *archive.Folder // as the backup left it (nil: read it)
 }
 
+// keepFolders is how many archived folders the indexer holds in memory,
+// waiting, as the backup left them; past that a waiting folder's metadata
+// is read again when its turn comes.
+const keepFolders = 2
+
 // indexQueue is how many archived folders may wait for the indexer; past
 // that a folder is left to Finish, never the backup held up.
 const indexQueue = 4096
@@ -78,8 +83,12 @@ func (x *Indexer) fail(err error) {
 func (x *Indexer) Progress(next func(backup.Event)) func(backup.Event) {
 	return func(ev backup.Event) {
 		if ev.Kind == backup.FolderDone && ev.Folder != "" {
+			f := ev.Archived
+			if len(x.queue) >= keepFolders {
+				f = nil // behind: read it again later rather than hold it
+			}
 			select {
-			case x.queue <- queued{ev.Account, ev.Folder, ev.Archived}:
+			case x.queue <- queued{ev.Account, ev.Folder, f}:
 			default: // Finish does it
 			}
 		}
