@@ -27,6 +27,7 @@ package index
 
 import (
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -484,7 +485,7 @@ func (ix *Index) derive(a *archive.Archive, id archive.FolderID, fi os.FileInfo,
 	var mb *os.File
 	buf := make([]byte, maxHeaderRead)
 	for i, e := range entries {
-		shas[i] = fmt.Sprintf("%x", e.SHA[:])
+		shas[i] = hex.EncodeToString(e.SHA[:])
 		if old, ok := have[e.Offset]; ok && old.sha == shas[i] {
 			continue
 		}
