@@ -70,6 +70,9 @@ func TestSmoke(t *testing.T) {
 		"B full lifeboat", "B full mbsync", "B full bare loop",
 		"B no change lifeboat", "B no change mbsync",
 		"C full lifeboat", "C full mbsync", "C full bare loop",
+		"D grow to 50 lifeboat", "D grow to 50 mbsync", "D +1 in 50 lifeboat", "D +1 in 50 mbsync", "D status, 51 lifeboat status",
+		"D grow to 250 lifeboat", "D grow to 250 mbsync", "D +1 in 250 lifeboat", "D +1 in 250 mbsync", "D status, 251 lifeboat status",
+		"D grow to 500 lifeboat", "D grow to 500 mbsync", "D +1 in 500 lifeboat", "D +1 in 500 mbsync", "D status, 501 lifeboat status",
 	}
 	var got []string
 	for _, r := range rep.Rows {

@@ -287,3 +287,14 @@ func (g *generator) text(b *bytes.Buffer, upTo int) {
 		b.WriteString("\r\n")
 	}
 }
+
+// corpusD: one folder grown in steps (10,000, 50,000 and 100,000 messages
+// at scale 1) of small messages, with one new message measured at each
+// step: what an incremental run costs as the folder grows.
+func corpusD(seed uint64) *corpus {
+	return &corpus{Name: "D", User: "bench-d", Folders: []string{"INBOX"}, Counts: []int{0},
+		Size: func(r *rand.Rand) int { return logUniform(r, 1<<10, 4<<10) }, seed: seed ^ 0xD}
+}
+
+// stepsD are corpus D's folder sizes at scale 1.
+var stepsD = []int{10_000, 50_000, 100_000}

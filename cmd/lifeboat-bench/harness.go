@@ -34,6 +34,7 @@ type Config struct {
 	// each way.
 	Latency    time.Duration
 	SkipMbsync bool
+	SkipGrowth bool   // leave corpus D (one folder grown to 100,000) out
 	Lifeboat   string // lifeboat binary to measure ("" builds ./cmd/lifeboat)
 	// Self is the executable that runs the "bare" subcommand ("" is
 	// os.Executable()): this program, or a test binary whose TestMain
@@ -183,10 +184,17 @@ func run(ctx context.Context, cfg Config) (*Report, error) {
 		corpusB(cfg.BFolders, cfg.BPerFolder, cfg.Seed),
 		corpusC(cfg.CSize, cfg.Seed),
 	}
+	var d *corpus
+	if !cfg.SkipGrowth {
+		d = corpusD(cfg.Seed)
+	}
 	corpora[0].NoChange, corpora[1].NoChange = true, true
 	users := map[string]string{}
 	for _, c := range corpora {
 		users[c.User] = randomPassword()
+	}
+	if d != nil {
+		users[d.User] = randomPassword()
 	}
 	t0 := time.Now()
 	b.srv, err = dovecot.Start(dovecot.Options{Dir: srvDir, Users: users})
@@ -208,6 +216,12 @@ func run(ctx context.Context, cfg Config) (*Report, error) {
 				return nil, ctx.Err()
 			}
 			return nil, fmt.Errorf("corpus %s: %w", c.Name, err)
+		}
+	}
+	if d != nil {
+		b.rep.Corpora = append(b.rep.Corpora, d)
+		if err := b.growth(ctx, d); err != nil {
+			return nil, fmt.Errorf("corpus D: %w", err)
 		}
 	}
 	return b.rep, nil
@@ -409,7 +423,7 @@ func (b *bench) warm(c *corpus) error {
 // measure runs one tool once and records a row. A failed run, or a count of
 // archived messages that differs from the server's, is an error.
 func (b *bench) measure(ctx context.Context, c *corpus, tool, scenario string, msgs int, nbytes int64) error {
-	dir := filepath.Join(b.out, c.Name, strings.ReplaceAll(tool, " ", "-"))
+	dir := b.toolDir(c, tool)
 	if scenario == scenFull {
 		if err := os.RemoveAll(dir); err != nil {
 			return err
@@ -466,6 +480,85 @@ func (b *bench) measure(ctx context.Context, c *corpus, tool, scenario string, m
 		MaxRSS: p.maxRSS, Count: after, Want: c.Messages}
 	b.rep.Rows = append(b.rep.Rows, row)
 	b.logf("  %-2s %-10s %-10s %8.2f s  %7.1f MB RSS  %d messages", c.Name, scenario, tool, p.elapsed.Seconds(), mb(p.maxRSS), after)
+	return nil
+}
+
+// growth grows corpus D's folder step by step; at each size the tools
+// first catch up (not timed in the table's sense, but shown), then one new
+// message is appended and each tool's run is measured, and Lifeboat's
+// `status` too: an incremental run should cost the same at every size.
+func (b *bench) growth(ctx context.Context, d *corpus) error {
+	tools := []string{toolLifeboat}
+	if b.mbsync != "" {
+		tools = append(tools, toolMbsync)
+	}
+	for step, size := range stepsD {
+		size = max(int(float64(size)*b.cfg.Scale), 50*(step+1))
+		if grow := size - d.Messages; grow > 0 {
+			t0 := time.Now()
+			if err := b.load(ctx, d, uint64(10+2*step), []int{grow}); err != nil {
+				return err
+			}
+			b.logf("corpus D: %d messages in one folder (%d loaded in %.1f s)", d.Messages, grow, time.Since(t0).Seconds())
+		}
+		for _, tool := range tools {
+			if err := b.measure(ctx, d, tool, "grow to "+count(d.Messages), d.Messages-b.countOr(d, tool), 0); err != nil {
+				return err
+			}
+		}
+		if err := b.load(ctx, d, uint64(11+2*step), []int{1}); err != nil {
+			return err
+		}
+		for _, tool := range tools {
+			if err := b.measure(ctx, d, tool, "+1 in "+count(d.Messages-1), 1, 0); err != nil {
+				return err
+			}
+		}
+		if err := b.measureStatus(ctx, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// count is a number of messages in a scenario's name: 500, 10k.
+func count(n int) string {
+	if n >= 1000 && n%1000 == 0 {
+		return fmt.Sprintf("%dk", n/1000)
+	}
+	return fmt.Sprint(n)
+}
+
+// toolDir is where a tool writes corpus c.
+func (b *bench) toolDir(c *corpus, tool string) string {
+	return filepath.Join(b.out, c.Name, strings.ReplaceAll(tool, " ", "-"))
+}
+
+// countOr is how many messages of c a tool's output holds now (0 when it
+// cannot tell yet).
+func (b *bench) countOr(c *corpus, tool string) int {
+	n, err := b.count(context.Background(), c, tool, b.toolDir(c, tool))
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// measureStatus times `lifeboat status` (a whole process) over corpus c's
+// archive, and checks it counts every message.
+func (b *bench) measureStatus(ctx context.Context, c *corpus) error {
+	path := filepath.Join(b.toolDir(c, toolLifeboat), "config.toml")
+	p, err := b.exec(ctx, nil, b.lifeboat, "--config", path, "status")
+	if err != nil {
+		return fmt.Errorf("lifeboat status: %w", err)
+	}
+	n := b.countOr(c, toolLifeboat)
+	if n != c.Messages {
+		return fmt.Errorf("lifeboat status: %d messages, the server holds %d", n, c.Messages)
+	}
+	b.rep.Rows = append(b.rep.Rows, Row{Corpus: c.Name, Scenario: "status, " + count(n), Tool: "lifeboat status",
+		Elapsed: p.elapsed, MaxRSS: p.maxRSS, Count: n, Want: c.Messages})
+	b.logf("  %-2s %-10s %-15s %8.2f s  %7.1f MB RSS", c.Name, "status", "lifeboat", p.elapsed.Seconds(), mb(p.maxRSS))
 	return nil
 }
 

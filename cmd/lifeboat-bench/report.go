@@ -11,7 +11,8 @@ import (
 
 var header = []string{"corpus", "scenario", "tool", "time (s)", "msgs/s", "MB/s", "peak RSS (MB)"}
 
-// cells formats a row; rates are "-" for a run that transferred nothing.
+// cells formats a row; rates are "-" for a run that transferred nothing,
+// and MB/s for a run whose bytes were not counted (corpus D).
 func cells(r Row) []string {
 	rate := func(v float64, format string) string {
 		if r.Messages == 0 || r.Elapsed <= 0 {
@@ -22,7 +23,7 @@ func cells(r Row) []string {
 	return []string{r.Corpus, r.Scenario, r.Tool,
 		fmt.Sprintf("%.2f", r.Elapsed.Seconds()),
 		rate(float64(r.Messages), "%.0f"),
-		rate(mb(r.Bytes), "%.1f"),
+		map[bool]string{true: "-", false: rate(mb(r.Bytes), "%.1f")}[r.Bytes == 0 && r.Messages > 0],
 		fmt.Sprintf("%.1f", mb(r.MaxRSS)),
 	}
 }
@@ -101,6 +102,8 @@ func notes(rep *Report, total time.Duration) []string {
 			out = append(out, fmt.Sprintf("Corpus B: %d folders × %d messages, %.1f MB.", len(c.Folders), c.Counts[0], mb(c.Bytes)))
 		case "C":
 			out = append(out, fmt.Sprintf("Corpus C: one message of %.0f MB.", mb(c.Bytes)))
+		case "D":
+			out = append(out, fmt.Sprintf("Corpus D: one folder of small messages (1 to 4 KB) grown to %d; at each size the tools catch up, then one new message is measured, and `lifeboat status`.", c.Messages))
 		default:
 			if strings.HasPrefix(c.Name, "A+") {
 				out = append(out, fmt.Sprintf("Corpus %s: corpus A (with its first new mail) through a proxy that holds every chunk back %s each way, as a provider's round trips; its \"+1%% new\" appends %d more.",
