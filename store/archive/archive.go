@@ -458,6 +458,35 @@ type Folder struct {
 	pending  []record
 	readOnly bool
 	broken   error // a write failed; nothing more is logged
+	// opened is the log's size when it was opened for writing, and
+	// touched the entries changed since (appended, remapped, new flags,
+	// gone), for ChangedSince; opened is -1 when that is not known (read
+	// only, or the opening adopted or quarantined bytes).
+	opened  int64
+	touched []*Entry
+	seen    map[*Entry]bool
+}
+
+// ChangedSince returns the size the folder's metadata log had when it was
+// opened for writing and the entries changed since, in the order first
+// changed: what a reader that had read the log up to that size must look
+// at again. ok is false when that is not known (a read-only folder, or one
+// whose opening adopted or quarantined bytes): read it all.
+func (f *Folder) ChangedSince() (logSize int64, changed []*Entry, ok bool) {
+	if f.opened < 0 || f.readOnly {
+		return 0, nil, false
+	}
+	return f.opened, f.touched, true
+}
+
+func (f *Folder) touch(e *Entry) {
+	if f.seen == nil {
+		f.seen = map[*Entry]bool{}
+	}
+	if !f.seen[e] {
+		f.seen[e] = true
+		f.touched = append(f.touched, e)
+	}
 }
 
 // Quarantine describes bytes moved aside during recovery.
@@ -523,7 +552,7 @@ func (a *Archive) ReadFolder(id FolderID) (*Folder, error) {
 
 func newFolder(a *Archive, id FolderID) *Folder {
 	return &Folder{
-		ID: id, a: a,
+		ID: id, a: a, opened: -1,
 		byLoc:  make(map[loc]*Entry),
 		byOff:  make(map[int64]*Entry),
 		byHash: make(map[[32]byte][]*Entry),
@@ -627,6 +656,9 @@ func (f *Folder) openWritable() error {
 		return f.adopt(f.end, "bytes past the last logged message (an interrupted write, or a log older than the mbox)")
 	}
 	f.pos = f.end
+	if len(f.Quarantined) == 0 {
+		f.opened = f.logEnd
+	}
 	return nil
 }
 
@@ -1008,6 +1040,7 @@ func (f *Folder) Append(m *Message) (*Entry, error) {
 	f.pending = append(f.pending, rec)
 	f.entries = append(f.entries, e)
 	f.index(e)
+	f.touch(e)
 	return e, nil
 }
 
@@ -1060,6 +1093,7 @@ func (f *Folder) Remap(e *Entry, uid uint32, flags []string, sha [32]byte) {
 	if err := f.apply(&r); err != nil {
 		panic(err) // e is this folder's: cannot happen
 	}
+	f.touch(e)
 	if !equalFlags(e.Flags, flags) {
 		f.SetFlags(e, flags)
 	}
@@ -1070,6 +1104,7 @@ func (f *Folder) SetFlags(e *Entry, flags []string) {
 	off := e.Offset
 	f.pending = append(f.pending, record{T: recFlags, UV: e.UIDValidity, UID: e.UID, Off: &off, Flags: flags, SetFlags: true, At: time.Now().Unix()})
 	e.Flags = flags
+	f.touch(e)
 }
 
 // MarkGone records that a message is no longer on the server. Its bytes stay.
@@ -1077,6 +1112,7 @@ func (f *Folder) MarkGone(e *Entry, at time.Time) {
 	off := e.Offset
 	f.pending = append(f.pending, record{T: recGone, UV: e.UIDValidity, UID: e.UID, Off: &off, At: at.Unix()})
 	e.Gone = at
+	f.touch(e)
 }
 
 // Checkpoint records the server's state at the end of a complete sync.

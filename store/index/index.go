@@ -95,6 +95,7 @@ type Index struct {
 	db *sql.DB
 
 	derived atomic.Int64 // folders re-derived since Open (for tests)
+	partial atomic.Int64 // of them, from a writer's changes only
 }
 
 // Stats says what Rebuild or Update did: the folders re-derived and the
@@ -257,7 +258,7 @@ func (ix *Index) Rebuild(a *archive.Archive, progress func(done, total int)) (St
 	var st Stats
 	var errs []error
 	for i, id := range ids {
-		n, texts, err := ix.derive(a, id, nil, nil)
+		n, texts, err := ix.derive(a, id, nil, nil, false, 0)
 		st.Texts += texts
 		if err != nil {
 			errs = append(errs, err)
@@ -342,7 +343,7 @@ func (ix *Index) updateFolderFrom(a *archive.Archive, id archive.FolderID, f *ar
 		}
 		return nil
 	}
-	n, texts, err := ix.derive(a, id, fi, f)
+	n, texts, err := ix.derive(a, id, fi, f, ok, was.size)
 	st.Texts += texts
 	if err != nil {
 		return err
@@ -460,7 +461,7 @@ func contains(list []string, s string) bool {
 // folder. fi is the log file's state taken before reading it (nil: stat it
 // here), so that a log growing meanwhile is seen as changed by the next
 // Update.
-func (ix *Index) derive(a *archive.Archive, id archive.FolderID, fi os.FileInfo, f *archive.Folder) (int, int, error) {
+func (ix *Index) derive(a *archive.Archive, id archive.FolderID, fi os.FileInfo, f *archive.Folder, known bool, knownSize int64) (int, int, error) {
 	if fi == nil {
 		var err error
 		if fi, err = os.Stat(a.LogPath(id)); err != nil {
@@ -473,8 +474,20 @@ func (ix *Index) derive(a *archive.Archive, id archive.FolderID, fi os.FileInfo,
 			return 0, 0, fmt.Errorf("indexing %s: %w", id, err)
 		}
 	}
-	entries := f.Entries()
-	have, err := ix.existing(id)
+	all := f.Entries()
+	entries := all
+	var have map[int64]existingRow
+	full := true
+	if since, changed, ok := f.ChangedSince(); ok && known && since == knownSize {
+		// The index holds the log as it was when the backup opened the
+		// folder: only what the backup changed needs looking at, and one
+		// new message costs the same in a folder of 100 or 100,000.
+		entries, full = changed, false
+		have, err = ix.existingAt(id, changed)
+		ix.partial.Add(1)
+	} else {
+		have, err = ix.existing(id)
+	}
 	if err != nil {
 		return 0, 0, fmt.Errorf("indexing %s: %w", id, err)
 	}
@@ -502,7 +515,7 @@ func (ix *Index) derive(a *archive.Archive, id archive.FolderID, fi os.FileInfo,
 	var gone int
 	var bytes int64
 	var newest sql.NullInt64
-	for _, e := range entries {
+	for _, e := range all {
 		if !e.Gone.IsZero() {
 			gone++
 		}
@@ -518,7 +531,7 @@ func (ix *Index) derive(a *archive.Archive, id archive.FolderID, fi os.FileInfo,
 			ON CONFLICT (account, path) DO UPDATE SET log_size = excluded.log_size, log_mtime = excluded.log_mtime,
 				messages = excluded.messages, gone = excluded.gone, bytes = excluded.bytes, newest = excluded.newest
 			RETURNING id`,
-			id.Account, id.Path(), fi.Size(), fi.ModTime().UnixNano(), len(entries), gone, bytes, newest).Scan(&fid); err != nil {
+			id.Account, id.Path(), fi.Size(), fi.ModTime().UnixNano(), len(all), gone, bytes, newest).Scan(&fid); err != nil {
 			return err
 		}
 		ins, err := tx.Prepare(`INSERT INTO messages (folder, uidvalidity, uid, off, len, sha, date, size, flags,
@@ -554,6 +567,9 @@ func (ix *Index) derive(a *archive.Archive, id archive.FolderID, fi os.FileInfo,
 			}
 		}
 		for _, old := range have { // rows the files no longer hold (an archive replaced by hand)
+			if !full {
+				break // only the changed entries were looked up: there are none such
+			}
 			if err := deleteRow(tx, old.id); err != nil {
 				return err
 			}
@@ -565,7 +581,7 @@ func (ix *Index) derive(a *archive.Archive, id archive.FolderID, fi os.FileInfo,
 	}
 	ix.derived.Add(1)
 	texts, err := ix.indexFolderText(a, id, f)
-	return len(entries), texts, err
+	return len(all), texts, err
 }
 
 // deleteRow removes a message's row and its words.
@@ -582,6 +598,46 @@ type existingRow struct {
 	sha, flags string
 	uv, uid    uint32
 	gone       sql.NullInt64
+}
+
+// existingAt returns the indexed rows of a folder at the offsets of
+// entries, by offset.
+func (ix *Index) existingAt(id archive.FolderID, entries []*archive.Entry) (map[int64]existingRow, error) {
+	out := map[int64]existingRow{}
+	var fid int64
+	switch err := ix.db.QueryRow(`SELECT id FROM folders WHERE account = ? AND path = ?`, id.Account, id.Path()).Scan(&fid); {
+	case errors.Is(err, sql.ErrNoRows):
+		return out, nil
+	case err != nil:
+		return nil, err
+	}
+	for len(entries) > 0 {
+		chunk := entries[:min(len(entries), 500)]
+		entries = entries[len(chunk):]
+		args := []any{fid}
+		for _, e := range chunk {
+			args = append(args, e.Offset)
+		}
+		rows, err := ix.db.Query(`SELECT off, id, sha, flags, uidvalidity, uid, gone FROM messages WHERE folder = ? AND off IN (?`+
+			strings.Repeat(",?", len(chunk)-1)+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var off int64
+			var r existingRow
+			if err := rows.Scan(&off, &r.id, &r.sha, &r.flags, &r.uv, &r.uid, &r.gone); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[off] = r
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // existing returns a folder's indexed rows by mbox offset.

@@ -491,3 +491,76 @@ func TestUpdateIsIncremental(t *testing.T) {
 		t.Fatalf("rows 2/3: %+v %+v", by[2], by[3])
 	}
 }
+
+// A folder handed over by its writer (a backup) is indexed from what the
+// writer changed — new messages, flags, deletions on the server — and ends
+// exactly as a rebuild from the files makes it; when the index was behind
+// the log the writer opened, the whole folder is read instead.
+func TestUpdateFolderFromAWritersChanges(t *testing.T) {
+	a, _ := archive.Open(t.TempDir())
+	var bodies []string
+	for i := 0; i < 40; i++ {
+		bodies = append(bodies, fmt.Sprintf("Subject: m%d\r\nFrom: f%d@example.org\r\n\r\nbody %d\r\n", i, i, i))
+	}
+	appendTo(t, a, inbox, bodies...)
+	ix := open(t, filepath.Join(t.TempDir(), "index.db"))
+	if _, err := ix.Update(a, "bt"); err != nil {
+		t.Fatal(err)
+	}
+	change := func(subject string) *archive.Folder {
+		t.Helper()
+		f, err := a.OpenFolder(inbox)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := uint32(len(f.Entries()) + 1)
+		if _, err := f.Append(msg(n, day, "Subject: "+subject+"\r\n\r\nnew\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		f.SetFlags(f.Entries()[4], []string{`\Flagged`})
+		f.MarkGone(f.Entries()[6], day)
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	same := func() {
+		t.Helper()
+		ref := open(t, filepath.Join(t.TempDir(), "ref.db"))
+		if _, err := ref.Rebuild(a, nil); err != nil {
+			t.Fatal(err)
+		}
+		want, err1 := ref.Messages("bt", "INBOX", 0, 0)
+		got, err2 := ix.Messages("bt", "INBOX", 0, 0)
+		if err1 != nil || err2 != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("index after the writer's changes differs from a rebuild (%v %v):\n got %+v\nwant %+v", err1, err2, got, want)
+		}
+		for _, q := range []string{"subject:late", "subject:later", "from:f3@example.org"} {
+			pq, _ := ParseQuery(q)
+			_, n1, _ := ref.Search(pq)
+			_, n2, _ := ix.Search(pq)
+			if n1 != n2 {
+				t.Fatalf("%s: %d found, a rebuild finds %d", q, n2, n1)
+			}
+		}
+	}
+	f := change("late")
+	if _, err := ix.UpdateFolder(a, inbox, f); err != nil {
+		t.Fatal(err)
+	}
+	if ix.partial.Load() != 1 {
+		t.Fatalf("%d folders indexed from the writer's changes, want 1", ix.partial.Load())
+	}
+	same()
+
+	// The index is behind: a change it never saw, then the writer's.
+	appendTo(t, a, inbox, "Subject: unseen\r\n\r\nnot indexed yet\r\n")
+	f = change("later")
+	if _, err := ix.UpdateFolder(a, inbox, f); err != nil {
+		t.Fatal(err)
+	}
+	if ix.partial.Load() != 1 {
+		t.Fatal("a folder whose index was behind was indexed from the writer's changes only")
+	}
+	same()
+}
