@@ -102,24 +102,26 @@ func WatchBounces(arch *archive.Archive, ob *outbox.Outbox, res backup.Result, t
 	if newInInbox == 0 || ob == nil {
 		return nil, nil
 	}
-	ids, err := arch.Folders(res.Account)
-	if err != nil {
-		return nil, err
-	}
-	var inbox *archive.FolderID
-	for i := range ids {
-		if strings.EqualFold(ids[i].Name, "INBOX") {
-			inbox = &ids[i]
+	f := res.Inbox
+	if f == nil {
+		ids, err := arch.Folders(res.Account)
+		if err != nil {
+			return nil, err
 		}
+		var inbox *archive.FolderID
+		for i := range ids {
+			if strings.EqualFold(ids[i].Name, "INBOX") {
+				inbox = &ids[i]
+			}
+		}
+		if inbox == nil {
+			return nil, nil
+		}
+		if f, err = arch.ReadFolder(*inbox); err != nil {
+			return nil, err
+		}
+		defer f.Close()
 	}
-	if inbox == nil {
-		return nil, nil
-	}
-	f, err := arch.ReadFolder(*inbox)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
 	entries := f.Entries()
 	var out []Bounced
 	var buf bytes.Buffer

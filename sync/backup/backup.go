@@ -144,6 +144,10 @@ type Result struct {
 	Account string
 	Run     archive.Run
 	Err     error
+	// Inbox is the account's INBOX as the run left it, closed (read-only:
+	// the bounce watch reads its new messages without parsing its
+	// metadata log again); nil when the run did not open it.
+	Inbox *archive.Folder
 }
 
 // Backup runs every account in parallel and returns their results in the
@@ -164,7 +168,8 @@ func Backup(ctx context.Context, accounts []Account, opts Options) []Result {
 }
 
 type engine struct {
-	mu      *sync.Mutex // guards run, shared by the connections of a parallel run
+	mu      *sync.Mutex // guards run and inbox, shared by the connections of a parallel run
+	inbox   **archive.Folder
 	opts    *Options
 	acct    Account
 	pw      string
@@ -182,7 +187,7 @@ type engine struct {
 }
 
 func runAccount(ctx context.Context, acct Account, opts *Options) (res Result) {
-	e := &engine{mu: &sync.Mutex{}, opts: opts, acct: acct, run: &archive.Run{Start: time.Now()}}
+	e := &engine{mu: &sync.Mutex{}, opts: opts, acct: acct, run: &archive.Run{Start: time.Now()}, inbox: &res.Inbox}
 	e.emit = func(ev Event) {
 		if opts.Progress != nil {
 			ev.Account = acct.Name
@@ -402,6 +407,9 @@ func (e *engine) oneFolder(ctx context.Context, fi folderInfo) error {
 	}
 	e.mu.Lock()
 	e.run.Folders = append(e.run.Folders, summary)
+	if strings.EqualFold(summary.Path, "INBOX") && e.closed != nil {
+		*e.inbox = e.closed
+	}
 	e.mu.Unlock()
 	s := summary
 	e.emit(Event{Kind: FolderDone, Folder: summary.Path, Summary: &s, Archived: e.closed})

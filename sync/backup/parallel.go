@@ -60,7 +60,7 @@ func (e *engine) parallel(ctx context.Context, folders []folderInfo, n int) erro
 	for i := 0; i < n; i++ {
 		w := e
 		if i > 0 {
-			w = &engine{mu: e.mu, opts: e.opts, acct: e.acct, pw: e.pw, run: e.run, emit: e.emit, nsPrefix: e.nsPrefix,
+			w = &engine{mu: e.mu, inbox: e.inbox, opts: e.opts, acct: e.acct, pw: e.pw, run: e.run, emit: e.emit, nsPrefix: e.nsPrefix,
 				bodyBuf: body{spoolDir: e.bodyBuf.spoolDir}}
 		}
 		wg.Add(1)
