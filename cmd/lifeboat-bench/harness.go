@@ -35,6 +35,7 @@ type Config struct {
 	Latency    time.Duration
 	SkipMbsync bool
 	SkipGrowth bool   // leave corpus D (one folder grown to 100,000) out
+	Only       string // measure this corpus only (A, B, C or D; "": all)
 	Lifeboat   string // lifeboat binary to measure ("" builds ./cmd/lifeboat)
 	// Self is the executable that runs the "bare" subcommand ("" is
 	// os.Executable()): this program, or a test binary whose TestMain
@@ -185,7 +186,7 @@ func run(ctx context.Context, cfg Config) (*Report, error) {
 		corpusC(cfg.CSize, cfg.Seed),
 	}
 	var d *corpus
-	if !cfg.SkipGrowth {
+	if !cfg.SkipGrowth && (cfg.Only == "" || cfg.Only == "D") {
 		d = corpusD(cfg.Seed)
 	}
 	corpora[0].NoChange, corpora[1].NoChange = true, true
@@ -210,6 +211,9 @@ func run(ctx context.Context, cfg Config) (*Report, error) {
 	}()
 
 	for _, c := range corpora {
+		if cfg.Only != "" && cfg.Only != c.Name {
+			continue
+		}
 		b.rep.Corpora = append(b.rep.Corpora, c)
 		if err := b.corpus(ctx, c); err != nil {
 			if ctx.Err() != nil {

@@ -73,6 +73,7 @@ func benchMain(args []string) int {
 	fs.StringVar(&cfg.Profiles, "profiles", "", "write a CPU profile of each lifeboat run into this directory (CORPUS-SCENARIO.pprof)")
 	out := fs.String("out", "", "also write the table as Markdown to this file")
 	fs.BoolVar(&cfg.SkipMbsync, "skip-mbsync", false, "do not measure mbsync")
+	fs.StringVar(&cfg.Only, "only", "", "measure one corpus only: A, B, C or D")
 	fs.BoolVar(&cfg.SkipGrowth, "skip-growth", false, "leave out corpus D (one folder grown to 10,000, 50,000 and 100,000 messages)")
 	fs.StringVar(&cfg.Lifeboat, "lifeboat", "", "lifeboat binary to measure (default: build ./cmd/lifeboat)")
 	fs.Uint64Var(&cfg.Seed, "seed", defaultSeed, "corpus generator seed")

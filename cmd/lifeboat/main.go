@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -20,9 +19,6 @@ import (
 	"github.com/lifeboat-mail/lifeboat/app/desktop"
 	_ "github.com/lifeboat-mail/lifeboat/app/fynelog" // initialised before Fyne: no locale noise on stderr
 )
-
-// cliMemoryLimit is the command line's soft memory limit (see main).
-const cliMemoryLimit = 48 << 20
 
 func main() {
 	args := os.Args[1:]
@@ -58,13 +54,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "lifeboat: still busy 15 s after being asked to stop; stopping now (the next run continues where this one stopped)")
 		os.Exit(cli.ExitFailure)
 	}()
-	// A soft memory limit for the command line: the garbage collector
-	// works a little harder near it instead of letting the heap grow to
-	// twice what is live (a full backup's peak RSS went from 108 to 83 MB
-	// at the same speed). GOMEMLIMIT, when set, decides instead.
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(cliMemoryLimit)
-	}
 	endProfile := profile()
 	code := cli.Main(ctx, args, env)
 	endProfile()
