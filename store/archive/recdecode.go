@@ -114,39 +114,17 @@ func (s *scanner) int() (int, bool) {
 	return int(n), ok && int64(int(n)) == n
 }
 
-func (s *scanner) nums() ([]int64, bool) {
+// list reads a JSON array whose items item reads.
+func list[T any](s *scanner, item func() (T, bool)) ([]T, bool) {
 	if !s.eat('[') {
 		return nil, false
 	}
-	out := []int64{}
+	out := []T{}
 	if s.eat(']') {
 		return out, true
 	}
 	for {
-		n, ok := s.num()
-		if !ok {
-			return nil, false
-		}
-		out = append(out, n)
-		if s.eat(']') {
-			return out, true
-		}
-		if !s.eat(',') {
-			return nil, false
-		}
-	}
-}
-
-func (s *scanner) strs() ([]string, bool) {
-	if !s.eat('[') {
-		return nil, false
-	}
-	out := []string{}
-	if s.eat(']') {
-		return out, true
-	}
-	for {
-		v, ok := s.str()
+		v, ok := item()
 		if !ok {
 			return nil, false
 		}
@@ -230,7 +208,7 @@ func fastField(s *scanner, key []byte, rec *record) (ok bool) {
 	case "len":
 		rec.Len, ok = s.num()
 	case "ends":
-		rec.Ends, ok = s.nums()
+		rec.Ends, ok = list(s, s.num)
 	case "sha":
 		rec.SHA, ok = s.str()
 	case "date":
@@ -238,9 +216,9 @@ func fastField(s *scanner, key []byte, rec *record) (ok bool) {
 	case "size":
 		rec.Size, ok = s.num()
 	case "flags":
-		rec.Flags, ok = s.strs()
+		rec.Flags, ok = list(s, s.str)
 	case "labels":
-		rec.Labels, ok = s.strs()
+		rec.Labels, ok = list(s, s.str)
 	case "setflags":
 		rec.SetFlags, ok = s.boolean()
 	case "mid":
