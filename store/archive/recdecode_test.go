@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 )
 
 // The hand-written reader of log lines agrees with encoding/json: on the
@@ -128,4 +130,31 @@ func BenchmarkDecodeRecord(b *testing.B) {
 			json.Unmarshal(line, &rec)
 		}
 	})
+}
+
+// A log line longer than the reader's buffer (here a checkpoint with a
+// 600 KB role) is read whole, and the lines after it too.
+func TestLongLogLine(t *testing.T) {
+	a, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := FolderID{Account: "x", Name: "INBOX"}
+	f, err := a.OpenFolder(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := strings.Repeat("x", 600<<10)
+	f.Checkpoint(State{UIDValidity: 1, UIDNext: 2, Messages: 0, At: time.Unix(1, 0), Role: role})
+	f.Checkpoint(State{UIDValidity: 1, UIDNext: 3, Messages: 0, At: time.Unix(2, 0), Role: role + "y"})
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := a.ReadFolder(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.State.UIDNext != 3 || r.State.Role != role+"y" {
+		t.Fatalf("state after two long lines: UIDNext %d, role of %d bytes", r.State.UIDNext, len(r.State.Role))
+	}
 }
