@@ -603,68 +603,31 @@ func (e *engine) folder(ctx context.Context, fi folderInfo, sum *archive.FolderR
 
 	// Pass 1: what is on the server now: only what changed since the last
 	// run where CONDSTORE tells (changesSince), else the whole list.
-	now := time.Now()
-	var (
-		want      []uint32
-		wantBytes int64
-		onServer  uint32
-		gone      int
-	)
-	if cs, ok, err := e.changesSince(f, sel, current, reset, unmatched); err != nil {
+	cs, ok, err := e.changesSince(f, sel, current, reset, unmatched)
+	if err == nil && !ok {
+		cs, err = e.wholeList(sel, current)
+	}
+	if err != nil {
 		return err
-	} else if ok {
-		for _, ent := range cs.gone {
-			f.MarkGone(ent, now)
-			gone++
+	}
+	now := time.Now()
+	for _, ent := range cs.gone {
+		f.MarkGone(ent, now)
+	}
+	gone := len(cs.gone)
+	for uid, fl := range cs.flags {
+		if ent := current[uid]; ent != nil && !archive.EqualFlags(ent.Flags, fl) {
+			f.SetFlags(ent, fl)
+			sum.FlagChanges++
 		}
-		for uid, fl := range cs.flags {
-			if ent := current[uid]; ent != nil && !archive.EqualFlags(ent.Flags, fl) {
-				f.SetFlags(ent, fl)
-				sum.FlagChanges++
-			}
+	}
+	var want []uint32
+	var wantBytes int64
+	for uid, sm := range cs.listed {
+		if f.Lookup(uv, uid) == nil {
+			want = append(want, uid)
+			wantBytes += sm.size
 		}
-		for uid, sm := range cs.added {
-			if f.Lookup(uv, uid) == nil {
-				want = append(want, uid)
-				wantBytes += sm.size
-			}
-		}
-		onServer = sel.NumMessages
-	} else {
-		server := make(map[uint32]serverMsg, sel.NumMessages)
-		if sel.NumMessages > 0 {
-			cmd := e.c.Fetch(imap.SeqSet{imap.SeqRange{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true, RFC822Size: true})
-			for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
-				buf, err := msg.Collect()
-				if err != nil {
-					cmd.Close()
-					return err
-				}
-				if buf.UID != 0 {
-					server[uint32(buf.UID)] = serverMsg{flags: flagStrings(buf.Flags), size: buf.RFC822Size}
-				}
-			}
-			if err := cmd.Close(); err != nil {
-				return err
-			}
-		}
-		for uid, ent := range current {
-			sm, ok := server[uid]
-			if !ok {
-				f.MarkGone(ent, now)
-				gone++
-			} else if !archive.EqualFlags(ent.Flags, sm.flags) {
-				f.SetFlags(ent, sm.flags)
-				sum.FlagChanges++
-			}
-		}
-		for uid, sm := range server {
-			if f.Lookup(uv, uid) == nil {
-				want = append(want, uid)
-				wantBytes += sm.size
-			}
-		}
-		onServer = uint32(len(server))
 	}
 	sort.Slice(want, func(i, j int) bool { return want[i] < want[j] })
 	e.emit(Event{Kind: FolderStart, Folder: sum.Path, TotalMessages: len(want), TotalBytes: wantBytes})
@@ -708,7 +671,7 @@ func (e *engine) folder(ctx context.Context, fi folderInfo, sum *archive.FolderR
 			e.info(sum.Path, text)
 		}
 	}
-	sum.OnServer = onServer
+	sum.OnServer = cs.onServer
 	sum.Archived = len(f.Entries())
 	if complete {
 		uidNext := uint32(sel.UIDNext)

@@ -5,12 +5,51 @@ import (
 	"github.com/lifeboat-mail/lifeboat/store/archive"
 )
 
-// changes is what happened in a folder since its last checkpoint, as
-// CONDSTORE (RFC 7162) tells it.
+// changes is what the server says of a folder against what the archive
+// holds: from CONDSTORE (RFC 7162) only what changed since the last
+// checkpoint (changesSince), else the whole list (wholeList).
 type changes struct {
-	added map[uint32]serverMsg // UIDs from the last run's UIDNEXT on
-	flags map[uint32][]string  // older messages whose flags changed
-	gone  []*archive.Entry     // archived messages no longer on the server
+	listed   map[uint32]serverMsg // messages the server listed; the new ones among them are fetched
+	flags    map[uint32][]string  // the server's flags of archived messages (the changed ones, or all)
+	gone     []*archive.Entry     // archived messages no longer on the server
+	onServer uint32               // messages in the folder now
+}
+
+// listMessages runs a FETCH of opts over set and hands each message with
+// a UID to add.
+func (e *engine) listMessages(set imap.NumSet, opts *imap.FetchOptions, add func(uid uint32, m serverMsg)) error {
+	cmd := e.c.Fetch(set, opts)
+	for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
+		buf, err := msg.Collect()
+		if err != nil {
+			cmd.Close()
+			return err
+		}
+		if buf.UID != 0 {
+			add(uint32(buf.UID), serverMsg{flags: flagStrings(buf.Flags), size: buf.RFC822Size})
+		}
+	}
+	return cmd.Close()
+}
+
+// wholeList lists every message of the folder: UID, flags and size.
+func (e *engine) wholeList(sel *imap.SelectData, current map[uint32]*archive.Entry) (*changes, error) {
+	cs := &changes{listed: make(map[uint32]serverMsg, sel.NumMessages), flags: map[uint32][]string{}}
+	if sel.NumMessages > 0 {
+		if err := e.listMessages(imap.SeqSet{imap.SeqRange{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true, RFC822Size: true},
+			func(uid uint32, m serverMsg) { cs.listed[uid] = m }); err != nil {
+			return nil, err
+		}
+	}
+	for uid, ent := range current {
+		if m, ok := cs.listed[uid]; ok {
+			cs.flags[uid] = m.flags
+		} else {
+			cs.gone = append(cs.gone, ent)
+		}
+	}
+	cs.onServer = uint32(len(cs.listed))
+	return cs, nil
 }
 
 // changesSince asks the server only for what changed since the folder's
@@ -29,39 +68,26 @@ func (e *engine) changesSince(f *archive.Folder, sel *imap.SelectData, current m
 		sel.HighestModSeq == 0 || st.UIDValidity != sel.UIDValidity || st.UIDNext == 0 || e.opts.FullList {
 		return nil, false, nil
 	}
-	cs := &changes{added: map[uint32]serverMsg{}, flags: map[uint32][]string{}}
+	cs := &changes{listed: map[uint32]serverMsg{}, flags: map[uint32][]string{}, onServer: sel.NumMessages}
 	if sel.NumMessages > 0 {
 		// New messages. "N:*" also matches the highest UID when it is
 		// below N: kept out by the test.
-		cmd := e.c.Fetch(imap.UIDSet{imap.UIDRange{Start: imap.UID(st.UIDNext), Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true, RFC822Size: true})
-		for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
-			buf, err := msg.Collect()
-			if err != nil {
-				cmd.Close()
-				return nil, false, err
-			}
-			if uint32(buf.UID) >= st.UIDNext {
-				cs.added[uint32(buf.UID)] = serverMsg{flags: flagStrings(buf.Flags), size: buf.RFC822Size}
-			}
-		}
-		if err := cmd.Close(); err != nil {
+		if err := e.listMessages(imap.UIDSet{imap.UIDRange{Start: imap.UID(st.UIDNext), Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true, RFC822Size: true},
+			func(uid uint32, m serverMsg) {
+				if uid >= st.UIDNext {
+					cs.listed[uid] = m
+				}
+			}); err != nil {
 			return nil, false, err
 		}
 	}
 	if sel.HighestModSeq != st.HighestModSeq && sel.NumMessages > 0 && st.UIDNext > 1 {
-		cmd := e.c.Fetch(imap.UIDSet{imap.UIDRange{Start: 1, Stop: imap.UID(st.UIDNext - 1)}},
-			&imap.FetchOptions{UID: true, Flags: true, ChangedSince: st.HighestModSeq})
-		for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
-			buf, err := msg.Collect()
-			if err != nil {
-				cmd.Close()
-				return nil, false, err
-			}
-			if buf.UID != 0 && uint32(buf.UID) < st.UIDNext {
-				cs.flags[uint32(buf.UID)] = flagStrings(buf.Flags)
-			}
-		}
-		if err := cmd.Close(); err != nil {
+		if err := e.listMessages(imap.UIDSet{imap.UIDRange{Start: 1, Stop: imap.UID(st.UIDNext - 1)}}, &imap.FetchOptions{UID: true, Flags: true, ChangedSince: st.HighestModSeq},
+			func(uid uint32, m serverMsg) {
+				if uid < st.UIDNext {
+					cs.flags[uid] = m.flags
+				}
+			}); err != nil {
 			return nil, false, err
 		}
 	}
@@ -69,7 +95,7 @@ func (e *engine) changesSince(f *archive.Folder, sel *imap.SelectData, current m
 	// miss one while a delivery check that the backup leaves out sits in
 	// the folder, for the minutes until the check removes it; the next run
 	// sees the deletion. The archive keeps the message either way.)
-	if int(sel.NumMessages) != len(current)+len(cs.added) {
+	if int(sel.NumMessages) != len(current)+len(cs.listed) {
 		on := map[uint32]bool{}
 		if sel.NumMessages > 0 {
 			data, err := e.c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{{imap.UIDRange{Start: 1, Stop: 0}}}}, nil).Wait()
