@@ -58,7 +58,7 @@ func (c *command) runBackup(arch *archive.Archive, accts []backup.Account, opts 
 		pr = &textPrinter{w: c.env.Stdout, live: c.env.Terminal && len(accts) == 1, start: time.Now()}
 	}
 	opts.Progress = pr.event
-	indexed := c.indexDuring(arch, &opts)
+	indexed := wire.IndexDuring(arch, &opts, c.indexFailed)
 	results := backup.Backup(c.ctx, accts, opts)
 	pr.finish()
 	indexed(accts)

@@ -4,28 +4,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/lifeboat-mail/lifeboat/app/wire"
 	"github.com/lifeboat-mail/lifeboat/store/archive"
 	"github.com/lifeboat-mail/lifeboat/store/index"
 	"github.com/lifeboat-mail/lifeboat/sync/backup"
 )
-
-// indexDuring indexes each folder of a backup as soon as it is archived
-// (wire.Indexer), chaining opts.Progress; the function it returns waits
-// for that, updates the accounts whole and reports a failure as
-// updateIndex does.
-func (c *command) indexDuring(arch *archive.Archive, opts *backup.Options) func(accts []backup.Account) {
-	x, err := wire.NewIndexer(arch)
-	if err != nil {
-		return func(accts []backup.Account) { c.indexFailed(err) }
-	}
-	opts.Progress = x.Progress(opts.Progress)
-	return func(accts []backup.Account) {
-		if err := x.Finish(accts); err != nil {
-			c.indexFailed(err)
-		}
-	}
-}
 
 func (c *command) indexFailed(err error) {
 	fmt.Fprintf(c.env.Stderr, "lifeboat: the search index could not be updated (%v); the archive itself is fine — run \"lifeboat reindex\"\n", err)

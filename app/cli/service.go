@@ -159,7 +159,7 @@ func (c *command) serviceBackup(ctx context.Context, cfg *config.Config, arch *a
 		accts = append(accts, w.BackupAccount(a))
 	}
 	opts := w.BackupOptions(arch, c.tracker(cfg))
-	indexed := c.indexDuring(arch, &opts)
+	indexed := wire.IndexDuring(arch, &opts, c.indexFailed)
 	results := backup.Backup(ctx, accts, opts)
 	indexed(accts)
 	for _, r := range results {

@@ -350,7 +350,9 @@ func (e *Engine) BackupNow(account string) {
 		}()
 		opts := w.BackupOptions(e.arch, e.tracker)
 		opts.Progress = e.onProgress
-		finishIndex := e.indexDuring(&opts)
+		// The index is derived: a failure is logged ("lifeboat reindex"
+		// rebuilds it).
+		finishIndex := wire.IndexDuring(e.arch, &opts, func(err error) { log.Printf("search index: %v", err) })
 		results := backup.Backup(e.ctx, accts, opts)
 		finishIndex(accts)
 		e.mu.Lock()
@@ -406,24 +408,6 @@ func (e *Engine) onProgress(ev backup.Event) {
 	e.mu.Unlock()
 	if ev.Kind != backup.Progress || ev.Messages == ev.TotalMessages || ev.Messages%50 == 0 {
 		e.changed()
-	}
-}
-
-// indexDuring indexes each folder of a backup as soon as it is archived
-// (wire.Indexer); the function it returns finishes the index after the
-// backup. The index is derived: a failure is logged ("lifeboat reindex"
-// rebuilds it).
-func (e *Engine) indexDuring(opts *backup.Options) func([]backup.Account) {
-	x, err := wire.NewIndexer(e.arch)
-	if err != nil {
-		log.Printf("search index: %v", err)
-		return func([]backup.Account) {}
-	}
-	opts.Progress = x.Progress(opts.Progress)
-	return func(accts []backup.Account) {
-		if err := x.Finish(accts); err != nil {
-			log.Printf("search index: %v", err)
-		}
 	}
 }
 

@@ -113,3 +113,20 @@ func (x *Indexer) Finish(accounts []backup.Account) error {
 	}
 	return x.err
 }
+
+// IndexDuring starts an Indexer beside a backup run with opts (chaining
+// opts.Progress) and returns the function to call after it: it finishes
+// the index and hands report what failed. A failure to open the index is
+// reported then too; the backup goes on either way.
+func IndexDuring(arch *archive.Archive, opts *backup.Options, report func(error)) func([]backup.Account) {
+	x, err := NewIndexer(arch)
+	if err != nil {
+		return func([]backup.Account) { report(err) }
+	}
+	opts.Progress = x.Progress(opts.Progress)
+	return func(accts []backup.Account) {
+		if err := x.Finish(accts); err != nil {
+			report(err)
+		}
+	}
+}
