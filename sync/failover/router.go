@@ -315,15 +315,18 @@ func (r *Router) unusable(account string) string {
 	return r.o.Health.Unusable(account)
 }
 
-func (r *Router) isParked(account string) bool {
+// held reports whether account is held in m (parked, or resting from
+// filing) until a time still to come.
+func (r *Router) held(m map[string]time.Time, account string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.parked[account].After(r.o.Now())
+	return m[account].After(r.o.Now())
 }
 
-func (r *Router) park(account string, d time.Duration) {
+// hold holds account in m for d.
+func (r *Router) hold(m map[string]time.Time, account string, d time.Duration) {
 	r.mu.Lock()
-	r.parked[account] = r.o.Now().Add(d)
+	m[account] = r.o.Now().Add(d)
 	r.mu.Unlock()
 }
 
@@ -579,7 +582,7 @@ func (r *Router) attempt(ctx context.Context, it *outbox.Item, out Outcome) (Out
 			reasons = append(reasons, acct.Name+": "+why+", skipped")
 			continue
 		}
-		if r.isParked(acct.Name) {
+		if r.held(r.parked, acct.Name) {
 			reasons = append(reasons, acct.Name+": resting after a provider limit, skipped")
 			continue
 		}
@@ -675,9 +678,9 @@ func (r *Router) attempt(ctx context.Context, it *outbox.Item, out Outcome) (Out
 			r.notify(it.ID, acct.Name, "%s", out.Why)
 			return out, r.step(it.ID, outbox.Step{Step: outbox.StepNeedsUser, Account: acct.Name, Reason: f.Error()})
 		case smtpsend.NextAccountPark:
-			r.park(acct.Name, r.o.Park)
+			r.hold(r.parked, acct.Name, r.o.Park)
 		case smtpsend.NextAccountBackoff:
-			r.park(acct.Name, r.o.LoginBackoff)
+			r.hold(r.parked, acct.Name, r.o.LoginBackoff)
 		case smtpsend.NextAccountRewriteFrom:
 			forceRewrite = true
 		case smtpsend.NextAccountIfSize:

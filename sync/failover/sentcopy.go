@@ -94,12 +94,12 @@ func (r *Router) FileCopies(ctx context.Context) (int, error) {
 			return filed, ctx.Err()
 		}
 		owner, at := r.needsFiling(it)
-		if owner == nil || r.resting(owner.Name) {
+		if owner == nil || r.held(r.filingRest, owner.Name) {
 			continue
 		}
 		folder, ok, err := r.file(ctx, owner, it.ID, it.MessageID, at)
 		if err != nil {
-			r.rest(owner.Name, filingRest)
+			r.hold(r.filingRest, owner.Name, filingRest)
 			errs = append(errs, fmt.Errorf("a copy of %s for %s's Sent folder: %w", it.ID, owner.Name, err))
 			continue
 		}
@@ -170,18 +170,6 @@ func (r *Router) file(ctx context.Context, owner *Account, id, messageID string,
 		return "", false, err
 	}
 	return folder, true, nil
-}
-
-func (r *Router) resting(account string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.filingRest[account].After(r.o.Now())
-}
-
-func (r *Router) rest(account string, d time.Duration) {
-	r.mu.Lock()
-	r.filingRest[account] = r.o.Now().Add(d)
-	r.mu.Unlock()
 }
 
 // fileEvery runs FileCopies until ctx ends, telling the user of each
