@@ -63,39 +63,8 @@ func (b *blackhole) Close() {
 // drillConfig is a two-account configuration: a (at the given ports, 0:
 // its real ones) then b.
 func drillConfig(dir string, a, b *mailstack.Provider, aIMAP, aSMTP int, extraA, failover string) string {
-	account := func(name string, p *mailstack.Provider, imapPort, smtpPort int, extra string) string {
-		if imapPort == 0 {
-			imapPort = portOf(p.Dovecot.IMAPSAddr)
-		}
-		if smtpPort == 0 {
-			smtpPort = portOf(p.SubmissionAddr)
-		}
-		return fmt.Sprintf(`
-[[account]]
-name = %q
-email = %q
-[account.imap]
-host = "localhost"
-port = %d
-security = "tls"
-tls_ca_file = %q
-password_command = "printf %%s %s"
-[account.smtp]
-host = "localhost"
-port = %d
-security = "starttls"
-tls_ca_file = %q
-%s`, name, p.Email("jane"), imapPort, p.CAFile, p.Password("jane"), smtpPort, p.CAFile, extra)
-	}
-	return fmt.Sprintf("archive_dir = %q\n", filepath.Join(dir, "archive")) + account("a", a, aIMAP, aSMTP, extraA) + account("b", b, 0, 0, "") +
+	return fmt.Sprintf("archive_dir = %q\n", filepath.Join(dir, "archive")) + a.AccountConfig("a", "jane", aIMAP, aSMTP) + extraA + b.AccountConfig("b", "jane", 0, 0) +
 		"\n[failover]\norder = [\"a\", \"b\"]\n" + failover
-}
-
-func portOf(addr string) int {
-	_, p, _ := net.SplitHostPort(addr)
-	var n int
-	fmt.Sscan(p, &n)
-	return n
 }
 
 // lifeboatRun runs the binary with a config and data directory, stdin

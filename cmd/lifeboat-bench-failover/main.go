@@ -214,28 +214,8 @@ func run(n, relayMsgs, clients, size int) ([]row, error) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	relayPort := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	_, bSub, _ := net.SplitHostPort(b.SubmissionAddr)
-	_, bIMAP, _ := net.SplitHostPort(b.Dovecot.IMAPSAddr)
-	cfg := fmt.Sprintf(`archive_dir = %q
-[[account]]
-name = "b"
-email = %q
-[account.imap]
-host = "localhost"
-port = %s
-security = "tls"
-tls_ca_file = %q
-password_command = "printf %%s %s"
-[account.smtp]
-host = "localhost"
-port = %s
-security = "starttls"
-tls_ca_file = %q
-[failover]
-order = ["b"]
-relay_listen = "127.0.0.1:%d"
-recipient_limit = -1
-`, filepath.Join(dir, "archive"), b.Email("jane"), bIMAP, b.CAFile, b.Password("jane"), bSub, b.CAFile, relayPort)
+	cfg := fmt.Sprintf("archive_dir = %q\n", filepath.Join(dir, "archive")) + b.AccountConfig("b", "jane", 0, 0) +
+		fmt.Sprintf("[failover]\norder = [\"b\"]\nrelay_listen = \"127.0.0.1:%d\"\nrecipient_limit = -1\n", relayPort)
 	cfgPath := filepath.Join(dir, "config.toml")
 	os.WriteFile(cfgPath, []byte(cfg), 0o600)
 	env := append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(dir, "data"))

@@ -153,23 +153,7 @@ func (s *stack) writeConfig(failoverExtra string) {
 		if name == "a" && s.aSubmission != 0 {
 			smtpPort = s.aSubmission
 		}
-		return fmt.Sprintf(`
-[[account]]
-name = %q
-email = %q
-[account.imap]
-host = "localhost"
-port = %d
-security = "tls"
-username = %q
-tls_ca_file = %q
-password_command = "printf %%s %s"
-[account.smtp]
-host = "localhost"
-port = %d
-security = "starttls"
-tls_ca_file = %q
-`, name, p.Email("jane"), imapProxy.Port(), p.Email("jane"), p.CAFile, p.Password("jane"), smtpPort, p.CAFile)
+		return p.AccountConfig(name, "jane", imapProxy.Port(), smtpPort)
 	}
 	cfg := fmt.Sprintf("archive_dir = %q\n", filepath.Join(s.data, "archive")) +
 		account("a", s.a, s.aIMAP, s.aSMTP) + account("b", s.b, s.bIMAP, s.bSMTP) +

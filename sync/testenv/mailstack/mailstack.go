@@ -941,6 +941,42 @@ func (p *Provider) reload() error {
 	}
 }
 
+// AccountConfig is a Lifeboat [[account]] section named name for user of
+// this provider: IMAP over TLS and submission with STARTTLS, trusting the
+// provider's CA, the password given by password_command. imapPort and
+// smtpPort replace the provider's own ports when not 0 (a proxy in front).
+func (p *Provider) AccountConfig(name, user string, imapPort, smtpPort int) string {
+	if imapPort == 0 {
+		imapPort = portOf(p.Dovecot.IMAPSAddr)
+	}
+	if smtpPort == 0 {
+		smtpPort = portOf(p.SubmissionAddr)
+	}
+	return fmt.Sprintf(`
+[[account]]
+name = %q
+email = %q
+[account.imap]
+host = "localhost"
+port = %d
+security = "tls"
+username = %q
+tls_ca_file = %q
+password_command = "printf %%s %s"
+[account.smtp]
+host = "localhost"
+port = %d
+security = "starttls"
+tls_ca_file = %q
+`, name, p.Email(user), imapPort, p.Email(user), p.CAFile, p.Password(user), smtpPort, p.CAFile)
+}
+
+func portOf(addr string) int {
+	_, port, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(port)
+	return n
+}
+
 // Email returns the address (and login name) of user: "user1@a.test". A
 // full address is returned as it is.
 func (p *Provider) Email(user string) string {
