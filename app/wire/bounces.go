@@ -19,7 +19,7 @@ const BouncedShown = 14 * 24 * time.Hour
 // RecentlyBounced lists the sent messages a bounce came back for within
 // BouncedShown, oldest first.
 func RecentlyBounced(ob *outbox.Outbox) []*outbox.Item {
-	done, _ := ob.Done()
+	done, _ := ob.Done(time.Now().Add(-BouncedShown))
 	var out []*outbox.Item
 	for _, it := range done {
 		if it.State() == outbox.Bounced && time.Since(it.QueuedAt) <= BouncedShown {

@@ -653,7 +653,7 @@ func (o *Outbox) Bounce(messageID, recipient, reason, account string) (*Item, bo
 		return nil, false, ErrNotFound
 	}
 	for _, dir := range []string{o.dir, filepath.Join(o.dir, "done")} {
-		items, err := o.list(dir)
+		items, err := o.list(dir, time.Time{})
 		if err != nil {
 			continue
 		}
@@ -823,15 +823,18 @@ func (s *section) Close() error { return s.f.Close() }
 // List returns the messages in the spool (not done or dropped), oldest
 // first.
 func (o *Outbox) List() ([]*Item, error) {
-	return o.list(o.dir)
+	return o.list(o.dir, time.Time{})
 }
 
-// Done lists finished messages, oldest first.
-func (o *Outbox) Done() ([]*Item, error) {
-	return o.list(filepath.Join(o.dir, "done"))
+// Done lists finished messages whose ledger changed at or after since (a
+// step appended: accepted, bounced, filed; zero: all), oldest first. done/
+// keeps every message ever sent: the ones older are passed over by their
+// ledger's time, without reading them.
+func (o *Outbox) Done(since time.Time) ([]*Item, error) {
+	return o.list(filepath.Join(o.dir, "done"), since)
 }
 
-func (o *Outbox) list(dir string) ([]*Item, error) {
+func (o *Outbox) list(dir string, since time.Time) ([]*Item, error) {
 	des, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -845,6 +848,12 @@ func (o *Outbox) list(dir string) ([]*Item, error) {
 	sort.Strings(ids)
 	var out []*Item
 	for _, id := range ids {
+		if !since.IsZero() {
+			// A minute's leeway for file systems with coarse times.
+			if st, err := os.Stat(filepath.Join(dir, id+".ledger")); err == nil && st.ModTime().Before(since.Add(-time.Minute)) {
+				continue
+			}
+		}
 		it, err := o.load(dir, id)
 		if err != nil {
 			return nil, err

@@ -99,8 +99,22 @@ func TestLedgerStates(t *testing.T) {
 	if items, _ := o.List(); len(items) != 0 {
 		t.Fatal("finished message still listed")
 	}
-	if done, _ := o.Done(); len(done) != 1 || done[0].State() != Sent {
+	if done, _ := o.Done(time.Time{}); len(done) != 1 || done[0].State() != Sent {
 		t.Fatal("finished message not in done/")
+	}
+	// Listed since a time: by when its ledger last changed.
+	if done, _ := o.Done(time.Now().Add(-time.Hour)); len(done) != 1 {
+		t.Fatal("a message finished just now is not listed since an hour ago")
+	}
+	old := time.Now().Add(-48 * time.Hour)
+	if err := os.Chtimes(filepath.Join(o.Dir(), "done", id+".ledger"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	if done, _ := o.Done(time.Now().Add(-24 * time.Hour)); len(done) != 0 {
+		t.Fatal("a message whose ledger last changed two days ago is listed since yesterday")
+	}
+	if done, _ := o.Done(time.Time{}); len(done) != 1 {
+		t.Fatal("Done(zero) left out an old message")
 	}
 }
 

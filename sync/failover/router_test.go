@@ -134,7 +134,7 @@ func TestPrimaryUp(t *testing.T) {
 	if err != nil || len(f.Entries()) != 1 {
 		t.Fatalf("no archive copy: %v", err)
 	}
-	if done, _ := e.ob.Done(); len(done) != 1 {
+	if done, _ := e.ob.Done(time.Time{}); len(done) != 1 {
 		t.Fatal("not moved to done/")
 	}
 }
@@ -161,7 +161,7 @@ func TestFailoverWhenPrimaryRefuses(t *testing.T) {
 		!strings.Contains(data, "Reply-To: Jane Doe <jane@bt.test>") || !strings.Contains(data, "In-Reply-To: <prev@x.test>") {
 		t.Fatalf("secondary got:\n%s", data)
 	}
-	it, _ := e.ob.Done()
+	it, _ := e.ob.Done(time.Time{})
 	if !strings.Contains(data, "Message-ID: "+it[0].MessageID) {
 		t.Fatal("Message-ID changed")
 	}

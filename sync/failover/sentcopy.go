@@ -83,7 +83,7 @@ const filingRest = 5 * time.Minute
 // search for the Message-ID before each APPEND). It returns how many copies
 // it filed.
 func (r *Router) FileCopies(ctx context.Context) (int, error) {
-	items, err := r.o.Outbox.Done()
+	items, err := r.o.Outbox.Done(r.o.Now().Add(-FilingAge)) // accepted within FilingAge: its ledger changed since
 	if err != nil {
 		return 0, err
 	}
