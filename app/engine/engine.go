@@ -48,8 +48,6 @@ type Account struct {
 	// LastActivity is when the running backup last made progress (a sign
 	// that it is not stuck).
 	LastActivity time.Time
-	// Checks is the strip of recent checks per protocol ("imap", "smtp").
-	Checks map[string][]health.Check
 	// SignInWith is who signs the account in with OAuth2 ("Microsoft",
 	// "Google"); "" for a password account. NeedsSignIn: its sign-in
 	// must be done (again) before anything works.
@@ -284,10 +282,6 @@ func (e *Engine) Accounts() []Account {
 		if st, ok := e.tracker.Status(a.Name); ok {
 			v.State, v.Since, v.Cause = st.State, st.Since, st.Cause
 			v.NeedsSignIn = v.SignInWith != "" && st.State == health.NeedsYou
-			v.Checks = map[string][]health.Check{}
-			for _, p := range st.Protocols {
-				v.Checks[string(p.Protocol)] = p.Recent
-			}
 		}
 		e.mu.Lock()
 		runs := e.runs[a.Name]
