@@ -111,6 +111,7 @@ type Engine struct {
 	history     map[string]History
 	historyN    int                // observations in it
 	historyLast time.Time          // the newest one's
+	historyTold time.Time          // when observed last refreshed the views
 	shared      *wire.SharedHealth // nil: not shared
 }
 
@@ -146,7 +147,7 @@ func Open(o Options) (*Engine, error) {
 	// one-shot commands): what they see counts here, and the other way.
 	shared, err := wire.OpenSharedHealth(o.DataDir, func(err error) { log.Printf("health: %v", err) })
 	if err == nil {
-		hooks.OnObserve = shared.Observe
+		hooks.OnObserve = func(o health.Observation) { shared.Observe(o); e.observed(o) }
 	} else {
 		log.Printf("health is not shared with other Lifeboat processes: %v", err)
 	}

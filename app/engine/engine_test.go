@@ -234,3 +234,17 @@ func TestHistoryFromTheSharedLog(t *testing.T) {
 		t.Fatal("news reported without anything new")
 	}
 }
+
+// The engine's own checks reach the Health view's history at once, not
+// at the next 30-second read of the shared log.
+func TestOwnChecksInTheHistoryAtOnce(t *testing.T) {
+	e, err := StartDemo(t.TempDir(), Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	waitFor(t, "the demo's first checks in the history", 10*time.Second, func() bool {
+		h := e.History("bt")
+		return len(h.Checks["imap"]) > 0 && len(h.Checks["smtp"]) > 0
+	})
+}

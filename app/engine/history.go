@@ -53,19 +53,7 @@ func (e *Engine) reloadHistory() bool {
 	for _, o := range obs {
 		h := byAccount[o.Account]
 		h.Slow = slow
-		switch o.Phase {
-		case health.PhaseCanary:
-			h.Canary = append(h.Canary, o.Check())
-		case health.PhaseBounce:
-			h.Bounces++
-		default:
-			if h.Checks == nil {
-				h.Checks = map[string][]health.Check{}
-			}
-			p := string(o.Protocol)
-			h.Checks[p] = append(h.Checks[p], o.Check())
-		}
-		byAccount[o.Account] = h
+		byAccount[o.Account] = h.with(o)
 	}
 	e.mu.Lock()
 	news := len(obs) != e.historyN || (len(obs) > 0 && !obs[len(obs)-1].Time.Equal(e.historyLast))
@@ -76,6 +64,54 @@ func (e *Engine) reloadHistory() bool {
 	e.mu.Unlock()
 	return news
 }
+
+// with is h and o: a new History, its maps not shared with h's (a view
+// may be reading h), its slices appended to (only the engine's copy is
+// ever appended to, under e.mu).
+func (h History) with(o health.Observation) History {
+	switch o.Phase {
+	case health.PhaseCanary:
+		h.Canary = append(h.Canary, o.Check())
+	case health.PhaseBounce:
+		h.Bounces++
+	default:
+		checks := make(map[string][]health.Check, len(h.Checks)+1)
+		for p, c := range h.Checks {
+			checks[p] = c
+		}
+		p := string(o.Protocol)
+		checks[p] = append(checks[p], o.Check())
+		h.Checks = checks
+	}
+	return h
+}
+
+// observed takes in one of this engine's own observations (the tracker's
+// OnObserve, beside the shared log), so that the Health view shows it at
+// once; the others' come with the next reloadHistory. The view is told
+// at most every historyTell.
+func (e *Engine) observed(o health.Observation) {
+	e.mu.Lock()
+	h, ok := e.history[o.Account]
+	if !ok {
+		h.Slow = e.tracker.Config().SlowLatency
+	}
+	if e.history == nil {
+		e.history = map[string]History{}
+	}
+	e.history[o.Account] = h.with(o)
+	tell := time.Since(e.historyTold) >= historyTell
+	if tell {
+		e.historyTold = time.Now()
+	}
+	e.mu.Unlock()
+	if tell {
+		e.changed()
+	}
+}
+
+// historyTell is how often the engine's own checks refresh the views.
+const historyTell = 2 * time.Second
 
 // followHistory keeps the copy current until the engine closes.
 func (e *Engine) followHistory() {
