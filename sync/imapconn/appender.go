@@ -36,6 +36,7 @@ type Appender struct {
 	timeout  time.Duration
 	literalP bool
 	broken   bool // the connection was closed: dial a new one
+	perLine  bool // the running command sets a read deadline per line
 }
 
 // AppendMsg is one message of a MULTIAPPEND: its flags, INTERNALDATE (zero:
@@ -143,6 +144,7 @@ func (a *Appender) nextTag() string {
 func (a *Appender) line() (string, error) {
 	var b strings.Builder
 	for {
+		a.deadline()
 		s, err := a.r.ReadString('\n')
 		if err != nil {
 			return "", err
@@ -565,6 +567,41 @@ func parseUIDSet(s string) []uint32 {
 		}
 	}
 	return out
+}
+
+// DecodeMailbox decodes a modified UTF-7 folder name (RFC 3501 5.1.3);
+// what is not valid modified UTF-7 is returned as it came.
+func DecodeMailbox(s string) string {
+	if !strings.Contains(s, "&") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '&' {
+			b.WriteByte(s[i])
+			continue
+		}
+		end := strings.IndexByte(s[i:], '-')
+		if end < 0 {
+			return s
+		}
+		enc := s[i+1 : i+end]
+		i += end
+		if enc == "" {
+			b.WriteByte('&')
+			continue
+		}
+		raw, err := base64.RawStdEncoding.DecodeString(strings.ReplaceAll(enc, ",", "/"))
+		if err != nil || len(raw)%2 != 0 {
+			return s
+		}
+		u := make([]uint16, len(raw)/2)
+		for j := range u {
+			u[j] = uint16(raw[2*j])<<8 | uint16(raw[2*j+1])
+		}
+		b.WriteString(string(utf16.Decode(u)))
+	}
+	return b.String()
 }
 
 // EncodeMailbox encodes a folder name in modified UTF-7 (RFC 3501 5.1.3).
