@@ -304,6 +304,8 @@ const (
 	recIntent   = "p" // bytes about to be written to the mbox (off, len) and where records end in them (ends)
 	recAdopt    = "a" // bytes no record described were adopted (count, why, end)
 	recDamaged  = "d" // a logged message's bytes are damaged or lost (why; cut: the mbox was cut there)
+	recLabels   = "l" // Gmail: a message's labels changed (labels: the whole new set)
+	recLink     = "k" // Gmail: a message of this folder is kept in another folder of the account (name), same X-GM-MSGID
 )
 
 // record is one line of the metadata log.
@@ -318,7 +320,9 @@ type record struct {
 	Date     string    `json:"date,omitempty"`
 	Size     int64     `json:"size,omitempty"`
 	Flags    []string  `json:"flags,omitempty"`
-	Labels   []string  `json:"labels,omitempty"`   // recMessage: Gmail labels (an imported Takeout's X-Gmail-Labels)
+	Labels   []string  `json:"labels,omitempty"`   // recMessage, recLabels, recLink: Gmail labels (X-GM-LABELS, or an imported Takeout's X-Gmail-Labels)
+	GM       uint64    `json:"gm,omitempty"`       // recMessage, recLink: X-GM-MSGID
+	Thr      uint64    `json:"thr,omitempty"`      // recMessage: X-GM-THRID
 	SetFlags bool      `json:"setflags,omitempty"` // recFlags: Flags is the whole new set (may be empty)
 	MID      string    `json:"mid,omitempty"`
 	EOL      string    `json:"eol,omitempty"`
@@ -371,7 +375,9 @@ type Entry struct {
 	MessageID      string
 	Meta           mboxrd.Meta
 	Flags          []string
-	Labels         []string // Gmail labels, when known (an imported Takeout)
+	Labels         []string // Gmail labels, when known (X-GM-LABELS, or an imported Takeout)
+	GmailID        uint64   // X-GM-MSGID: the same in every folder that shows the message (0: not Gmail)
+	ThreadID       uint64   // X-GM-THRID
 	UIDValidity    uint32   // where the message is on the server now (after remaps); 0 for none
 	UID            uint32   // 0: not known on the server (a local folder's, or recovered and not found yet)
 	Added          time.Time
@@ -447,6 +453,8 @@ type Folder struct {
 	byLoc    map[loc]*Entry
 	byOff    map[int64]*Entry
 	byHash   hashIndex
+	byGM     map[uint64]*Entry // by X-GM-MSGID
+	links    map[loc]*Link
 	mbox     *os.File
 	w        *mboxWriter
 	end      int64   // end of the bytes the log accounts for
@@ -785,6 +793,12 @@ func (f *Folder) entryAt(r *record) *Entry {
 
 func (f *Folder) index(e *Entry) {
 	f.byOff[e.Offset] = e
+	if e.GmailID != 0 {
+		if f.byGM == nil {
+			f.byGM = map[uint64]*Entry{}
+		}
+		f.byGM[e.GmailID] = e
+	}
 	if e.UID != 0 {
 		f.byLoc[loc{e.UIDValidity, e.UID}] = e
 	}
@@ -854,7 +868,7 @@ func (f *Folder) apply(r *record) error {
 			return errors.New("message record without offset")
 		}
 		e := &Entry{Offset: *r.Off, Length: r.Len, Size: r.Size, MessageID: r.MID, Flags: r.Flags, Labels: r.Labels,
-			UIDValidity: r.UV, UID: r.UID, Added: time.Unix(r.At, 0), Recovered: r.Rec}
+			GmailID: r.GM, ThreadID: r.Thr, UIDValidity: r.UV, UID: r.UID, Added: time.Unix(r.At, 0), Recovered: r.Rec}
 		var err error
 		if e.SHA, err = parseSHA(r.SHA); err != nil {
 			return err
@@ -894,7 +908,21 @@ func (f *Folder) apply(r *record) error {
 	case recGone:
 		if e := f.entryAt(r); e != nil {
 			e.Gone = time.Unix(r.At, 0)
+		} else if r.Off == nil {
+			delete(f.links, loc{r.UV, r.UID})
 		}
+	case recLabels:
+		if e := f.entryAt(r); e != nil {
+			e.Labels = r.Labels
+		}
+	case recLink:
+		if r.UID == 0 || r.GM == 0 {
+			return errors.New("link without UID or X-GM-MSGID")
+		}
+		if f.links == nil {
+			f.links = map[loc]*Link{}
+		}
+		f.links[loc{r.UV, r.UID}] = &Link{UIDValidity: r.UV, UID: r.UID, GmailID: r.GM, In: r.Name, Labels: r.Labels, Added: time.Unix(r.At, 0)}
 	case recRemap:
 		if r.Off == nil || f.byOff[*r.Off] == nil {
 			return errors.New("remap of an unknown message")
@@ -981,6 +1009,9 @@ func (f *Folder) drop(e *Entry, why string) {
 	}
 	f.damaged = append(f.damaged, e)
 	delete(f.byOff, e.Offset)
+	if e.GmailID != 0 && f.byGM[e.GmailID] == e {
+		delete(f.byGM, e.GmailID)
+	}
 	if f.byLoc[loc{e.UIDValidity, e.UID}] == e {
 		delete(f.byLoc, loc{e.UIDValidity, e.UID})
 	}
@@ -1039,6 +1070,8 @@ type Message struct {
 	Flags     []string
 	MessageID string
 	Labels    []string   // Gmail labels, when known
+	GmailID   uint64     // X-GM-MSGID (0: not Gmail)
+	ThreadID  uint64     // X-GM-THRID
 	SHA       [32]byte   // mboxrd.Hash of the bytes
 	EOL       mboxrd.EOL // mboxrd.Detect of the bytes
 	Body      io.Reader  // the bytes
@@ -1073,12 +1106,13 @@ func (f *Folder) Append(m *Message) (*Entry, error) {
 		uv = 0
 	}
 	e := &Entry{Offset: start, Length: int64(len(sep)) + n, SHA: m.SHA, Date: m.Date, Size: m.Size,
-		MessageID: m.MessageID, Meta: meta, Flags: m.Flags, Labels: m.Labels, UIDValidity: uv, UID: m.UID, Added: time.Now()}
+		MessageID: m.MessageID, Meta: meta, Flags: m.Flags, Labels: m.Labels, GmailID: m.GmailID, ThreadID: m.ThreadID,
+		UIDValidity: uv, UID: m.UID, Added: time.Now()}
 	f.pos += e.Length
 	f.w.ends = append(f.w.ends, f.pos)
 	off := e.Offset
 	rec := record{T: recMessage, UV: e.UIDValidity, UID: e.UID, Off: &off, Len: e.Length,
-		SHA: hex.EncodeToString(e.SHA[:]), Size: e.Size, Flags: e.Flags, Labels: e.Labels, MID: e.MessageID,
+		SHA: hex.EncodeToString(e.SHA[:]), Size: e.Size, Flags: e.Flags, Labels: e.Labels, GM: e.GmailID, Thr: e.ThreadID, MID: e.MessageID,
 		NoNL: meta.NoFinalNewline, EOL: eolName(meta.EOL), At: e.Added.Unix()}
 	if !m.Date.IsZero() {
 		rec.Date = m.Date.Format(time.RFC3339)
@@ -1152,6 +1186,69 @@ func (f *Folder) SetFlags(e *Entry, flags []string) {
 	e.Flags = flags
 	f.touch(e)
 }
+
+// SetLabels records a message's new Gmail labels (the whole set).
+func (f *Folder) SetLabels(e *Entry, labels []string) {
+	off := e.Offset
+	if labels == nil {
+		labels = []string{}
+	}
+	f.pending = append(f.pending, record{T: recLabels, UV: e.UIDValidity, UID: e.UID, Off: &off, Labels: labels, At: time.Now().Unix()})
+	e.Labels = labels
+	f.touch(e)
+}
+
+// Link is a message this folder shows on the server that the archive
+// keeps in another folder of the account: Gmail shows one message in
+// several folders with the same X-GM-MSGID, and it is stored once.
+type Link struct {
+	UIDValidity, UID uint32
+	GmailID          uint64
+	In               string   // the path of the folder that holds it
+	Labels           []string // its labels as this folder's server listing gave them
+	Added            time.Time
+}
+
+// AddLink records that the server shows the message of another folder at
+// (UIDVALIDITY, UID) of this one; a link already there for that place is
+// replaced.
+func (f *Folder) AddLink(l Link) {
+	if l.Added.IsZero() {
+		l.Added = time.Now()
+	}
+	r := record{T: recLink, UV: l.UIDValidity, UID: l.UID, GM: l.GmailID, Name: l.In, Labels: l.Labels, At: l.Added.Unix()}
+	f.pending = append(f.pending, r)
+	if err := f.apply(&r); err != nil {
+		panic(err) // the caller gave no UID or id
+	}
+}
+
+// LinkAt returns the link at (UIDVALIDITY, UID), or nil.
+func (f *Folder) LinkAt(uidValidity, uid uint32) *Link { return f.links[loc{uidValidity, uid}] }
+
+// Links returns the folder's links, by UID.
+func (f *Folder) Links() []*Link {
+	out := make([]*Link, 0, len(f.links))
+	for _, l := range f.links {
+		out = append(out, l)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].UIDValidity != out[j].UIDValidity {
+			return out[i].UIDValidity < out[j].UIDValidity
+		}
+		return out[i].UID < out[j].UID
+	})
+	return out
+}
+
+// Unlink records that the server no longer shows a linked message here.
+func (f *Folder) Unlink(l *Link, at time.Time) {
+	f.pending = append(f.pending, record{T: recGone, UV: l.UIDValidity, UID: l.UID, At: at.Unix()})
+	delete(f.links, loc{l.UIDValidity, l.UID})
+}
+
+// ByGmailID returns the entry with this X-GM-MSGID, or nil.
+func (f *Folder) ByGmailID(id uint64) *Entry { return f.byGM[id] }
 
 // MarkGone records that a message is no longer on the server. Its bytes stay.
 func (f *Folder) MarkGone(e *Entry, at time.Time) {

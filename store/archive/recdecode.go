@@ -181,7 +181,7 @@ func fastRecord(line []byte, rec *record) bool {
 // fields are the keys the fast path reads, each with its bit in fieldBit.
 var fields = []string{"t", "uv", "uid", "off", "len", "ends", "sha", "date", "size", "flags", "labels", "setflags",
 	"mid", "eol", "nonl", "trail", "rec", "why", "cut", "end", "at", "name", "delim", "local", "uidnext", "modseq",
-	"count", "old", "use"}
+	"count", "old", "use", "gm", "thr"}
 
 // fieldBit is a key's bit (0: not one the fast path reads).
 func fieldBit(key []byte) uint64 {
@@ -262,6 +262,15 @@ func fastField(s *scanner, key []byte, rec *record) (ok bool) {
 		rec.Old, ok = s.uint32()
 	case "use":
 		rec.Use, ok = s.str()
+	case "gm", "thr":
+		var n int64
+		n, ok = s.num()
+		ok = ok && n >= 0
+		if key[0] == 'g' {
+			rec.GM = uint64(n)
+		} else {
+			rec.Thr = uint64(n)
+		}
 	}
 	return ok // "alts" and unknown keys: false, the slow path
 }

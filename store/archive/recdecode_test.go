@@ -30,7 +30,7 @@ func TestDecodeRecordLikeJSON(t *testing.T) {
 	i64 := func() *int64 { v := r.Int64N(1 << 40); return &v }
 	var lines [][]byte
 	for i := 0; i < 3000; i++ {
-		rec := record{T: []string{"h", "m", "f", "g", "s", "v", "p", "c"}[r.IntN(8)]}
+		rec := record{T: []string{"h", "m", "f", "g", "s", "v", "p", "c", "l", "k"}[r.IntN(10)]}
 		if r.IntN(2) == 0 {
 			rec.UV, rec.UID = r.Uint32(), r.Uint32()
 		}
@@ -49,6 +49,9 @@ func TestDecodeRecordLikeJSON(t *testing.T) {
 		}
 		if r.IntN(4) == 0 {
 			rec.Labels = []string{str()}
+		}
+		if r.IntN(3) == 0 {
+			rec.GM, rec.Thr = r.Uint64(), r.Uint64N(1<<62) // the first may pass int64: the slow path
 		}
 		rec.SetFlags, rec.NoNL, rec.Rec, rec.Local = r.IntN(2) == 0, r.IntN(2) == 0, r.IntN(2) == 0, r.IntN(2) == 0
 		if r.IntN(3) == 0 {
