@@ -147,6 +147,12 @@ func (p *textPrinter) event(ev backup.Event) {
 		if s.Gone > 0 {
 			what = append(what, fmt.Sprintf("%d deleted on the server (kept here)", s.Gone))
 		}
+		if s.LabelChanges > 0 {
+			what = append(what, plural(s.LabelChanges, "label change", "label changes"))
+		}
+		if s.Linked > 0 {
+			what = append(what, fmt.Sprintf("%d already archived in another folder (the same Gmail message), not downloaded again", s.Linked))
+		}
 		if s.FlagChanges > 0 {
 			what = append(what, plural(s.FlagChanges, "flag change", "flag changes"))
 		}

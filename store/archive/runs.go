@@ -38,6 +38,11 @@ type FolderRun struct {
 	Gone        int    `json:"gone,omitempty"`
 	FlagChanges int    `json:"flag_changes,omitempty"`
 	Remapped    int    `json:"remapped,omitempty"`
+	// Gmail: LabelChanges counts messages whose labels changed; Linked
+	// those the folder shows that the archive keeps in another folder
+	// (the same X-GM-MSGID), recorded without downloading them again.
+	LabelChanges int `json:"label_changes,omitempty"`
+	Linked       int `json:"linked,omitempty"`
 	// Adopted counts messages adopted from the mbox file this run (bytes no
 	// log record described); Recovered those of the folder's recovered
 	// messages that were found on the server this run.

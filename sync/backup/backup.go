@@ -184,6 +184,8 @@ type engine struct {
 	// nsPrefix is the server's personal namespace prefix ("INBOX." on
 	// Cyrus), not part of archive folder names.
 	nsPrefix string
+	// gm is set for a Gmail account (X-GM-EXT-1 with an \All folder).
+	gm *gmail
 }
 
 func runAccount(ctx context.Context, acct Account, opts *Options) (res Result) {
@@ -202,6 +204,7 @@ func runAccount(ctx context.Context, acct Account, opts *Options) (res Result) {
 		if e.c != nil {
 			e.c.Close()
 		}
+		e.gm.close()
 		e.bodyBuf.closeSpool()
 		e.run.End = time.Now()
 		switch {
@@ -296,6 +299,9 @@ func (e *engine) retry(ctx context.Context, what string, op func() (progress boo
 		if err == nil {
 			return nil
 		}
+		if e.gm != nil && gmailLimit(err) {
+			return &errGmailLimit{err}
+		}
 		var perm *permanent
 		if errors.As(err, &perm) {
 			return perm.err
@@ -366,7 +372,12 @@ func (e *engine) backup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if n := e.connections(ctx, folders); n > 1 {
+	if gf, ok := gmailFolders(e.caps, folders); ok {
+		folders = gf
+		if err := e.startGmail(folders); err != nil {
+			return err
+		}
+	} else if n := e.connections(ctx, folders); n > 1 {
 		return e.parallel(ctx, folders, n)
 	}
 	for _, fi := range folders {
@@ -374,6 +385,12 @@ func (e *engine) backup(ctx context.Context) error {
 			return context.Canceled
 		}
 		if err := e.oneFolder(ctx, fi); err != nil {
+			var limit *errGmailLimit
+			if errors.As(err, &limit) {
+				e.warn(fi.list.Mailbox, fmt.Sprintf("Gmail's daily download limit reached after %s (the server said %q); what was downloaded is archived, and the next run continues from there",
+					sizeWords(e.gm.downloaded), limit.text()))
+				break
+			}
 			return err
 		}
 	}
@@ -575,7 +592,13 @@ func (e *engine) folder(ctx context.Context, fi folderInfo, sum *archive.FolderR
 	}
 	sum.Adopted += f.Adopted
 	unmatched := f.Unmatched()
-	if unmatched == 0 && unchanged(f.State, fi.status) && f.State.Role == role(fi.list) {
+	if e.gm != nil {
+		e.gm.note(f)
+	}
+	// Gmail without CONDSTORE: labels may change with nothing else, so
+	// such a folder is listed every run.
+	labelsKnown := e.gm == nil || e.caps.Has(imap.CapCondStore)
+	if unmatched == 0 && labelsKnown && unchanged(f.State, fi.status) && f.State.Role == role(fi.list) {
 		sum.Unchanged = true
 		sum.OnServer = f.State.Messages
 		sum.Archived = len(f.Entries())
@@ -603,9 +626,17 @@ func (e *engine) folder(ctx context.Context, fi folderInfo, sum *archive.FolderR
 
 	// Pass 1: what is on the server now: only what changed since the last
 	// run where CONDSTORE tells (changesSince), else the whole list.
-	cs, ok, err := e.changesSince(f, sel, current, reset, unmatched)
+	var links []*archive.Link
+	for _, l := range f.Links() {
+		if l.UIDValidity == sel.UIDValidity {
+			links = append(links, l)
+		} else {
+			f.Unlink(l, time.Now()) // renumbered: found again below by X-GM-MSGID
+		}
+	}
+	cs, ok, err := e.changesSince(f, sel, current, links, reset, unmatched)
 	if err == nil && !ok {
-		cs, err = e.wholeList(sel, current)
+		cs, err = e.wholeList(sel, current, links)
 	}
 	if err != nil {
 		return err
@@ -613,6 +644,9 @@ func (e *engine) folder(ctx context.Context, fi folderInfo, sum *archive.FolderR
 	now := time.Now()
 	for _, ent := range cs.gone {
 		f.MarkGone(ent, now)
+	}
+	for _, l := range cs.goneLinks {
+		f.Unlink(l, now)
 	}
 	gone := len(cs.gone)
 	for uid, fl := range cs.flags {
@@ -622,19 +656,27 @@ func (e *engine) folder(ctx context.Context, fi folderInfo, sum *archive.FolderR
 		}
 	}
 	var want []uint32
-	var wantBytes int64
-	for uid, sm := range cs.listed {
-		if f.Lookup(uv, uid) == nil {
+	for uid := range cs.listed {
+		if f.Lookup(uv, uid) == nil && f.LinkAt(uv, uid) == nil {
 			want = append(want, uid)
-			wantBytes += sm.size
 		}
+	}
+	var meta map[uint32]imapconn.GmailMeta
+	if e.gm != nil {
+		if want, meta, err = e.gmailChanges(ctx, f, fi.list.Mailbox, uv, cs, current, want, sum); err != nil {
+			return err
+		}
+	}
+	var wantBytes int64
+	for _, uid := range want {
+		wantBytes += cs.listed[uid].size
 	}
 	sort.Slice(want, func(i, j int) bool { return want[i] < want[j] })
 	e.emit(Event{Kind: FolderStart, Folder: sum.Path, TotalMessages: len(want), TotalBytes: wantBytes})
 
 	// Pass 2: the new messages.
 	recoveredBefore := sum.Recovered
-	complete, err := e.fetchNew(ctx, f, sum.Path, want, wantBytes, sum)
+	complete, err := e.fetchNew(ctx, f, sum.Path, want, wantBytes, meta, sum)
 	if err != nil {
 		sum.Gone += gone
 		return err
@@ -687,7 +729,7 @@ func (e *engine) folder(ctx context.Context, fi folderInfo, sum *archive.FolderR
 // when some message could not be fetched (the folder is then not
 // checkpointed, so the next run tries again).
 func (e *engine) fetchNew(ctx context.Context, f *archive.Folder, path string, want []uint32, totalBytes int64,
-	sum *archive.FolderRun) (bool, error) {
+	meta map[uint32]imapconn.GmailMeta, sum *archive.FolderRun) (bool, error) {
 	if len(want) == 0 {
 		return true, nil
 	}
@@ -745,9 +787,18 @@ func (e *engine) fetchNew(ctx context.Context, f *archive.Folder, path string, w
 				}
 				f.Remap(old, m.UID, m.Flags, m.SHA)
 			} else {
+				if gm, ok := meta[m.UID]; ok {
+					m.GmailID, m.ThreadID, m.Labels = gm.MsgID, gm.ThrID, gm.Labels
+				}
 				if _, err := f.Append(m); err != nil {
 					cur.Close()
 					return false, &permanent{err}
+				}
+				if e.gm != nil {
+					e.gm.downloaded += e.bodyBuf.size
+					if m.GmailID != 0 {
+						e.gm.ids[m.GmailID] = path
+					}
 				}
 				sum.New++
 				sum.NewBytes += e.bodyBuf.size

@@ -12,6 +12,8 @@ type changes struct {
 	listed   map[uint32]serverMsg // messages the server listed; the new ones among them are fetched
 	flags    map[uint32][]string  // the server's flags of archived messages (the changed ones, or all)
 	gone     []*archive.Entry     // archived messages no longer on the server
+	// goneLinks are links (Gmail) whose message the folder no longer shows.
+	goneLinks []*archive.Link
 	onServer uint32               // messages in the folder now
 }
 
@@ -33,7 +35,7 @@ func (e *engine) listMessages(set imap.NumSet, opts *imap.FetchOptions, add func
 }
 
 // wholeList lists every message of the folder: UID, flags and size.
-func (e *engine) wholeList(sel *imap.SelectData, current map[uint32]*archive.Entry) (*changes, error) {
+func (e *engine) wholeList(sel *imap.SelectData, current map[uint32]*archive.Entry, links []*archive.Link) (*changes, error) {
 	cs := &changes{listed: make(map[uint32]serverMsg, sel.NumMessages), flags: map[uint32][]string{}}
 	if sel.NumMessages > 0 {
 		if err := e.listMessages(imap.SeqSet{imap.SeqRange{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true, RFC822Size: true},
@@ -46,6 +48,11 @@ func (e *engine) wholeList(sel *imap.SelectData, current map[uint32]*archive.Ent
 			cs.flags[uid] = m.flags
 		} else {
 			cs.gone = append(cs.gone, ent)
+		}
+	}
+	for _, l := range links {
+		if _, ok := cs.listed[l.UID]; !ok {
+			cs.goneLinks = append(cs.goneLinks, l)
 		}
 	}
 	cs.onServer = uint32(len(cs.listed))
@@ -62,7 +69,8 @@ func (e *engine) wholeList(sel *imap.SelectData, current map[uint32]*archive.Ent
 // ok is false where it cannot be used (no CONDSTORE, no checkpoint with a
 // mod-sequence, the folder renumbered, messages adopted from a file still
 // to be matched): the caller then lists the whole folder.
-func (e *engine) changesSince(f *archive.Folder, sel *imap.SelectData, current map[uint32]*archive.Entry, reset bool, unmatched int) (*changes, bool, error) {
+func (e *engine) changesSince(f *archive.Folder, sel *imap.SelectData, current map[uint32]*archive.Entry, links []*archive.Link,
+	reset bool, unmatched int) (*changes, bool, error) {
 	st := f.State
 	if !e.caps.Has(imap.CapCondStore) || reset || unmatched > 0 || st.At.IsZero() || st.HighestModSeq == 0 ||
 		sel.HighestModSeq == 0 || st.UIDValidity != sel.UIDValidity || st.UIDNext == 0 || e.opts.FullList {
@@ -95,7 +103,7 @@ func (e *engine) changesSince(f *archive.Folder, sel *imap.SelectData, current m
 	// miss one while a delivery check that the backup leaves out sits in
 	// the folder, for the minutes until the check removes it; the next run
 	// sees the deletion. The archive keeps the message either way.)
-	if int(sel.NumMessages) != len(current)+len(cs.listed) {
+	if int(sel.NumMessages) != len(current)+len(links)+len(cs.listed) {
 		on := map[uint32]bool{}
 		if sel.NumMessages > 0 {
 			data, err := e.c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{{imap.UIDRange{Start: 1, Stop: 0}}}}, nil).Wait()
@@ -109,6 +117,11 @@ func (e *engine) changesSince(f *archive.Folder, sel *imap.SelectData, current m
 		for uid, ent := range current {
 			if !on[uid] {
 				cs.gone = append(cs.gone, ent)
+			}
+		}
+		for _, l := range links {
+			if !on[l.UID] {
+				cs.goneLinks = append(cs.goneLinks, l)
 			}
 		}
 	}

@@ -1,0 +1,233 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/lifeboat-mail/lifeboat/store/archive"
+	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
+)
+
+// Gmail (X-GM-EXT-1) shows one message in every folder that is one of its
+// labels, and in "All Mail". A backup of every folder would download a
+// message once per label. When the server offers X-GM-EXT-1 and has an
+// \All folder, Lifeboat backs up only All Mail, Trash and Spam (what is
+// not in All Mail), and stores each message once per X-GM-MSGID, with its
+// X-GM-THRID and X-GM-LABELS in the folder's metadata log (and their
+// changes at each run). A message one of the three folders shows that the
+// archive already holds in another (moved to Trash, or back) is recorded
+// as a link, not downloaded again.
+//
+// go-imap's client cannot ask for the X-GM items, so they come over a
+// second, small connection (imapconn.Appender).
+type gmail struct {
+	raw *imapconn.Appender
+	// ids is where the archive holds each X-GM-MSGID: the path of one of
+	// the account's Gmail folders.
+	ids map[uint64]string
+	// downloaded is what this run fetched, for the daily-limit message.
+	downloaded int64
+}
+
+// gmailFolders keeps, of a Gmail account's folders, All Mail, Trash and
+// Spam (in that order); ok is false when the server is not Gmail or has no
+// \All folder (then every folder is backed up as usual).
+func gmailFolders(caps imap.CapSet, folders []folderInfo) (out []folderInfo, ok bool) {
+	if !caps.Has(imapconn.CapGmail) {
+		return folders, false
+	}
+	for _, want := range []imap.MailboxAttr{imap.MailboxAttrAll, imap.MailboxAttrTrash, imap.MailboxAttrJunk} {
+		for _, fi := range folders {
+			if imapconn.HasAttr(fi.list.Attrs, want) {
+				out = append(out, fi)
+				break
+			}
+		}
+	}
+	if len(out) == 0 || !imapconn.HasAttr(out[0].list.Attrs, imap.MailboxAttrAll) {
+		return folders, false
+	}
+	return out, true
+}
+
+// startGmail notes where the archive holds each message of the Gmail
+// folders other than All Mail (All Mail's are noted when it is opened).
+func (e *engine) startGmail(folders []folderInfo) error {
+	e.gm = &gmail{ids: map[uint64]string{}}
+	for _, fi := range folders[1:] {
+		id := e.folderID(fi.list)
+		if !e.opts.Archive.HasFolder(id) {
+			continue
+		}
+		f, err := e.opts.Archive.ReadFolder(id)
+		if err != nil {
+			continue // reported when the folder itself is backed up
+		}
+		e.gm.note(f)
+	}
+	e.info("", "Gmail: backing up All Mail, Trash and Spam, each message once with its labels; the label folders show the same messages and are not downloaded again")
+	return nil
+}
+
+// note records where f's messages are.
+func (g *gmail) note(f *archive.Folder) {
+	path := f.ID.Path()
+	for _, ent := range f.Entries() {
+		if ent.GmailID != 0 {
+			g.ids[ent.GmailID] = path
+		}
+	}
+}
+
+func (g *gmail) close() {
+	if g != nil && g.raw != nil {
+		g.raw.Close()
+		g.raw = nil
+	}
+}
+
+// meta asks for the X-GM items of uids in mailbox, whose UIDVALIDITY must
+// still be uv.
+func (e *engine) gmailMeta(ctx context.Context, mailbox string, uv uint32, uids []uint32) (map[uint32]imapconn.GmailMeta, error) {
+	out := make(map[uint32]imapconn.GmailMeta, len(uids))
+	if len(uids) == 0 {
+		return out, nil
+	}
+	g := e.gm
+	if g.raw != nil && g.raw.Broken() {
+		g.raw.Close()
+		g.raw = nil
+	}
+	if g.raw == nil {
+		raw, err := imapconn.DialAppender(ctx, e.acct.Endpoint, e.pw)
+		if err != nil {
+			return nil, err
+		}
+		g.raw = raw
+	}
+	got, err := g.raw.Examine(mailbox)
+	if err != nil {
+		return nil, err
+	}
+	if got != uv {
+		return nil, imapconn.Dropped(e.acct.Endpoint.Addr(), fmt.Errorf("%s was renumbered during the run (UIDVALIDITY %d → %d)", mailbox, uv, got))
+	}
+	err = g.raw.GmailMeta(uidSet(uids), func(m imapconn.GmailMeta) {
+		if m.MsgID != 0 {
+			out[m.UID] = m
+		}
+	})
+	return out, err
+}
+
+// uidSet writes sorted UIDs as an IMAP set with ranges ("1:4,9").
+func uidSet(uids []uint32) string {
+	sort.Slice(uids, func(i, j int) bool { return uids[i] < uids[j] })
+	var b strings.Builder
+	for i := 0; i < len(uids); {
+		j := i
+		for j+1 < len(uids) && uids[j+1] == uids[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatUint(uint64(uids[i]), 10))
+		if j > i {
+			b.WriteString(":" + strconv.FormatUint(uint64(uids[j]), 10))
+		}
+		i = j + 1
+	}
+	return b.String()
+}
+
+// gmailChanges applies what Gmail says of the folder's messages: new
+// labels of archived ones; for new UIDs, a message this folder held under
+// another UID (re-mapped), or one another folder holds (a link). It
+// returns the UIDs still to download and their X-GM items.
+func (e *engine) gmailChanges(ctx context.Context, f *archive.Folder, mailbox string, uv uint32, cs *changes,
+	current map[uint32]*archive.Entry, candidates []uint32, sum *archive.FolderRun) ([]uint32, map[uint32]imapconn.GmailMeta, error) {
+	ask := append([]uint32(nil), candidates...)
+	for uid := range cs.flags {
+		ask = append(ask, uid)
+	}
+	meta, err := e.gmailMeta(ctx, mailbox, uv, ask)
+	if err != nil {
+		return nil, nil, err
+	}
+	for uid := range cs.flags {
+		if ent, m := current[uid], meta[uid]; ent != nil && m.MsgID != 0 && !archive.EqualFlags(ent.Labels, m.Labels) {
+			f.SetLabels(ent, m.Labels)
+			sum.LabelChanges++
+		}
+	}
+	path := f.ID.Path()
+	var want []uint32
+	for _, uid := range candidates {
+		m, ok := meta[uid]
+		if !ok {
+			want = append(want, uid) // no id given: downloaded as any message
+			continue
+		}
+		if old := f.ByGmailID(m.MsgID); old != nil {
+			// Here before under another UID (renumbered, or back from Trash).
+			f.Remap(old, uid, cs.listed[uid].flags, old.SHA)
+			if !archive.EqualFlags(old.Labels, m.Labels) {
+				f.SetLabels(old, m.Labels)
+			}
+			sum.Remapped++
+			continue
+		}
+		if in, ok := e.gm.ids[m.MsgID]; ok && in != path {
+			f.AddLink(archive.Link{UIDValidity: uv, UID: uid, GmailID: m.MsgID, In: in, Labels: m.Labels})
+			sum.Linked++
+			continue
+		}
+		want = append(want, uid)
+	}
+	return want, meta, nil
+}
+
+// gmailLimit reports whether err is Gmail refusing more downloads today
+// ("Account exceeded command or bandwidth limits"), or its throttling.
+func gmailLimit(err error) bool {
+	var ie *imap.Error
+	if !errors.As(err, &ie) {
+		return false
+	}
+	t := strings.ToLower(ie.Text)
+	return ie.Code == imap.ResponseCodeOverQuota || ie.Code == imap.ResponseCodeLimit ||
+		strings.Contains(t, "bandwidth") || strings.Contains(t, "exceeded")
+}
+
+// errGmailLimit stops a Gmail account's run for the day.
+type errGmailLimit struct{ err error }
+
+func (e *errGmailLimit) Error() string { return e.err.Error() }
+func (e *errGmailLimit) Unwrap() error { return e.err }
+
+// text is the server's words.
+func (e *errGmailLimit) text() string {
+	var ie *imap.Error
+	if errors.As(e.err, &ie) && ie.Text != "" {
+		return ie.Text
+	}
+	return e.err.Error()
+}
+
+// sizeWords is a byte count as a person reads it: "2.4 GB", "310 MB".
+func sizeWords(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.1f GB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%d MB", n/1e6)
+	default:
+		return fmt.Sprintf("%d KB", (n+999)/1000)
+	}
+}
