@@ -361,3 +361,35 @@ func TestDovecotStartTLSOnTheTLSPort(t *testing.T) {
 		t.Fatalf("%v", res.Err)
 	}
 }
+
+// A server that is not Gmail but has an \All folder (Dovecot here) is
+// backed up as any other: every folder, each with its own copy, and no
+// Gmail ids.
+func TestDovecotWithAllFolderIsNotGmail(t *testing.T) {
+	s := dovecot.StartT(t)
+	msg := []byte("Subject: both\r\nMessage-ID: <both@x>\r\n\r\nin two folders\r\n")
+	for _, folder := range []string{"All Mail", "Work"} {
+		if _, err := s.Append("user1", folder, msg, nil, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := newArchive(t)
+	res := Backup(context.Background(), []Account{dovecotAccount(t, s, imapconn.TLS)}, Options{Archive: a, Backoff: 10 * time.Millisecond})[0]
+	if res.Err != nil || res.Run.Result != archive.ResultOK {
+		t.Fatalf("backup: %v %s %v", res.Err, res.Run.Result, res.Run.Warnings)
+	}
+	for _, folder := range []string{"INBOX", "All Mail", "Work"} {
+		if fr := folderRun(res, folder); fr.Path == "" {
+			t.Errorf("%s not backed up: %+v", folder, res.Run.Folders)
+		}
+	}
+	for _, folder := range []string{"All Mail", "Work"} {
+		f, err := a.ReadFolder(archive.FolderID{Account: "dove", Name: folder, Delim: '/'})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(f.Entries()); n != 1 || f.Entries()[0].GmailID != 0 || f.State.Role != map[string]string{"All Mail": `\All`, "Work": ""}[folder] {
+			t.Errorf("%s: %d messages, %+v, role %q", folder, n, f.Entries(), f.State.Role)
+		}
+	}
+}

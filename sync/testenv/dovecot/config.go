@@ -111,6 +111,9 @@ namespace inbox {
   mailbox Archive {
     special_use = \Archive
   }
+  mailbox "All Mail" {
+    special_use = \All
+  }
 }
 
 {{- if .OAuth2File}}
