@@ -9,12 +9,12 @@ import (
 // holds: from CONDSTORE (RFC 7162) only what changed since the last
 // checkpoint (changesSince), else the whole list (wholeList).
 type changes struct {
-	listed   map[uint32]serverMsg // messages the server listed; the new ones among them are fetched
-	flags    map[uint32][]string  // the server's flags of archived messages (the changed ones, or all)
-	gone     []*archive.Entry     // archived messages no longer on the server
+	listed map[uint32]serverMsg // messages the server listed; the new ones among them are fetched
+	flags  map[uint32][]string  // the server's flags of archived messages (the changed ones, or all)
+	gone   []*archive.Entry     // archived messages no longer on the server
 	// goneLinks are links (Gmail) whose message the folder no longer shows.
 	goneLinks []*archive.Link
-	onServer uint32               // messages in the folder now
+	onServer  uint32 // messages in the folder now
 }
 
 // listMessages runs a FETCH of opts over set and hands each message with
