@@ -45,7 +45,7 @@ import (
 // schemaVersion is kept in PRAGMA user_version. Any other value (an older
 // index, or one written by a newer Lifeboat) makes Open drop every table and
 // start empty; Rebuild or Update then fills it again.
-const schemaVersion = 3
+const schemaVersion = 4
 
 const schema = `
 CREATE TABLE folders (
@@ -77,8 +77,18 @@ CREATE TABLE messages (
 	to_addr     TEXT    NOT NULL,
 	gone        INTEGER,          -- unix seconds; NULL while on the server
 	has_attachment INTEGER NOT NULL DEFAULT 0,
-	texted      INTEGER NOT NULL DEFAULT 0 -- 1 once the text is in messages_fts
+	texted      INTEGER NOT NULL DEFAULT 0, -- 1 once the text is in messages_fts
+	labels      TEXT    NOT NULL DEFAULT '' -- Gmail labels, one per line
 );
+-- Gmail labels, a row per message and label: a label is listed as a folder.
+CREATE TABLE labels (
+	message INTEGER NOT NULL REFERENCES messages (id),
+	account TEXT    NOT NULL,
+	label   TEXT    NOT NULL,
+	date    INTEGER           -- the message's, for the newest-first list
+);
+CREATE INDEX labels_page ON labels (account, label, date DESC, message DESC);
+CREATE INDEX labels_by_message ON labels (message);
 CREATE INDEX messages_by_date ON messages (folder, date DESC, off DESC);
 CREATE UNIQUE INDEX messages_by_off ON messages (folder, off);
 CREATE INDEX messages_by_newest ON messages (date DESC, folder, off DESC);
@@ -136,6 +146,7 @@ type Row struct {
 	MessageID, Subject, From, To string
 	Gone                         time.Time
 	HasAttachment                bool
+	Labels                       []string // Gmail labels (X-GM-LABELS or a Takeout's), raw: \Inbox, Work
 }
 
 // DefaultPath is where an archive's index lives: with Lifeboat's own state
@@ -245,7 +256,7 @@ func (ix *Index) Rebuild(a *archive.Archive, progress func(done, total int)) (St
 		ids = append(ids, fs...)
 	}
 	if err := ix.inTx(func(tx *sql.Tx) error {
-		for _, q := range []string{`DELETE FROM messages`, `DELETE FROM folders`,
+		for _, q := range []string{`DELETE FROM labels`, `DELETE FROM messages`, `DELETE FROM folders`,
 			`INSERT INTO messages_fts (messages_fts) VALUES ('delete-all')`} {
 			if _, err := tx.Exec(q); err != nil {
 				return err
@@ -405,6 +416,9 @@ func (ix *Index) removeFolder(id int64) error {
 		if _, err := tx.Exec(`DELETE FROM messages_fts WHERE rowid IN (SELECT id FROM messages WHERE folder = ?)`, id); err != nil {
 			return err
 		}
+		if _, err := tx.Exec(`DELETE FROM labels WHERE message IN (SELECT id FROM messages WHERE folder = ?)`, id); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(`DELETE FROM messages WHERE folder = ?`, id); err != nil {
 			return err
 		}
@@ -535,18 +549,20 @@ func (ix *Index) derive(a *archive.Archive, id archive.FolderID, fi os.FileInfo,
 			return err
 		}
 		ins, err := tx.Prepare(`INSERT INTO messages (folder, uidvalidity, uid, off, len, sha, date, size, flags,
-			message_id, subject, from_addr, to_addr, gone) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+			message_id, subject, from_addr, to_addr, gone, labels) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
 		if err != nil {
 			return err
 		}
 		defer ins.Close()
-		upd, err := tx.Prepare(`UPDATE messages SET uidvalidity = ?, uid = ?, flags = ?, gone = ? WHERE folder = ? AND off = ?`)
+		upd, err := tx.Prepare(`UPDATE messages SET uidvalidity = ?, uid = ?, flags = ?, gone = ?, labels = ? WHERE id = ?`)
 		if err != nil {
 			return err
 		}
 		defer upd.Close()
+		lab := labelWriter{tx: tx, account: id.Account}
+		defer lab.close()
 		for i, e := range entries {
-			flags, goneAt := strings.Join(e.Flags, " "), unixOrNull(e.Gone)
+			flags, goneAt, labels := strings.Join(e.Flags, " "), unixOrNull(e.Gone), strings.Join(e.Labels, "\n")
 			old, ok := have[e.Offset]
 			delete(have, e.Offset)
 			switch {
@@ -556,11 +572,16 @@ func (ix *Index) derive(a *archive.Archive, id archive.FolderID, fi os.FileInfo,
 						return err
 					}
 				}
-				_, err = ins.Exec(fid, e.UIDValidity, e.UID, e.Offset, e.Length, shas[i],
+				var mid int64
+				if err = ins.QueryRow(fid, e.UIDValidity, e.UID, e.Offset, e.Length, shas[i],
 					unixOrNull(e.Date), e.Size, flags, e.MessageID,
-					hdrs[i].subject, hdrs[i].from, hdrs[i].to, goneAt)
-			case old.uv != e.UIDValidity || old.uid != e.UID || old.flags != flags || old.gone != goneAt:
-				_, err = upd.Exec(e.UIDValidity, e.UID, flags, goneAt, fid, e.Offset)
+					hdrs[i].subject, hdrs[i].from, hdrs[i].to, goneAt, labels).Scan(&mid); err == nil {
+					err = lab.set(mid, e, false)
+				}
+			case old.uv != e.UIDValidity || old.uid != e.UID || old.flags != flags || old.gone != goneAt || old.labels != labels:
+				if _, err = upd.Exec(e.UIDValidity, e.UID, flags, goneAt, labels, old.id); err == nil && old.labels != labels {
+					err = lab.set(old.id, e, true)
+				}
 			}
 			if err != nil {
 				return err
@@ -584,9 +605,54 @@ func (ix *Index) derive(a *archive.Archive, id archive.FolderID, fi os.FileInfo,
 	return len(all), texts, err
 }
 
-// deleteRow removes a message's row and its words.
+// labelWriter keeps the labels table in step with rows' labels.
+type labelWriter struct {
+	tx       *sql.Tx
+	account  string
+	ins, del *sql.Stmt
+}
+
+// set writes the label rows of message id (after deleting its old ones
+// when replace).
+func (w *labelWriter) set(id int64, e *archive.Entry, replace bool) error {
+	var err error
+	if replace {
+		if w.del == nil {
+			if w.del, err = w.tx.Prepare(`DELETE FROM labels WHERE message = ?`); err != nil {
+				return err
+			}
+		}
+		if _, err := w.del.Exec(id); err != nil {
+			return err
+		}
+	}
+	for _, l := range e.Labels {
+		if w.ins == nil {
+			if w.ins, err = w.tx.Prepare(`INSERT INTO labels (message, account, label, date) VALUES (?, ?, ?, ?)`); err != nil {
+				return err
+			}
+		}
+		if _, err := w.ins.Exec(id, w.account, l, unixOrNull(e.Date)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *labelWriter) close() {
+	for _, st := range []*sql.Stmt{w.ins, w.del} {
+		if st != nil {
+			st.Close()
+		}
+	}
+}
+
+// deleteRow removes a message's row, its words and its labels.
 func deleteRow(tx *sql.Tx, id int64) error {
 	if _, err := tx.Exec(`DELETE FROM messages_fts WHERE rowid = ?`, id); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(`DELETE FROM labels WHERE message = ?`, id); err != nil {
 		return err
 	}
 	_, err := tx.Exec(`DELETE FROM messages WHERE id = ?`, id)
@@ -594,8 +660,8 @@ func deleteRow(tx *sql.Tx, id int64) error {
 }
 
 type existingRow struct {
-	id         int64
-	sha, flags string
+	id                 int64
+	sha, flags, labels string
 	uv, uid    uint32
 	gone       sql.NullInt64
 }
@@ -618,7 +684,7 @@ func (ix *Index) existingAt(id archive.FolderID, entries []*archive.Entry) (map[
 		for _, e := range chunk {
 			args = append(args, e.Offset)
 		}
-		rows, err := ix.db.Query(`SELECT off, id, sha, flags, uidvalidity, uid, gone FROM messages WHERE folder = ? AND off IN (?`+
+		rows, err := ix.db.Query(`SELECT off, id, sha, flags, labels, uidvalidity, uid, gone FROM messages WHERE folder = ? AND off IN (?`+
 			strings.Repeat(",?", len(chunk)-1)+`)`, args...)
 		if err != nil {
 			return nil, err
@@ -626,7 +692,7 @@ func (ix *Index) existingAt(id archive.FolderID, entries []*archive.Entry) (map[
 		for rows.Next() {
 			var off int64
 			var r existingRow
-			if err := rows.Scan(&off, &r.id, &r.sha, &r.flags, &r.uv, &r.uid, &r.gone); err != nil {
+			if err := rows.Scan(&off, &r.id, &r.sha, &r.flags, &r.labels, &r.uv, &r.uid, &r.gone); err != nil {
 				rows.Close()
 				return nil, err
 			}
@@ -642,7 +708,7 @@ func (ix *Index) existingAt(id archive.FolderID, entries []*archive.Entry) (map[
 
 // existing returns a folder's indexed rows by mbox offset.
 func (ix *Index) existing(id archive.FolderID) (map[int64]existingRow, error) {
-	rows, err := ix.db.Query(`SELECT m.off, m.id, m.sha, m.flags, m.uidvalidity, m.uid, m.gone FROM messages m
+	rows, err := ix.db.Query(`SELECT m.off, m.id, m.sha, m.flags, m.labels, m.uidvalidity, m.uid, m.gone FROM messages m
 		JOIN folders f ON f.id = m.folder WHERE f.account = ? AND f.path = ?`, id.Account, id.Path())
 	if err != nil {
 		return nil, err
@@ -652,7 +718,7 @@ func (ix *Index) existing(id archive.FolderID) (map[int64]existingRow, error) {
 	for rows.Next() {
 		var off int64
 		var r existingRow
-		if err := rows.Scan(&off, &r.id, &r.sha, &r.flags, &r.uv, &r.uid, &r.gone); err != nil {
+		if err := rows.Scan(&off, &r.id, &r.sha, &r.flags, &r.labels, &r.uv, &r.uid, &r.gone); err != nil {
 			return nil, err
 		}
 		out[off] = r
@@ -732,7 +798,7 @@ var rowCols = rowColsUsing("")
 // rowColsUsing is rowCols with an INDEXED BY clause for messages.
 func rowColsUsing(indexedBy string) string {
 	return `SELECT f.account, f.path, m.uidvalidity, m.uid, m.off, m.len, m.sha, m.date, m.size,
-		m.flags, m.message_id, m.subject, m.from_addr, m.to_addr, m.gone, m.has_attachment
+		m.flags, m.message_id, m.subject, m.from_addr, m.to_addr, m.gone, m.has_attachment, m.labels
 	FROM messages m ` + indexedBy + ` JOIN folders f ON f.id = m.folder`
 }
 
@@ -742,12 +808,15 @@ func scanRows(rows *sql.Rows) ([]Row, error) {
 	for rows.Next() {
 		var r Row
 		var date, gone sql.NullInt64
-		var flags string
+		var flags, labels string
 		if err := rows.Scan(&r.Account, &r.Folder, &r.UIDValidity, &r.UID, &r.Offset, &r.Length, &r.SHA, &date, &r.Size,
-			&flags, &r.MessageID, &r.Subject, &r.From, &r.To, &gone, &r.HasAttachment); err != nil {
+			&flags, &r.MessageID, &r.Subject, &r.From, &r.To, &gone, &r.HasAttachment, &labels); err != nil {
 			return nil, err
 		}
 		r.Date, r.Gone, r.Flags = timeOf(date), timeOf(gone), strings.Fields(flags)
+		if labels != "" {
+			r.Labels = strings.Split(labels, "\n")
+		}
 		out = append(out, r)
 	}
 	return out, rows.Err()

@@ -394,7 +394,7 @@ func TestSearchSchemaUpgrade(t *testing.T) {
 	}
 	rows.Close()
 	sort.Strings(names)
-	if strings.Join(names, " ") != "folders messages messages_fts messages_fts_config messages_fts_data messages_fts_docsize messages_fts_idx" {
+	if strings.Join(names, " ") != "folders labels messages messages_fts messages_fts_config messages_fts_data messages_fts_docsize messages_fts_idx" {
 		t.Errorf("tables: %q", names)
 	}
 }
