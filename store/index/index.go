@@ -662,8 +662,8 @@ func deleteRow(tx *sql.Tx, id int64) error {
 type existingRow struct {
 	id                 int64
 	sha, flags, labels string
-	uv, uid    uint32
-	gone       sql.NullInt64
+	uv, uid            uint32
+	gone               sql.NullInt64
 }
 
 // existingAt returns the indexed rows of a folder at the offsets of
