@@ -103,6 +103,7 @@ type Engine struct {
 	// loaded at Open and kept current by the engine's own work.
 	runs        map[string][]archive.Run
 	folders     map[string][]string
+	labels      map[string][]string // Gmail labels, raw (\Inbox, Work)
 	sizes       map[string]int64
 	incs        []incidents.Event
 	outboxNow   []*outbox.Item
@@ -136,7 +137,7 @@ func Open(o Options) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{cfg: o.Config, secrets: o.Secrets, dataDir: o.DataDir, arch: arch, hooks: o.Hooks, demo: o.demo,
-		running: map[string]bool{}, activity: map[string]time.Time{}, runs: map[string][]archive.Run{}, folders: map[string][]string{}, sizes: map[string]int64{}, progress: map[string]map[string]*Progress{}, lastErr: map[string]string{}}
+		running: map[string]bool{}, activity: map[string]time.Time{}, runs: map[string][]archive.Run{}, folders: map[string][]string{}, labels: map[string][]string{}, sizes: map[string]int64{}, progress: map[string]map[string]*Progress{}, lastErr: map[string]string{}}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	if e.inc, err = incidents.Open(incidents.DefaultPath(o.DataDir)); err != nil {
 		return nil, err
@@ -426,9 +427,36 @@ func (e *Engine) reload(account string) {
 			size += st.Size()
 		}
 	}
+	var labels []string
+	if ix, err := index.Open(index.DefaultPath(e.arch)); err == nil {
+		stats, _ := ix.Labels(account)
+		ix.Close()
+		for _, s := range stats {
+			labels = append(labels, s.Label)
+		}
+	}
 	e.mu.Lock()
-	e.runs[account], e.folders[account], e.sizes[account] = runs, folders, size
+	e.runs[account], e.folders[account], e.sizes[account], e.labels[account] = runs, folders, size, labels
 	e.mu.Unlock()
+}
+
+// Labels returns an account's Gmail labels as the last reload found them
+// in the index (raw: \Inbox, Work; archive.LabelName says them).
+func (e *Engine) Labels(account string) []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.labels[account]
+}
+
+// LabelMessages lists the archived messages that carry a label, newest
+// first, a page at a time, with how many there are.
+func (e *Engine) LabelMessages(account, label string, offset, limit int) ([]index.Row, int, error) {
+	ix, err := e.index()
+	if err != nil {
+		return nil, 0, err
+	}
+	defer ix.Close()
+	return ix.LabelMessages(account, label, offset, limit)
 }
 
 func (e *Engine) reloadOutbox() {

@@ -11,6 +11,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/lifeboat-mail/lifeboat/store/archive"
 	"github.com/lifeboat-mail/lifeboat/store/index"
 	"github.com/lifeboat-mail/lifeboat/store/msgtext"
 )
@@ -36,6 +37,8 @@ type ArchiveView struct {
 	RestoreButton, ImportButton, ExportButton *widget.Button
 
 	folders  []string
+	labels   []string // Gmail labels, listed after the folders
+	label    string   // the label shown, "" for a folder
 	rows     []index.Row
 	total    int
 	account  string
@@ -71,6 +74,13 @@ func ReaderText(r index.Row, m *msgtext.Message) string {
 		fmt.Fprintf(&b, "Cc: %s\n", m.Cc)
 	}
 	fmt.Fprintf(&b, "Subject: %s\nDate: %s\nFolder: %s/%s\n", r.Subject, r.Date.Local().Format("Mon, 2 Jan 2006 15:04"), r.Account, r.Folder)
+	if len(r.Labels) > 0 {
+		names := make([]string, len(r.Labels))
+		for i, l := range r.Labels {
+			names[i] = archive.LabelName(l)
+		}
+		fmt.Fprintf(&b, "Labels: %s\n", strings.Join(names, ", "))
+	}
 	if !r.Gone.IsZero() {
 		fmt.Fprintf(&b, "Deleted on the server %s; kept in the archive.\n", r.Gone.Local().Format("2 Jan 2006 15:04"))
 	}
@@ -134,9 +144,9 @@ func (w *Window) newArchive() *ArchiveView {
 		}),
 	)
 	v.Folders = widget.NewList(
-		func() int { return len(v.folders) },
+		func() int { return len(v.folders) + len(v.labels) },
 		func() fyne.CanvasObject { return widget.NewLabel("folder") },
-		func(i widget.ListItemID, o fyne.CanvasObject) { o.(*widget.Label).SetText(v.folders[i]) })
+		func(i widget.ListItemID, o fyne.CanvasObject) { o.(*widget.Label).SetText(v.folderText(i)) })
 	v.List = widget.NewList(
 		func() int { return len(v.rows) },
 		func() fyne.CanvasObject {
@@ -187,14 +197,19 @@ func (w *Window) newArchive() *ArchiveView {
 		})
 	}
 	v.Folders.OnSelected = func(i widget.ListItemID) {
-		v.folder, v.query = v.folders[i], ""
+		if i < len(v.folders) {
+			v.folder, v.label = v.folders[i], ""
+		} else {
+			v.folder, v.label = "", v.labels[i-len(v.folders)]
+		}
+		v.query = ""
 		v.Search.SetText("")
 		v.rows = nil
 		v.load(w, 0)
 	}
 	v.Account = widget.NewSelect(names, func(name string) {
 		v.account = name
-		v.folders = w.eng.Folders(name)
+		v.folders, v.labels = w.eng.Folders(name), w.eng.Labels(name)
 		v.rows, v.total = nil, 0
 		v.Folders.UnselectAll()
 		v.Folders.Refresh()
@@ -205,7 +220,7 @@ func (w *Window) newArchive() *ArchiveView {
 	}
 	w.refresh = append(w.refresh, func() {
 		if v.account != "" {
-			v.folders = w.eng.Folders(v.account)
+			v.folders, v.labels = w.eng.Folders(v.account), w.eng.Labels(v.account)
 			v.Folders.Refresh()
 		}
 	})
@@ -228,6 +243,15 @@ func (w *Window) newArchive() *ArchiveView {
 	split.Offset = 0.22
 	v.root = split
 	return v
+}
+
+// folderText is the text of the folder list's row i: a folder's path, or
+// a label.
+func (v *ArchiveView) folderText(i int) string {
+	if i < len(v.folders) {
+		return v.folders[i]
+	}
+	return "Label: " + archive.LabelName(v.labels[i-len(v.folders)])
 }
 
 // HandleKey moves through the message list from the keyboard: Up/Down a
@@ -271,19 +295,22 @@ func (v *ArchiveView) signal() {
 
 // load fetches a page of the folder or of the search in the background.
 func (v *ArchiveView) load(w *Window, offset int) {
-	if v.loading || (v.query == "" && (v.account == "" || v.folder == "")) {
+	if v.loading || (v.query == "" && (v.account == "" || v.folder == "" && v.label == "")) {
 		return
 	}
 	v.loading = true
-	query, account, folder := v.query, v.account, v.folder
+	query, account, folder, label := v.query, v.account, v.folder, v.label
 	v.Status.SetText("Loading…")
 	w.tasks.Go(func() {
 		var rows []index.Row
 		var total int
 		var err error
-		if query != "" {
+		switch {
+		case query != "":
 			rows, total, err = w.eng.Search(query, 200)
-		} else {
+		case label != "":
+			rows, total, err = w.eng.LabelMessages(account, label, offset, v.pageSize)
+		default:
 			rows, total, err = w.eng.Messages(account, folder, offset, v.pageSize)
 		}
 		fyne.Do(func() {
@@ -302,9 +329,12 @@ func (v *ArchiveView) load(w *Window, offset int) {
 				v.rows = append(v.rows, rows...)
 			}
 			v.total = total
-			if query != "" {
+			switch {
+			case query != "":
 				v.Status.SetText(fmt.Sprintf("%d messages match %q (showing %d)", total, query, len(v.rows)))
-			} else {
+			case label != "":
+				v.Status.SetText(fmt.Sprintf("%d messages labelled %s", total, archive.LabelName(label)))
+			default:
 				v.Status.SetText(fmt.Sprintf("%d messages in %s", total, folder))
 			}
 			v.List.Refresh()

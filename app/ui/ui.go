@@ -52,7 +52,9 @@ type Engine interface {
 	Drop(id string) error
 	Send(ctx context.Context, d engine.Draft) (failover.Outcome, error)
 	Folders(account string) []string
+	Labels(account string) []string
 	Messages(account, folder string, offset, limit int) ([]index.Row, int, error)
+	LabelMessages(account, label string, offset, limit int) ([]index.Row, int, error)
 	Search(query string, limit int) ([]index.Row, int, error)
 	Read(r index.Row) (*msgtext.Message, error)
 	SaveAttachment(r index.Row, part []int, path string) error

@@ -107,6 +107,14 @@ func (f *fake) Resend(id, account string) (failover.Outcome, error) {
 	return failover.Outcome{State: outbox.Sent, Account: account}, nil
 }
 func (f *fake) Folders(string) []string      { return []string{"INBOX", "Sent"} }
+func (f *fake) Labels(string) []string       { return []string{`\Inbox`, "Work"} }
+func (f *fake) LabelMessages(account, label string, offset, limit int) ([]index.Row, int, error) {
+	if label != "Work" {
+		return nil, 0, nil
+	}
+	return []index.Row{{Account: account, Folder: "[Gmail]/All Mail", UID: 7, Subject: "Quarterly plan", From: "Ann <ann@example.com>",
+		Date: time.Date(2026, 10, 1, 9, 0, 0, 0, time.UTC), Labels: []string{`\Inbox`, "Work"}}}, 1, nil
+}
 func (f *fake) Demo() bool                   { return true }
 func (f *fake) SimulateOutage(on bool) error { f.outage = on; return nil }
 func (f *fake) OutageSimulated() bool        { return f.outage }
@@ -346,6 +354,18 @@ func TestArchiveBrowseAndSearch(t *testing.T) {
 	v := w.Archive
 	if len(v.folders) != 2 {
 		t.Fatalf("folders: %v", v.folders)
+	}
+	// Gmail labels are listed after the folders, and each lists its messages.
+	if got := []string{v.folderText(2), v.folderText(3)}; got[0] != "Label: Inbox" || got[1] != "Label: Work" {
+		t.Fatalf("label rows: %q", got)
+	}
+	v.Folders.Select(3)
+	waitArchive(t, v)
+	if v.total != 1 || v.Status.Text != "1 messages labelled Work" || !strings.Contains(rowLabel(t, v.List, 0), "Quarterly plan") {
+		t.Fatalf("label Work: %q, %d rows", v.Status.Text, v.total)
+	}
+	if txt := ReaderText(v.rows[0], nil); !strings.Contains(txt, "Labels: Inbox, Work\n") {
+		t.Fatalf("reader of a labelled message: %q", txt)
 	}
 	v.Folders.Select(0)
 	waitArchive(t, v)
