@@ -106,8 +106,8 @@ func (f *fake) Resend(id, account string) (failover.Outcome, error) {
 	f.mu.Unlock()
 	return failover.Outcome{State: outbox.Sent, Account: account}, nil
 }
-func (f *fake) Folders(string) []string      { return []string{"INBOX", "Sent"} }
-func (f *fake) Labels(string) []string       { return []string{`\Inbox`, "Work"} }
+func (f *fake) Folders(string) []string { return []string{"INBOX", "Sent"} }
+func (f *fake) Labels(string) []string  { return []string{`\Inbox`, "Work"} }
 func (f *fake) LabelMessages(account, label string, offset, limit int) ([]index.Row, int, error) {
 	if label != "Work" {
 		return nil, 0, nil
