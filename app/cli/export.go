@@ -13,6 +13,7 @@ func (c *command) export(args []string) error {
 	var folders multiFlag
 	fs.Var(&folders, "folder", "export only this folder and its subfolders (may be repeated)")
 	skipDeleted := fs.Bool("skip-deleted", false, "leave out messages the server had deleted")
+	byLabel := fs.Bool("by-label", false, "Gmail: one mbox per label under Labels/ (a message with two labels is in both); unlabelled mail, Trash and Spam stay in their folders' files")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -28,15 +29,18 @@ func (c *command) export(args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := export.Export(arch, *account, pos[0], export.Options{Format: export.Format(*format), Folders: folders, SkipDeleted: *skipDeleted,
+	res, err := export.Export(arch, *account, pos[0], export.Options{Format: export.Format(*format), Folders: folders, SkipDeleted: *skipDeleted, ByLabel: *byLabel,
 		Progress: func(folder string, n int) {
 			fmt.Fprintf(c.env.Stdout, "  %-40s %s\n", trim(folder, 40), plural(n, "message", "messages"))
 		}})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.env.Stdout, "Exported %s in %s (%s) to %s.\n", plural(res.Messages, "message", "messages"),
-		plural(res.Folders, "folder", "folders"), humanBytes(res.Bytes), pos[0])
+	where := plural(res.Folders, "folder", "folders")
+	if res.Labels > 0 {
+		where += " and " + plural(res.Labels, "label", "labels")
+	}
+	fmt.Fprintf(c.env.Stdout, "Exported %s in %s (%s) to %s.\n", plural(res.Messages, "message", "messages"), where, humanBytes(res.Bytes), pos[0])
 	if *format == string(export.Thunderbird) {
 		fmt.Fprintln(c.env.Stdout, "Copy its contents into Thunderbird's \"Local Folders\" directory (Thunderbird closed), or point a new Local Folders account at it.")
 	}

@@ -38,6 +38,11 @@ type Options struct {
 	Folders []string
 	// SkipDeleted leaves out messages deleted on the server.
 	SkipDeleted bool
+	// ByLabel (mbox only) writes one mbox per Gmail label, under
+	// "Labels/": a message with three labels is in three files. Messages
+	// without a label stay in their folder's file, and so does all of
+	// Trash and Spam.
+	ByLabel bool
 	// Progress is told of each folder written.
 	Progress func(folder string, messages int)
 }
@@ -45,6 +50,7 @@ type Options struct {
 // Result counts what was written.
 type Result struct {
 	Folders, Messages int
+	Labels            int // label files written (ByLabel)
 	Bytes             int64
 	Files             []string // the folder files (mbox, thunderbird) or directories (eml) written
 }
@@ -56,6 +62,9 @@ func Export(a *archive.Archive, account, dest string, o Options) (Result, error)
 	case Mbox, EML, Thunderbird:
 	default:
 		return res, fmt.Errorf("unknown export format %q: use mbox, eml or thunderbird", o.Format)
+	}
+	if o.ByLabel && o.Format != Mbox {
+		return res, fmt.Errorf("one file per label is written as mbox only: use --format mbox with --by-label")
 	}
 	if err := emptyDest(dest); err != nil {
 		return res, err
@@ -75,6 +84,8 @@ func Export(a *archive.Archive, account, dest string, o Options) (Result, error)
 	if o.Format == Thunderbird {
 		tb = newTBNames(a, ids)
 	}
+	byLabel := map[string][]item{}
+	var labels []string
 	for _, id := range ids {
 		f, err := a.ReadFolder(id)
 		if err != nil {
@@ -86,7 +97,26 @@ func Export(a *archive.Archive, account, dest string, o Options) (Result, error)
 		switch o.Format {
 		case Mbox:
 			path = filepath.Join(dest, filepath.FromSlash(safePath(comps(id)))+".mbox")
-			n, b, err = writeMbox(path, f, o, false)
+			var rest []item
+			for _, e := range f.Entries() {
+				if !wanted(e, o) {
+					continue
+				}
+				if !o.ByLabel || len(e.Labels) == 0 || f.State.Role == `\Trash` || f.State.Role == `\Junk` {
+					rest = append(rest, item{f, e})
+					continue
+				}
+				for _, l := range e.Labels {
+					if byLabel[l] == nil {
+						labels = append(labels, l)
+					}
+					byLabel[l] = append(byLabel[l], item{f, e})
+				}
+			}
+			if o.ByLabel && len(rest) == 0 {
+				continue // every message is in its labels' files
+			}
+			n, b, err = writeItems(path, rest, false)
 		case Thunderbird:
 			path = filepath.Join(dest, filepath.FromSlash(tb.path(id)))
 			n, b, err = writeMbox(path, f, o, true)
@@ -103,6 +133,20 @@ func Export(a *archive.Archive, account, dest string, o Options) (Result, error)
 		res.Files = append(res.Files, path)
 		if o.Progress != nil {
 			o.Progress(id.Path(), n)
+		}
+	}
+	for _, l := range labels {
+		path := filepath.Join(dest, "Labels", filepath.FromSlash(safePath(strings.Split(archive.LabelName(l), "/")))+".mbox")
+		n, b, err := writeItems(path, byLabel[l], false)
+		if err != nil {
+			return res, err
+		}
+		res.Labels++
+		res.Messages += n
+		res.Bytes += b
+		res.Files = append(res.Files, path)
+		if o.Progress != nil {
+			o.Progress("Label: "+archive.LabelName(l), n)
 		}
 	}
 	if tb != nil {
@@ -173,6 +217,23 @@ func wanted(e *archive.Entry, o Options) bool {
 // (their line ends untouched). With mozilla, each message starts with the
 // X-Mozilla-Status headers of its flags.
 func writeMbox(path string, f *archive.Folder, o Options, mozilla bool) (n int, size int64, err error) {
+	var items []item
+	for _, e := range f.Entries() {
+		if wanted(e, o) {
+			items = append(items, item{f, e})
+		}
+	}
+	return writeItems(path, items, mozilla)
+}
+
+// item is one archived message and its folder.
+type item struct {
+	f *archive.Folder
+	e *archive.Entry
+}
+
+// writeItems writes messages as an mboxrd file (see writeMbox).
+func writeItems(path string, items []item, mozilla bool) (n int, size int64, err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return 0, 0, err
 	}
@@ -186,10 +247,8 @@ func writeMbox(path string, f *archive.Folder, o Options, mozilla bool) (n int, 
 		}
 	}()
 	w := bufio.NewWriterSize(out, 1<<20)
-	for _, e := range f.Entries() {
-		if !wanted(e, o) {
-			continue
-		}
+	for _, it := range items {
+		f, e := it.f, it.e
 		if _, err := w.Write(mboxrd.Separator(e.Date)); err != nil {
 			return n, size, err
 		}
