@@ -39,6 +39,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -466,41 +467,91 @@ func (r *run) listTarget(c *imapclient.Client) error {
 func (r *run) plan(ids []archive.FolderID) ([]*job, error) {
 	byName := map[string]*job{}
 	var jobs []*job
-	for _, id := range ids {
-		f, err := r.src.Archive.ReadFolder(id)
-		if err != nil {
-			return nil, fmt.Errorf("reading %s from the archive: %w", id, err)
-		}
-		m := r.t.mapFolder(id, f.State.Role, r.opts.Into)
+	jobFor := func(m mapped, f *archive.Folder, source string) *job {
 		j := byName[m.name]
 		if j == nil {
 			j = &job{name: m.name, rep: &FolderReport{Target: m.name, Role: m.role}, refused: map[*want]bool{}}
 			byName[m.name] = j
 			jobs = append(jobs, j)
 		}
-		j.sources = append(j.sources, f)
-		j.rep.Sources = append(j.rep.Sources, id.Path())
-		if m.note != "" {
-			j.rep.Notes = append(j.rep.Notes, id.Path()+": "+m.note)
+		if !slices.Contains(j.sources, f) {
+			j.sources = append(j.sources, f)
 		}
+		if !slices.Contains(j.rep.Sources, source) {
+			j.rep.Sources = append(j.rep.Sources, source)
+			if m.note != "" {
+				j.rep.Notes = append(j.rep.Notes, source+": "+m.note)
+			}
+		}
+		return j
+	}
+	for _, id := range ids {
+		f, err := r.src.Archive.ReadFolder(id)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s from the archive: %w", id, err)
+		}
+		role := f.State.Role
+		if role == `\All` {
+			// Gmail's All Mail: what is left in it (no label) is what Gmail
+			// calls archived, so the target's Archive folder where it has
+			// one, else a folder of All Mail's name (on Gmail, All Mail).
+			role = `\Archive`
+		}
+		j := jobFor(r.t.mapFolder(id, role, r.opts.Into), f, id.Path())
 		j.rep.Damaged += len(f.Damaged())
 		for _, e := range f.Entries() {
-			j.rep.Archived++
-			if !e.Gone.IsZero() {
-				j.rep.Deleted++
+			// Gmail's All Mail: a labelled message goes to its labels'
+			// folders (Inbox, Sent, Work), recreating the labels; only
+			// those with none stay in All Mail's.
+			into := []*job{j}
+			if f.State.Role == `\All` {
+				if ls := r.labelJobs(e.Labels, f, jobFor); len(ls) > 0 {
+					into = ls
+				}
 			}
-			if id.Local {
-				j.rep.Copies++
+			for _, j := range into {
+				j.rep.Archived++
+				if !e.Gone.IsZero() {
+					j.rep.Deleted++
+				}
+				if id.Local {
+					j.rep.Copies++
+				}
+				if r.opts.SkipDeleted && !e.Gone.IsZero() {
+					j.rep.Skipped++
+					continue
+				}
+				j.want = append(j.want, &want{src: f, entry: e})
+				j.bytes += e.Length
 			}
-			if r.opts.SkipDeleted && !e.Gone.IsZero() {
-				j.rep.Skipped++
-				continue
-			}
-			j.want = append(j.want, &want{src: f, entry: e})
-			j.bytes += e.Length
 		}
 	}
 	return jobs, nil
+}
+
+// labelFolders is the folder and role of Gmail's system labels that are
+// folders elsewhere; the others (\Starred: the \Flagged flag, \Important)
+// make none.
+var labelFolders = map[string]struct{ name, role string }{
+	`\Inbox`: {"INBOX", ""}, `\Sent`: {"Sent", `\Sent`}, `\Draft`: {"Drafts", `\Drafts`}}
+
+// labelJobs are the jobs of the folders a message's Gmail labels make.
+func (r *run) labelJobs(labels []string, f *archive.Folder, jobFor func(mapped, *archive.Folder, string) *job) []*job {
+	var out []*job
+	for _, l := range labels {
+		id := archive.FolderID{Account: f.ID.Account, Name: l, Delim: '/'} // Gmail's separator
+		role := ""
+		if sys, ok := labelFolders[l]; ok {
+			id.Name, role = sys.name, sys.role
+		} else if strings.HasPrefix(l, `\`) || l == "" {
+			continue
+		}
+		j := jobFor(r.t.mapFolder(id, role, r.opts.Into), f, "label "+archive.LabelName(l))
+		if !slices.Contains(out, j) {
+			out = append(out, j)
+		}
+	}
+	return out
 }
 
 // worker restores folders on one connection.
