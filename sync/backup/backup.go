@@ -78,6 +78,12 @@ type Options struct {
 	// FullList lists every message of a changed folder even where
 	// CONDSTORE could tell only what changed (tests compare the two).
 	FullList bool
+	// GmailDailyBytes is how much a Gmail account may download in 24
+	// hours (this run and the earlier ones) before the run stops for the
+	// day: Gmail allows about 2,500 MB and then locks IMAP for every
+	// program of the account, the user's phone included; the default,
+	// 2,000 MB, leaves them room. Negative: no limit but Gmail's own.
+	GmailDailyBytes int64
 	// Observe, when set, is told how each account's run went (nil err: it
 	// logged in and finished), so backups feed the health model too.
 	Observe func(account string, err error)
@@ -104,6 +110,9 @@ func (o *Options) defaults() {
 	}
 	if o.FetchChunk == 0 {
 		o.FetchChunk = 2000
+	}
+	if o.GmailDailyBytes == 0 {
+		o.GmailDailyBytes = 2000e6
 	}
 }
 
@@ -300,7 +309,7 @@ func (e *engine) retry(ctx context.Context, what string, op func() (progress boo
 			return nil
 		}
 		if e.gm != nil && gmailLimit(err) {
-			return &errGmailLimit{err}
+			return &errGmailLimit{err: err}
 		}
 		var perm *permanent
 		if errors.As(err, &perm) {
@@ -387,8 +396,7 @@ func (e *engine) backup(ctx context.Context) error {
 		if err := e.oneFolder(ctx, fi); err != nil {
 			var limit *errGmailLimit
 			if errors.As(err, &limit) {
-				e.warn(fi.list.Mailbox, fmt.Sprintf("Gmail's daily download limit reached after %s (the server said %q); what was downloaded is archived, and the next run continues from there",
-					sizeWords(e.gm.downloaded), limit.text()))
+				e.warn(fi.list.Mailbox, limit.message(e.gm, e.opts.GmailDailyBytes))
 				break
 			}
 			return err
@@ -418,6 +426,12 @@ func (e *engine) oneFolder(ctx context.Context, fi folderInfo) error {
 	}
 	if errors.Is(err, errSkipped) {
 		err = nil
+	}
+	if errors.As(err, new(*errGmailLimit)) {
+		// What came before the stop counts toward the day's budget.
+		e.mu.Lock()
+		e.run.Folders = append(e.run.Folders, summary)
+		e.mu.Unlock()
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", fi.list.Mailbox, err)
@@ -667,16 +681,26 @@ func (e *engine) folder(ctx context.Context, fi folderInfo, sum *archive.FolderR
 			return err
 		}
 	}
+	sort.Slice(want, func(i, j int) bool { return want[i] < want[j] })
 	var wantBytes int64
-	for _, uid := range want {
+	overBudget := false
+	for i, uid := range want {
+		if e.gm != nil && !e.gm.fits(e.opts.GmailDailyBytes, wantBytes+cs.listed[uid].size) {
+			// Only what fits in the day's Gmail budget: whole FETCHes, so
+			// nothing is downloaded and thrown away.
+			want, overBudget = want[:i], true
+			break
+		}
 		wantBytes += cs.listed[uid].size
 	}
-	sort.Slice(want, func(i, j int) bool { return want[i] < want[j] })
 	e.emit(Event{Kind: FolderStart, Folder: sum.Path, TotalMessages: len(want), TotalBytes: wantBytes})
 
 	// Pass 2: the new messages.
 	recoveredBefore := sum.Recovered
 	complete, err := e.fetchNew(ctx, f, sum.Path, want, wantBytes, meta, sum)
+	if err == nil && overBudget {
+		err = &permanent{&errGmailLimit{own: true}}
+	}
 	if err != nil {
 		sum.Gone += gone
 		return err

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/lifeboat-mail/lifeboat/store/archive"
@@ -30,8 +31,15 @@ type gmail struct {
 	// ids is where the archive holds each X-GM-MSGID: the path of one of
 	// the account's Gmail folders.
 	ids map[uint64]string
-	// downloaded is what this run fetched, for the daily-limit message.
-	downloaded int64
+	// downloaded is what this run fetched, for the daily-limit message;
+	// earlier what the runs of the last 24 hours did.
+	downloaded, earlier int64
+}
+
+// fits reports whether n more bytes stay within the day's budget (a
+// negative budget: no limit).
+func (g *gmail) fits(budget, n int64) bool {
+	return budget < 0 || g.earlier+g.downloaded+n <= budget
 }
 
 // gmailFolders keeps, of a Gmail account's folders, All Mail, Trash and
@@ -59,6 +67,14 @@ func gmailFolders(caps imap.CapSet, folders []folderInfo) (out []folderInfo, ok 
 // folders other than All Mail (All Mail's are noted when it is opened).
 func (e *engine) startGmail(folders []folderInfo) error {
 	e.gm = &gmail{ids: map[uint64]string{}}
+	runs, _ := e.opts.Archive.Runs(e.acct.Name)
+	for _, r := range runs {
+		if time.Since(r.Start) < 24*time.Hour {
+			for _, f := range r.Folders {
+				e.gm.earlier += f.NewBytes
+			}
+		}
+	}
 	for _, fi := range folders[1:] {
 		id := e.folderID(fi.list)
 		if !e.opts.Archive.HasFolder(id) {
@@ -205,19 +221,35 @@ func gmailLimit(err error) bool {
 		strings.Contains(t, "bandwidth") || strings.Contains(t, "exceeded")
 }
 
-// errGmailLimit stops a Gmail account's run for the day.
-type errGmailLimit struct{ err error }
+// errGmailLimit stops a Gmail account's run for the day: Gmail's refusal
+// (err), or Lifeboat's own budget reached (own).
+type errGmailLimit struct {
+	err error
+	own bool
+}
 
-func (e *errGmailLimit) Error() string { return e.err.Error() }
-func (e *errGmailLimit) Unwrap() error { return e.err }
-
-// text is the server's words.
-func (e *errGmailLimit) text() string {
-	var ie *imap.Error
-	if errors.As(e.err, &ie) && ie.Text != "" {
-		return ie.Text
+func (e *errGmailLimit) Error() string {
+	if e.own {
+		return "the daily download budget for Gmail is used up"
 	}
 	return e.err.Error()
+}
+func (e *errGmailLimit) Unwrap() error { return e.err }
+
+// message says what happened, how much came, and that the next run
+// continues.
+func (e *errGmailLimit) message(g *gmail, budget int64) string {
+	if e.own {
+		return fmt.Sprintf("stopped after %s today (%s this run) to stay under Gmail's daily download limit of about 2.5 GB, which would lock out the account's other mail programs too; what was downloaded is archived, and the next run continues from there",
+			sizeWords(g.earlier+g.downloaded), sizeWords(g.downloaded))
+	}
+	text := e.err.Error()
+	var ie *imap.Error
+	if errors.As(e.err, &ie) && ie.Text != "" {
+		text = ie.Text
+	}
+	return fmt.Sprintf("Gmail's daily download limit reached after %s (the server said %q); what was downloaded is archived, and the next run continues from there",
+		sizeWords(g.downloaded), text)
 }
 
 // sizeWords is a byte count as a person reads it: "2.4 GB", "310 MB".

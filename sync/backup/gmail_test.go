@@ -195,3 +195,42 @@ func TestGmailDailyLimit(t *testing.T) {
 		t.Errorf("second run downloaded %d bytes, want only the rest: %d", got, total-firstBytes)
 	}
 }
+
+// Lifeboat's own budget stops a Gmail run before Gmail's limit would lock
+// the account, counting the earlier runs of the day; the next day's run
+// continues without fetching anything twice.
+func TestGmailOwnDailyBudget(t *testing.T) {
+	g := gmailfake.Start(t)
+	day := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	for i := range 10 {
+		g.Add(t, gmailfake.Message("msg "+string(rune('a'+i)), strings.Repeat("x", 10_000)), day, 0, `\Inbox`)
+	}
+	arch := newArchive(t)
+	budget := func(n int64) func(*Options) { return func(o *Options) { o.GmailDailyBytes = n } }
+	r := backupOnce(t, arch, gmailAccount(g), budget(35_000))
+	if r.Err != nil || r.Run.Result != archive.ResultWarnings || len(r.Run.Warnings) != 1 ||
+		!strings.Contains(r.Run.Warnings[0], "stopped after 31 KB today (31 KB this run) to stay under Gmail's daily download limit") {
+		t.Fatalf("first run: %v %s %q", r.Err, r.Run.Result, r.Run.Warnings)
+	}
+	if n := len(gmailFolder(t, arch, gmailfake.AllMail).Entries()); n != 3 {
+		t.Fatalf("%d messages kept, want 3 (a fourth would pass the budget)", n)
+	}
+	if g.Served() > 3*10_200 {
+		t.Fatalf("%d bytes downloaded for 3 messages: some were thrown away", g.Served())
+	}
+	// Later the same day: the budget is spent; nothing is fetched.
+	before := g.Served()
+	r = backupOnce(t, arch, gmailAccount(g), budget(35_000))
+	if len(r.Run.Warnings) != 1 || !strings.Contains(r.Run.Warnings[0], "stopped after 31 KB today (0 KB this run)") || g.Served() != before {
+		t.Fatalf("second run: %q, %d bytes", r.Run.Warnings, g.Served()-before)
+	}
+	served := g.Served()
+	mustOK(t, backupOnce(t, arch, gmailAccount(g), budget(-1)))
+	all := gmailFolder(t, arch, gmailfake.AllMail)
+	if n := len(all.Entries()); n != 10 {
+		t.Fatalf("%d messages at the end, want 10", n)
+	}
+	if got := g.Served() - served; got > 7*10_200 {
+		t.Errorf("the last run downloaded %d bytes: more than the 7 messages left", got)
+	}
+}
