@@ -567,6 +567,18 @@ func newFolder(a *Archive, id FolderID) *Folder {
 	}
 }
 
+// presize makes room for about n messages at once, instead of growing
+// the maps and the list one doubling (and rehash) at a time.
+func (f *Folder) presize(n int) {
+	if n < 1024 {
+		return
+	}
+	f.entries = make([]*Entry, 0, n)
+	f.byLoc = make(map[loc]*Entry, n)
+	f.byOff = make(map[int64]*Entry, n)
+	f.byHash.one = make(map[[32]byte]*Entry, n)
+}
+
 func exists(path string) (bool, error) {
 	_, err := os.Lstat(path)
 	if err == nil {
@@ -728,9 +740,15 @@ type badLine struct {
 // a *DamagedError, unless bad is set: then damaged lines are collected there
 // and skipped (for verify and repair).
 func (f *Folder) replay(r io.Reader, bad *[]badLine) (good, size int64, err error) {
+	if st, ok := r.(interface{ Stat() (os.FileInfo, error) }); ok && len(f.entries) == 0 {
+		if fi, err := st.Stat(); err == nil {
+			f.presize(int(min(fi.Size()/220, 50_000_000))) // a message record is about 220 bytes
+		}
+	}
 	br := bufio.NewReaderSize(r, 256*1024)
 	lineNo := 0
 	var long []byte // a line longer than br's buffer, gathered
+	var rec record  // one for every line (decodeRecord zeroes it): not 400 bytes of garbage each
 	for {
 		line, err := br.ReadSlice('\n') // valid until the next read: copied where kept
 		if err == bufio.ErrBufferFull {
@@ -750,7 +768,6 @@ func (f *Folder) replay(r io.Reader, bad *[]badLine) (good, size int64, err erro
 			return good, size, err
 		}
 		lineNo++
-		var rec record
 		problem := ""
 		if jerr := decodeRecord(line, &rec); jerr != nil {
 			if _, perr := br.Peek(1); perr == io.EOF && bad == nil {

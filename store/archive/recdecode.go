@@ -7,10 +7,11 @@ import (
 
 // decodeRecord reads one metadata log line into rec, as json.Unmarshal
 // does. Every run reads the whole log of each folder it opens, so the lines
-// Lifeboat writes — flat objects of numbers, booleans, plain strings and
-// arrays of those — are read by hand; anything else (an escaped string,
-// the nested "alts", an unknown key, a number that does not fit, bad JSON)
-// goes to encoding/json, which then decides, errors included.
+// Lifeboat writes — flat objects of numbers, booleans, ASCII strings (with
+// the escapes a flag such as \Seen needs) and arrays of those — are read
+// by hand; anything else (other escapes, non-ASCII, the nested "alts", an
+// unknown key, a number that does not fit, bad JSON) goes to encoding/json,
+// which then decides, errors included.
 func decodeRecord(line []byte, rec *record) error {
 	if fastRecord(line, rec) {
 		return nil
@@ -20,8 +21,9 @@ func decodeRecord(line []byte, rec *record) error {
 }
 
 type scanner struct {
-	b []byte
-	i int
+	b       []byte
+	i       int
+	scratch []byte // the last unescaped string with escapes, reused
 }
 
 func (s *scanner) space() {
@@ -66,8 +68,78 @@ func (s *scanner) raw() ([]byte, bool) {
 }
 
 func (s *scanner) str() (string, bool) {
-	b, ok := s.raw()
-	return string(b), ok
+	b, ok := s.unescaped()
+	if !ok {
+		return "", false
+	}
+	// The flags and labels nearly every message has: one string for all.
+	switch string(b) {
+	case `\Seen`:
+		return `\Seen`, true
+	case `\Answered`:
+		return `\Answered`, true
+	case `\Flagged`:
+		return `\Flagged`, true
+	case `\Draft`:
+		return `\Draft`, true
+	case `\Deleted`:
+		return `\Deleted`, true
+	case "$Forwarded":
+		return "$Forwarded", true
+	case `\Inbox`:
+		return `\Inbox`, true
+	case `\Sent`:
+		return `\Sent`, true
+	case `\Important`:
+		return `\Important`, true
+	case `\Starred`:
+		return `\Starred`, true
+	}
+	return string(b), true
+}
+
+// unescaped reads an ASCII string whose only escapes are \\, \" and \/
+// (every flag such as \Seen is written with one); json's other escapes,
+// \u among them, and non-ASCII bytes are left to the slow path. The bytes
+// are in place, or in s.scratch when there were escapes.
+func (s *scanner) unescaped() ([]byte, bool) {
+	s.space()
+	if s.i >= len(s.b) || s.b[s.i] != '"' {
+		return nil, false
+	}
+	start := s.i + 1
+	var out []byte // nil while no escape was seen
+	for j := start; j < len(s.b); j++ {
+		switch c := s.b[j]; {
+		case c == '"':
+			s.i = j + 1
+			if out == nil {
+				return s.b[start:j], true
+			}
+			s.scratch = out[:0]
+			return out, true
+		case c == '\\':
+			if j+1 >= len(s.b) {
+				return nil, false
+			}
+			e := s.b[j+1]
+			if e != '\\' && e != '"' && e != '/' {
+				return nil, false
+			}
+			if out == nil {
+				out = append(s.scratch[:0], s.b[start:j]...)
+			}
+			out = append(out, e)
+			j++
+		case c < 0x20 || c >= 0x80:
+			return nil, false
+		default:
+			if out != nil {
+				out = append(out, c)
+			}
+		}
+	}
+	return nil, false
 }
 
 // num reads a JSON integer.

@@ -559,7 +559,8 @@ func (ix *Index) derive(a *archive.Archive, id archive.FolderID, fi os.FileInfo,
 			return err
 		}
 		defer upd.Close()
-		lab := labelWriter{tx: tx, account: id.Account}
+		// Gmail does not show Trash and Spam under their messages' labels.
+		lab := labelWriter{tx: tx, account: id.Account, none: f.State.Role == `\Trash` || f.State.Role == `\Junk`}
 		defer lab.close()
 		for i, e := range entries {
 			flags, goneAt, labels := strings.Join(e.Flags, " "), unixOrNull(e.Gone), strings.Join(e.Labels, "\n")
@@ -609,6 +610,7 @@ func (ix *Index) derive(a *archive.Archive, id archive.FolderID, fi os.FileInfo,
 type labelWriter struct {
 	tx       *sql.Tx
 	account  string
+	none     bool // the folder's messages are listed under no label
 	ins, del *sql.Stmt
 }
 
@@ -627,6 +629,9 @@ func (w *labelWriter) set(id int64, e *archive.Entry, replace bool) error {
 		}
 	}
 	for _, l := range e.Labels {
+		if w.none {
+			break
+		}
 		if w.ins == nil {
 			if w.ins, err = w.tx.Prepare(`INSERT INTO labels (message, account, label, date) VALUES (?, ?, ?, ?)`); err != nil {
 				return err

@@ -52,6 +52,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"sync"
 	"time"
 )
 
@@ -174,8 +175,13 @@ type Encoder struct {
 
 // NewEncoder starts a record body in the given mode. Close must be called.
 func NewEncoder(w io.Writer, eol EOL) *Encoder {
-	return &Encoder{w: w, eol: eol, ls: lineStart{active: true}, out: make([]byte, 0, 64*1024)}
+	return &Encoder{w: w, eol: eol, ls: lineStart{active: true}, out: (*outBufs.Get().(*[]byte))[:0]}
 }
+
+// outBufs holds the encoders' output buffers: one per message appended
+// was 64 KB of garbage each (1.3 GB for 20,000 messages, and the time to
+// clear and collect it).
+var outBufs = sync.Pool{New: func() any { b := make([]byte, 0, 64*1024); return &b }}
 
 func (e *Encoder) emit(b ...byte) {
 	e.out = append(e.out, b...)
@@ -303,6 +309,11 @@ func (e *Encoder) Close() (Meta, int64, error) {
 	}
 	e.out = append(e.out, '\n')
 	e.flushOut()
+	if cap(e.out) <= 256*1024 { // a buffer a huge line grew is let go
+		out := e.out[:0]
+		outBufs.Put(&out)
+	}
+	e.out = nil // a Write after Close must not touch the pooled buffer
 	return meta, e.n, e.err
 }
 
