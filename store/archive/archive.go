@@ -931,6 +931,16 @@ func (f *Folder) apply(r *record) error {
 	case recLabels:
 		if e := f.entryAt(r); e != nil {
 			e.Labels = r.Labels
+			if r.GM != 0 {
+				if e.GmailID != 0 && f.byGM[e.GmailID] == e {
+					delete(f.byGM, e.GmailID)
+				}
+				e.GmailID, e.ThreadID = r.GM, r.Thr
+				if f.byGM == nil {
+					f.byGM = map[uint64]*Entry{}
+				}
+				f.byGM[r.GM] = e
+			}
 		}
 	case recLink:
 		if r.UID == 0 || r.GM == 0 {
@@ -1212,6 +1222,21 @@ func (f *Folder) SetLabels(e *Entry, labels []string) {
 	}
 	f.pending = append(f.pending, record{T: recLabels, UV: e.UIDValidity, UID: e.UID, Off: &off, Labels: labels, At: time.Now().Unix()})
 	e.Labels = labels
+	f.touch(e)
+}
+
+// SetGmail records a message's Gmail id, thread and labels, learnt after
+// it was archived (archived before Gmail mode, or adopted after a crash).
+func (f *Folder) SetGmail(e *Entry, id, thread uint64, labels []string) {
+	off := e.Offset
+	if labels == nil {
+		labels = []string{}
+	}
+	r := record{T: recLabels, UV: e.UIDValidity, UID: e.UID, Off: &off, Labels: labels, GM: id, Thr: thread, At: time.Now().Unix()}
+	f.pending = append(f.pending, r)
+	if err := f.apply(&r); err != nil {
+		panic(err) // e is this folder's: cannot happen
+	}
 	f.touch(e)
 }
 

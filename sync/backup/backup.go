@@ -648,7 +648,10 @@ func (e *engine) folder(ctx context.Context, fi folderInfo, sum *archive.FolderR
 			f.Unlink(l, time.Now()) // renumbered: found again below by X-GM-MSGID
 		}
 	}
-	cs, ok, err := e.changesSince(f, sel, current, links, reset, unmatched)
+	cs, ok := (*changes)(nil), false
+	if !e.needGmailIDs(current) {
+		cs, ok, err = e.changesSince(f, sel, current, links, reset, unmatched)
+	}
 	if err == nil && !ok {
 		cs, err = e.wholeList(sel, current, links)
 	}
@@ -810,6 +813,13 @@ func (e *engine) fetchNew(ctx context.Context, f *archive.Folder, path string, w
 					sum.Remapped++
 				}
 				f.Remap(old, m.UID, m.Flags, m.SHA)
+				if e.gm != nil {
+					e.gm.downloaded += e.bodyBuf.size
+					if gm, ok := meta[m.UID]; ok && old.GmailID == 0 {
+						f.SetGmail(old, gm.MsgID, gm.ThrID, gm.Labels) // adopted after a crash: its id again
+						e.gm.ids[gm.MsgID] = path
+					}
+				}
 			} else {
 				if gm, ok := meta[m.UID]; ok {
 					m.GmailID, m.ThreadID, m.Labels = gm.MsgID, gm.ThrID, gm.Labels

@@ -31,15 +31,28 @@ type gmail struct {
 	// ids is where the archive holds each X-GM-MSGID: the path of one of
 	// the account's Gmail folders.
 	ids map[uint64]string
-	// downloaded is what this run fetched, for the daily-limit message;
-	// earlier what the runs of the last 24 hours did.
-	downloaded, earlier int64
+	// downloaded is what this run fetched; recent, per folder, what the
+	// archive took in the 24 hours before the run started (from the
+	// messages' own times: a run that was killed counts too).
+	downloaded int64
+	start      time.Time
+	recent     map[string]int64
+}
+
+// earlier is what the archive took from the account in the 24 hours
+// before this run.
+func (g *gmail) earlier() int64 {
+	var n int64
+	for _, b := range g.recent {
+		n += b
+	}
+	return n
 }
 
 // fits reports whether n more bytes stay within the day's budget (a
 // negative budget: no limit).
 func (g *gmail) fits(budget, n int64) bool {
-	return budget < 0 || g.earlier+g.downloaded+n <= budget
+	return budget < 0 || g.earlier()+g.downloaded+n <= budget
 }
 
 // gmailFolders keeps, of a Gmail account's folders, All Mail, Trash and
@@ -66,15 +79,7 @@ func gmailFolders(caps imap.CapSet, folders []folderInfo) (out []folderInfo, ok 
 // startGmail notes where the archive holds each message of the Gmail
 // folders other than All Mail (All Mail's are noted when it is opened).
 func (e *engine) startGmail(folders []folderInfo) error {
-	e.gm = &gmail{ids: map[uint64]string{}}
-	runs, _ := e.opts.Archive.Runs(e.acct.Name)
-	for _, r := range runs {
-		if time.Since(r.Start) < 24*time.Hour {
-			for _, f := range r.Folders {
-				e.gm.earlier += f.NewBytes
-			}
-		}
-	}
+	e.gm = &gmail{ids: map[uint64]string{}, start: e.run.Start.Truncate(time.Second), recent: map[string]int64{}}
 	for _, fi := range folders[1:] {
 		id := e.folderID(fi.list)
 		if !e.opts.Archive.HasFolder(id) {
@@ -90,14 +95,23 @@ func (e *engine) startGmail(folders []folderInfo) error {
 	return nil
 }
 
-// note records where f's messages are.
+// note records where f's messages are, and what it took in the 24 hours
+// before the run.
 func (g *gmail) note(f *archive.Folder) {
 	path := f.ID.Path()
+	since := g.start.Add(-24 * time.Hour)
+	var recent int64
 	for _, ent := range f.Entries() {
 		if ent.GmailID != 0 {
 			g.ids[ent.GmailID] = path
 		}
+		// Up to the run's start second: what an earlier attempt of this run
+		// committed may count twice (the safe side).
+		if ent.Added.After(since) && !ent.Added.After(g.start) {
+			recent += ent.Size
+		}
 	}
+	g.recent[path] = recent
 }
 
 func (g *gmail) close() {
@@ -133,13 +147,33 @@ func (e *engine) gmailMeta(ctx context.Context, mailbox string, uv uint32, uids 
 	if got != uv {
 		return nil, imapconn.Dropped(e.acct.Endpoint.Addr(), fmt.Errorf("%s was renumbered during the run (UIDVALIDITY %d → %d)", mailbox, uv, got))
 	}
-	err = g.raw.GmailMeta(uidSet(uids), func(m imapconn.GmailMeta) {
-		if m.MsgID != 0 {
+	// A few thousand UIDs per command: a first run's set of every UID of
+	// a big, sparse All Mail would be a command line of a megabyte.
+	sort.Slice(uids, func(i, j int) bool { return uids[i] < uids[j] })
+	for len(uids) > 0 {
+		chunk := uids[:min(len(uids), gmailChunk)]
+		uids = uids[len(chunk):]
+		skipped, err := g.raw.GmailMeta(uidSet(chunk), func(m imapconn.GmailMeta) {
+			if m.MsgID == 0 {
+				return
+			}
+			if old, ok := out[m.UID]; ok && m.Labels == nil {
+				m.Labels = old.Labels // an unsolicited FETCH without labels
+			}
 			out[m.UID] = m
+		})
+		if err != nil {
+			return nil, err
 		}
-	})
-	return out, err
+		if skipped > 0 {
+			e.warn(mailbox, fmt.Sprintf("%s: Gmail sent %d answer(s) Lifeboat could not read; those messages are backed up without their Gmail labels", mailbox, skipped))
+		}
+	}
+	return out, nil
 }
+
+// gmailChunk is how many UIDs one X-GM FETCH asks for.
+const gmailChunk = 2000
 
 // uidSet writes sorted UIDs as an IMAP set with ranges ("1:4,9").
 func uidSet(uids []uint32) string {
@@ -177,7 +211,15 @@ func (e *engine) gmailChanges(ctx context.Context, f *archive.Folder, mailbox st
 		return nil, nil, err
 	}
 	for uid := range cs.flags {
-		if ent, m := current[uid], meta[uid]; ent != nil && m.MsgID != 0 && !archive.EqualFlags(ent.Labels, m.Labels) {
+		ent, m := current[uid], meta[uid]
+		switch {
+		case ent == nil || m.MsgID == 0:
+		case ent.GmailID == 0:
+			// Archived before Gmail mode, or adopted after a crash: its
+			// id, thread and labels are added now.
+			f.SetGmail(ent, m.MsgID, m.ThrID, m.Labels)
+			e.gm.ids[m.MsgID] = f.ID.Path()
+		case m.Labels != nil && !archive.EqualFlags(ent.Labels, m.Labels):
 			f.SetLabels(ent, m.Labels)
 			sum.LabelChanges++
 		}
@@ -216,9 +258,8 @@ func gmailLimit(err error) bool {
 	if !errors.As(err, &ie) {
 		return false
 	}
-	t := strings.ToLower(ie.Text)
 	return ie.Code == imap.ResponseCodeOverQuota || ie.Code == imap.ResponseCodeLimit ||
-		strings.Contains(t, "bandwidth") || strings.Contains(t, "exceeded")
+		strings.Contains(strings.ToLower(ie.Text), "bandwidth")
 }
 
 // errGmailLimit stops a Gmail account's run for the day: Gmail's refusal
@@ -241,7 +282,7 @@ func (e *errGmailLimit) Unwrap() error { return e.err }
 func (e *errGmailLimit) message(g *gmail, budget int64) string {
 	if e.own {
 		return fmt.Sprintf("stopped after %s today (%s this run) to stay under Gmail's daily download limit of about 2.5 GB, which would lock out the account's other mail programs too; what was downloaded is archived, and the next run continues from there",
-			sizeWords(g.earlier+g.downloaded), sizeWords(g.downloaded))
+			sizeWords(g.earlier()+g.downloaded), sizeWords(g.downloaded))
 	}
 	text := e.err.Error()
 	var ie *imap.Error
@@ -262,4 +303,19 @@ func sizeWords(n int64) string {
 	default:
 		return fmt.Sprintf("%d KB", (n+999)/1000)
 	}
+}
+
+// needGmailIDs reports whether archived messages of a Gmail folder lack
+// their X-GM-MSGID (archived before Gmail mode, or adopted after a crash):
+// the folder is then listed whole once, so that every one gets it.
+func (e *engine) needGmailIDs(current map[uint32]*archive.Entry) bool {
+	if e.gm == nil {
+		return false
+	}
+	for _, ent := range current {
+		if ent.GmailID == 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -234,3 +234,39 @@ func TestGmailOwnDailyBudget(t *testing.T) {
 		t.Errorf("the last run downloaded %d bytes: more than the 7 messages left", got)
 	}
 }
+
+// An archive made before Gmail mode (every folder, no Gmail ids): the
+// first Gmail run gives All Mail's messages their ids, threads and labels
+// without downloading them again.
+func TestGmailIDsForAnOlderArchive(t *testing.T) {
+	g := gmailfake.Start(t)
+	day := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	a := g.Add(t, gmailfake.Message("alpha", "x"), day, 0, `\Inbox`, "Work")
+	b := g.Add(t, gmailfake.Message("beta", "y"), day, 0, `\Sent`)
+	g.Plain(true)
+	arch := newArchive(t)
+	mustOK(t, backupOnce(t, arch, gmailAccount(g)))
+	if f := gmailFolder(t, arch, "INBOX"); len(f.Entries()) != 1 {
+		t.Fatalf("without X-GM-EXT-1 INBOX was not backed up: %d", len(f.Entries()))
+	}
+	if e := gmailFolder(t, arch, gmailfake.AllMail).Entries()[0]; e.GmailID != 0 {
+		t.Fatalf("a Gmail id without X-GM-EXT-1: %+v", e)
+	}
+	g.Plain(false)
+	served := g.Served()
+	mustOK(t, backupOnce(t, arch, gmailAccount(g)))
+	if g.Served() != served {
+		t.Errorf("the ids cost %d bytes of downloads", g.Served()-served)
+	}
+	all := gmailFolder(t, arch, gmailfake.AllMail)
+	if len(all.Entries()) != 2 || !reflect.DeepEqual(labelsOf(t, all, a), []string{`\Inbox`, "Work"}) ||
+		!reflect.DeepEqual(labelsOf(t, all, b), []string{`\Sent`}) || all.ByGmailID(b).ThreadID != b {
+		t.Fatalf("All Mail after the first Gmail run: %+v", all.Entries())
+	}
+	// And the next run asks only for what changed (nothing).
+	r := backupOnce(t, arch, gmailAccount(g))
+	mustOK(t, r)
+	if fr := folderRun(r, gmailfake.AllMail); fr.New != 0 || fr.LabelChanges != 0 {
+		t.Errorf("third run: %+v", fr)
+	}
+}

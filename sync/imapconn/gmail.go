@@ -19,7 +19,8 @@ const CapGmail imap.Cap = "X-GM-EXT-1"
 // GmailMeta is what Gmail says of one message beyond IMAP: its id, which
 // is the same in every folder (label) that shows it, its thread, and its
 // labels (system labels such as \Inbox, \Sent, \Starred keep their
-// backslash; user labels are decoded from modified UTF-7).
+// backslash; user labels are decoded from modified UTF-7). Labels is nil
+// when the answer did not carry X-GM-LABELS.
 type GmailMeta struct {
 	UID    uint32
 	MsgID  uint64
@@ -36,6 +37,8 @@ func (a *Appender) Examine(mailbox string) (uint32, error) {
 		return 0, a.dead(err)
 	}
 	var uv uint64
+	a.perLine = true
+	defer a.noDeadline()
 	r, err := a.wait(tag, nil, func(s string) {
 		u := strings.ToUpper(s)
 		if i := strings.Index(u, "[UIDVALIDITY "); i >= 0 {
@@ -57,35 +60,36 @@ func (a *Appender) Examine(mailbox string) (uint32, error) {
 // GmailMeta asks for X-GM-MSGID, X-GM-THRID and X-GM-LABELS of the
 // messages in uids (an IMAP UID set such as "1:*" or "3,7:9") of the
 // examined folder, and calls each for every answer, in the server's order.
-// The read deadline is the connection's timeout per response line, so a
-// long answer is fine and a server that stops answering is not waited on.
-func (a *Appender) GmailMeta(uids string, each func(GmailMeta)) error {
+// An answer it cannot read is passed over and counted in skipped (its
+// message is then backed up as any other, without a Gmail id). The read
+// deadline is the connection's timeout per response line, so a long
+// answer is fine and a server that stops answering is not waited on.
+func (a *Appender) GmailMeta(uids string, each func(GmailMeta)) (skipped int, err error) {
 	tag := a.nextTag()
 	a.w.WriteString(tag + " UID FETCH " + uids + " (UID X-GM-MSGID X-GM-THRID X-GM-LABELS)\r\n")
 	if err := a.w.Flush(); err != nil {
-		return a.dead(err)
+		return 0, a.dead(err)
 	}
-	var perr error
 	a.perLine = true
+	defer a.noDeadline()
 	r, err := a.wait(tag, nil, func(s string) {
-		if perr != nil {
-			return
-		}
 		m, ok, err := parseGmailFetch(s)
 		if err != nil {
-			perr = err
+			skipped++
 		} else if ok {
 			each(m)
 		}
 	})
-	a.perLine = false
 	if err != nil {
-		return a.dead(err)
+		return skipped, a.dead(err)
 	}
-	if err := r.err(); err != nil {
-		return err
-	}
-	return perr
+	return skipped, r.err()
+}
+
+// noDeadline ends a command's per-line read deadline.
+func (a *Appender) noDeadline() {
+	a.perLine = false
+	a.conn.SetReadDeadline(time.Time{})
 }
 
 // dead marks the connection unusable after a transport error.
@@ -136,10 +140,13 @@ func parseGmailFetch(s string) (m GmailMeta, ok bool, err error) {
 				return m, false, err
 			}
 		case "X-GM-LABELS":
-			if !p.open() {
-				return m, false, errors.New("X-GM-LABELS without a list")
-			}
 			m.Labels = []string{}
+			if !p.open() {
+				if v, err := p.astring(); err != nil || v != "" {
+					return m, false, errors.New("X-GM-LABELS without a list")
+				}
+				continue // NIL: none
+			}
 			for !p.close() {
 				l, err := p.astring()
 				if err != nil {

@@ -18,6 +18,9 @@ func TestParseGmailFetch(t *testing.T) {
 			GmailMeta{UID: 9, MsgID: 3, ThrID: 2, Labels: []string{"ab cd", `say "hi"`, "Straße"}}, true},
 		{`3 FETCH (UID 10 X-GM-MSGID 4 X-GM-THRID 4 X-GM-LABELS () FLAGS (\Seen))`,
 			GmailMeta{UID: 10, MsgID: 4, ThrID: 4, Labels: []string{}}, true},
+		{`4 FETCH (UID 11 X-GM-MSGID 5 X-GM-THRID 5 X-GM-LABELS NIL)`,
+			GmailMeta{UID: 11, MsgID: 5, ThrID: 5, Labels: []string{}}, true},
+		{`4 FETCH (UID 12 X-GM-MSGID 6 FLAGS (\Seen))`, GmailMeta{UID: 12, MsgID: 6}, true}, // no labels: nil
 		{`4 EXISTS`, GmailMeta{}, false},
 		{`5 FETCH (FLAGS (\Seen))`, GmailMeta{}, false},
 	} {
@@ -26,7 +29,7 @@ func TestParseGmailFetch(t *testing.T) {
 			t.Errorf("parseGmailFetch(%q) = %+v, %v, %v; want %+v, %v", c.in, got, ok, err, c.want, c.ok)
 		}
 	}
-	for _, bad := range []string{`1 FETCH (UID x)`, `1 FETCH (UID 1 X-GM-LABELS ("open)`, `1 FETCH (UID 1 X-GM-MSGID -3)`} {
+	for _, bad := range []string{`1 FETCH (UID x)`, `1 FETCH (UID 1 X-GM-LABELS ("open)`, `1 FETCH (UID 1 X-GM-MSGID -3)`, `1 FETCH (UID 1 X-GM-THRID NIL)`, `1 FETCH (UID 1 X-GM-LABELS Inbox)`} {
 		if _, _, err := parseGmailFetch(bad); err == nil {
 			t.Errorf("parseGmailFetch(%q): no error", bad)
 		}

@@ -34,7 +34,7 @@ func TestGmailMetaAgainstGmailLikeServer(t *testing.T) {
 			t.Fatalf("EXAMINE %s: %d, %v", folder, uv, err)
 		}
 		var got []imapconn.GmailMeta
-		if err := ap.GmailMeta("1:*", func(m imapconn.GmailMeta) { got = append(got, m) }); err != nil {
+		if _, err := ap.GmailMeta("1:*", func(m imapconn.GmailMeta) { got = append(got, m) }); err != nil {
 			t.Fatal(err)
 		}
 		if !reflect.DeepEqual(got, want) {

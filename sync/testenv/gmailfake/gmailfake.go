@@ -70,6 +70,14 @@ type Server struct {
 	served int64                        // message bytes sent in FETCH literals
 	bodies map[string]int               // FETCH responses with a literal, per folder
 	conns  map[net.Conn]bool
+	plain  bool // X-GM-EXT-1 not offered (as an older Lifeboat would have found it)
+}
+
+// Plain stops (true) or resumes offering X-GM-EXT-1, for new connections.
+func (s *Server) Plain(on bool) {
+	s.mu.Lock()
+	s.plain = on
+	s.mu.Unlock()
 }
 
 type message struct {
@@ -321,6 +329,7 @@ type conn struct {
 	wmu      sync.Mutex // whole responses to the client
 	cw       *bufio.Writer
 	selected string
+	plain    bool
 }
 
 func (s *Server) proxy(client net.Conn) {
@@ -334,7 +343,10 @@ func (s *Server) proxy(client net.Conn) {
 	s.conns[up] = true
 	s.mu.Unlock()
 	defer func() { s.mu.Lock(); delete(s.conns, up); s.mu.Unlock() }()
-	c := &conn{s: s, client: client, cw: bufio.NewWriter(client)}
+	s.mu.Lock()
+	plain := s.plain
+	s.mu.Unlock()
+	c := &conn{s: s, client: client, cw: bufio.NewWriter(client), plain: plain}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -385,7 +397,9 @@ func (c *conn) down(r *bufio.Reader) {
 		if err != nil {
 			return
 		}
-		resp = rewrite(resp)
+		if !c.plain {
+			resp = rewrite(resp)
+		}
 		if len(lits) > 0 && bytes.Contains(resp[:min(len(resp), 40)], []byte(" FETCH ")) {
 			var n int64
 			for _, l := range lits {
@@ -450,6 +464,9 @@ func (c *conn) up(r *bufio.Reader, server net.Conn) {
 		}
 		upper := strings.ToUpper(line)
 		switch {
+		case strings.Contains(upper, "X-GM-") && c.plain:
+			c.reply(f[0] + " BAD unknown FETCH item\r\n")
+			continue
 		case strings.Contains(upper, "X-GM-"):
 			c.answerGmail(f[0], upper)
 			continue
