@@ -25,16 +25,27 @@ func TestGmailLabelsBecomeFolders(t *testing.T) {
 	g.Add(t, gmailfake.Message("sent", "x"), day, 0, `\Sent`)
 	g.Add(t, gmailfake.Message("archived", "x"), day, 0)
 	g.Add(t, gmailfake.Message("binned", "x"), day, 0, `\Trash`)
+	moved := g.Add(t, gmailfake.Message("moved", "x"), day, 0, `\Inbox`)
+	back := g.Add(t, gmailfake.Message("back", "x"), day, 0, `\Trash`)
 	a, err := archive.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	acct := backup.Account{Name: "old", Endpoint: g.Endpoint(), Password: func() (string, error) { return g.Password, nil }}
-	if res := backup.Backup(context.Background(), []backup.Account{acct}, backup.Options{Archive: a}); res[0].Err != nil || res[0].Run.Result != archive.ResultOK {
-		t.Fatalf("backup: %v %v", res[0].Err, res[0].Run.Warnings)
+	backUp := func() {
+		t.Helper()
+		if res := backup.Backup(context.Background(), []backup.Account{acct}, backup.Options{Archive: a}); res[0].Err != nil || res[0].Run.Result != archive.ResultOK {
+			t.Fatalf("backup: %v %v", res[0].Err, res[0].Run.Warnings)
+		}
 	}
+	backUp()
+	// Deleted after the first backup (All Mail → Trash: a link), and one
+	// taken out of Trash into Work (Trash → All Mail: a link the other way).
+	g.SetLabels(t, moved, `\Trash`)
+	g.SetLabels(t, back, "Work/2026")
+	backUp()
 
-	s := dovecot.StartT(t, dovecot.Options{Users: map[string]string{"dst": "pw-dst"}})
+	s := dovecot.StartT(t, dovecot.Options{Users: map[string]string{"dst": "pw-dst", "dst2": "pw-dst2"}})
 	// The target has its own Trash and Archive (special-use \Trash,
 	// \Archive): Gmail's Trash and archived mail go there.
 	c, err := s.Dial("dst")
@@ -57,7 +68,7 @@ func TestGmailLabelsBecomeFolders(t *testing.T) {
 		}
 		sort.Strings(got[folder])
 	}
-	want := map[string][]string{"INBOX": {"both"}, "Work/2026": {"both"}, "Sent": {"sent"}, "Archive": {"archived"}, "Trash": {"binned"}}
+	want := map[string][]string{"INBOX": {"both"}, "Work/2026": {"back", "both"}, "Sent": {"sent"}, "Archive": {"archived"}, "Trash": {"binned", "moved"}}
 	for folder, subj := range want {
 		if !reflect.DeepEqual(got[folder], subj) {
 			t.Errorf("%s on the target: %q, want %q (all: %v)", folder, got[folder], subj, got)
@@ -68,11 +79,17 @@ func TestGmailLabelsBecomeFolders(t *testing.T) {
 			t.Errorf("unexpected folder %s with %q", folder, subj)
 		}
 	}
-	if app, _ := totals(rep); app != 5 {
-		t.Errorf("appended %d, want 5", app)
+	if app, _ := totals(rep); app != 7 {
+		t.Errorf("appended %d, want 7", app)
 	}
 	rep = restoreOK(t, a, targetOf(s, "dst"), Options{})
-	if app, there := totals(rep); app != 0 || there != 5 {
+	if app, there := totals(rep); app != 0 || there != 7 {
 		t.Errorf("second restore: %d appended, %d there", app, there)
+	}
+	// Leaving out what was deleted on the server keeps the moved messages:
+	// they are deleted only from the folder that stores them.
+	rep = restoreOK(t, a, targetOf(s, "dst2"), Options{SkipDeleted: true})
+	if app, _ := totals(rep); app != 7 {
+		t.Errorf("--skip-deleted appended %d, want 7", app)
 	}
 }

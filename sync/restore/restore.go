@@ -216,12 +216,13 @@ func LedgerPath(a *archive.Archive, tgt Target) string {
 
 // job is one target folder and the archived messages that belong in it.
 type job struct {
-	rep     *FolderReport
-	name    string
-	sources []*archive.Folder
-	want    []*want // in restore order (the source folders' order)
-	bytes   int64
-	refused map[*want]bool
+	gmailAll bool // Gmail's All Mail: nothing to create when every message went to its labels
+	rep      *FolderReport
+	name     string
+	sources  []*archive.Folder
+	want     []*want // in restore order (the source folders' order)
+	bytes    int64
+	refused  map[*want]bool
 }
 
 type want struct {
@@ -485,48 +486,145 @@ func (r *run) plan(ids []archive.FolderID) ([]*job, error) {
 		}
 		return j
 	}
+	folders := make([]*archive.Folder, 0, len(ids))
+	byPath := map[string]*archive.Folder{}
 	for _, id := range ids {
 		f, err := r.src.Archive.ReadFolder(id)
 		if err != nil {
 			return nil, fmt.Errorf("reading %s from the archive: %w", id, err)
 		}
+		folders = append(folders, f)
+		byPath[id.Path()] = f
+	}
+	// Gmail keeps a message once: a folder may show one that another
+	// folder holds (a link). Where the holder's copy is deleted there, the
+	// message is now where the link is (moved to Trash, or back).
+	moved := map[*archive.Entry]bool{}
+	type linked struct {
+		from  *archive.Folder // the folder that holds it
+		entry *archive.Entry
+		link  *archive.Link
+	}
+	links := map[*archive.Folder][]linked{}
+	for _, f := range folders {
+		for _, l := range f.Links() {
+			h := byPath[l.In]
+			if h == nil {
+				var err error
+				if h, err = r.src.Archive.ReadFolder(archive.FolderID{Account: f.ID.Account, Name: l.In, Delim: '/'}); err != nil {
+					continue // its holder is gone from the archive: nothing to restore
+				}
+				byPath[l.In] = h
+			}
+			if e := h.ByGmailID(l.GmailID); e != nil && !e.Gone.IsZero() {
+				moved[e] = true
+				links[f] = append(links[f], linked{h, e, l})
+			}
+		}
+	}
+	// Labels recreated as folders: the same message may already come from
+	// an archived folder of that label (an archive made before Gmail mode):
+	// once only.
+	type labelled struct {
+		j *job
+		w *want
+	}
+	var fromLabels []labelled
+	for _, f := range folders {
+		id := f.ID
+		gmail := f.State.Role == `\All` && hasGmailIDs(f)
 		role := f.State.Role
-		if role == `\All` {
+		if gmail {
 			// Gmail's All Mail: what is left in it (no label) is what Gmail
 			// calls archived, so the target's Archive folder where it has
 			// one, else a folder of All Mail's name (on Gmail, All Mail).
 			role = `\Archive`
 		}
 		j := jobFor(r.t.mapFolder(id, role, r.opts.Into), f, id.Path())
+		j.gmailAll = j.gmailAll || gmail
 		j.rep.Damaged += len(f.Damaged())
+		type item struct {
+			src    *archive.Folder
+			e      *archive.Entry
+			labels []string
+			gone   bool
+		}
+		var items []item
 		for _, e := range f.Entries() {
+			if !moved[e] {
+				items = append(items, item{f, e, e.Labels, !e.Gone.IsZero()})
+			}
+		}
+		for _, l := range links[f] {
+			items = append(items, item{l.from, l.entry, l.link.Labels, false})
+		}
+		for _, it := range items {
 			// Gmail's All Mail: a labelled message goes to its labels'
 			// folders (Inbox, Sent, Work), recreating the labels; only
 			// those with none stay in All Mail's.
-			into := []*job{j}
-			if f.State.Role == `\All` {
-				if ls := r.labelJobs(e.Labels, f, jobFor); len(ls) > 0 {
-					into = ls
+			into, byLabel := []*job{j}, false
+			if gmail {
+				if ls := r.labelJobs(it.labels, f, jobFor); len(ls) > 0 {
+					into, byLabel = ls, true
 				}
 			}
 			for _, j := range into {
 				j.rep.Archived++
-				if !e.Gone.IsZero() {
+				if it.gone {
 					j.rep.Deleted++
 				}
 				if id.Local {
 					j.rep.Copies++
 				}
-				if r.opts.SkipDeleted && !e.Gone.IsZero() {
+				if r.opts.SkipDeleted && it.gone {
 					j.rep.Skipped++
 					continue
 				}
-				j.want = append(j.want, &want{src: f, entry: e})
-				j.bytes += e.Length
+				w := &want{src: it.src, entry: it.e}
+				if byLabel {
+					fromLabels = append(fromLabels, labelled{j, w})
+					continue
+				}
+				j.want = append(j.want, w)
+				j.bytes += it.e.Length
 			}
 		}
 	}
+	have := map[*job]map[[32]byte]int{}
+	for _, lw := range fromLabels {
+		if have[lw.j] == nil {
+			have[lw.j] = map[[32]byte]int{}
+			for _, w := range lw.j.want {
+				have[lw.j][w.entry.SHA]++
+			}
+		}
+		if have[lw.j][lw.w.entry.SHA] > 0 {
+			have[lw.j][lw.w.entry.SHA]--
+			lw.j.rep.Archived--
+			continue
+		}
+		lw.j.want = append(lw.j.want, lw.w)
+		lw.j.bytes += lw.w.entry.Length
+	}
+	kept := jobs[:0]
+	for _, j := range jobs {
+		if !(j.gmailAll && j.rep.Archived == 0) {
+			kept = append(kept, j)
+		}
+	}
+	jobs = kept
 	return jobs, nil
+}
+
+// hasGmailIDs reports whether f holds messages with Gmail ids (an All Mail
+// backed up in Gmail mode, not another server's \All folder).
+func hasGmailIDs(f *archive.Folder) bool {
+	for _, e := range f.Entries() {
+		if e.GmailID != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // labelFolders is the folder and role of Gmail's system labels that are
