@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/lifeboat-mail/lifeboat/store/archive"
@@ -84,7 +85,8 @@ func Export(a *archive.Archive, account, dest string, o Options) (Result, error)
 	if o.Format == Thunderbird {
 		tb = newTBNames(a, ids)
 	}
-	byLabel := map[string][]item{}
+	byLabel := map[string][]item{} // by the label's file
+	labelNames := map[string]string{}
 	var labels []string
 	for _, id := range ids {
 		f, err := a.ReadFolder(id)
@@ -106,11 +108,21 @@ func Export(a *archive.Archive, account, dest string, o Options) (Result, error)
 					rest = append(rest, item{f, e})
 					continue
 				}
+				// By the file each label is written to: \Inbox and a
+				// Takeout's "Inbox", or names that are one once made safe,
+				// share a file, and a message is in it once.
+				var files []string
 				for _, l := range e.Labels {
-					if byLabel[l] == nil {
-						labels = append(labels, l)
+					rel := labelFile(l)
+					if slices.Contains(files, rel) {
+						continue
 					}
-					byLabel[l] = append(byLabel[l], item{f, e})
+					files = append(files, rel)
+					if byLabel[rel] == nil {
+						labels = append(labels, rel)
+						labelNames[rel] = archive.LabelName(l)
+					}
+					byLabel[rel] = append(byLabel[rel], item{f, e})
 				}
 			}
 			if o.ByLabel && len(rest) == 0 {
@@ -136,7 +148,7 @@ func Export(a *archive.Archive, account, dest string, o Options) (Result, error)
 		}
 	}
 	for _, l := range labels {
-		path := filepath.Join(dest, "Labels", filepath.FromSlash(safePath(strings.Split(archive.LabelName(l), "/")))+".mbox")
+		path := filepath.Join(dest, filepath.FromSlash(l))
 		n, b, err := writeItems(path, byLabel[l], false)
 		if err != nil {
 			return res, err
@@ -146,7 +158,7 @@ func Export(a *archive.Archive, account, dest string, o Options) (Result, error)
 		res.Bytes += b
 		res.Files = append(res.Files, path)
 		if o.Progress != nil {
-			o.Progress("Label: "+archive.LabelName(l), n)
+			o.Progress("Label: "+labelNames[l], n)
 		}
 	}
 	if tb != nil {
@@ -224,6 +236,12 @@ func writeMbox(path string, f *archive.Folder, o Options, mozilla bool) (n int, 
 		}
 	}
 	return writeItems(path, items, mozilla)
+}
+
+// labelFile is where a label's messages are written, relative to the
+// destination.
+func labelFile(l string) string {
+	return "Labels/" + safePath(strings.Split(archive.LabelName(l), "/")) + ".mbox"
 }
 
 // item is one archived message and its folder.

@@ -74,7 +74,8 @@ func TestExportByLabel(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	add("[Gmail]/All Mail", `\All`, map[string][]string{"both": {`\Inbox`, "Work/2026"}, "work": {"Work/2026"}, "archived": nil})
+	add("[Gmail]/All Mail", `\All`, map[string][]string{"both": {`\Inbox`, "Work/2026", "Inbox"}, "work": {"Work/2026"}, "archived": nil,
+		"takeout": {"Inbox"}})
 	add("[Gmail]/Trash", `\Trash`, map[string][]string{"trashed": {"Work/2026"}})
 	dest := filepath.Join(t.TempDir(), "out")
 	res, err := Export(a, "gm", dest, Options{Format: Mbox, ByLabel: true})
@@ -82,7 +83,7 @@ func TestExportByLabel(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string][]string{
-		"Labels/Inbox.mbox":     {"both"},
+		"Labels/Inbox.mbox":     {"both", "takeout"}, // \Inbox and a Takeout's "Inbox": one file, each message once
 		"Labels/Work/2026.mbox": {"both", "work"},
 		"[Gmail]/All Mail.mbox": {"archived"},
 		"[Gmail]/Trash.mbox":    {"trashed"},
@@ -92,7 +93,7 @@ func TestExportByLabel(t *testing.T) {
 			t.Errorf("%s: %q, want %q", rel, got, subj)
 		}
 	}
-	if res.Labels != 2 || res.Folders != 2 || res.Messages != 5 || len(res.Files) != 4 {
+	if res.Labels != 2 || res.Folders != 2 || res.Messages != 6 || len(res.Files) != 4 {
 		t.Errorf("result: %+v", res)
 	}
 	if _, err := Export(a, "gm", filepath.Join(t.TempDir(), "x"), Options{Format: EML, ByLabel: true}); err == nil || !strings.Contains(err.Error(), "--format mbox") {

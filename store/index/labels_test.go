@@ -32,6 +32,21 @@ func TestLabels(t *testing.T) {
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// A trashed message keeps its labels, but Gmail lists it under none.
+	tr, err := a.OpenFolder(archive.FolderID{Account: "gm", Name: "[Gmail]/Trash", Delim: '/'})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.SetUIDValidity(8)
+	m := msg(1, day, "Subject: binned\r\n\r\nbody\r\n")
+	m.Labels, m.GmailID = []string{"Work"}, 200
+	if _, err := tr.Append(m); err != nil {
+		t.Fatal(err)
+	}
+	tr.Checkpoint(archive.State{UIDValidity: 8, UIDNext: 2, Messages: 1, At: day, Role: `\Trash`})
+	if err := tr.Close(); err != nil {
+		t.Fatal(err)
+	}
 	ix := open(t, filepath.Join(t.TempDir(), "ix.sqlite"))
 	if _, err := ix.Update(a, ""); err != nil {
 		t.Fatal(err)
