@@ -448,6 +448,9 @@ func (e *Engine) Labels(account string) []string {
 	return e.labels[account]
 }
 
+// LabelName is a Gmail label as a person reads it (\Inbox → Inbox).
+func LabelName(l string) string { return archive.LabelName(l) }
+
 // LabelMessages lists the archived messages that carry a label, newest
 // first, a page at a time, with how many there are.
 func (e *Engine) LabelMessages(account, label string, offset, limit int) ([]index.Row, int, error) {

@@ -11,7 +11,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
-	"github.com/lifeboat-mail/lifeboat/store/archive"
+	"github.com/lifeboat-mail/lifeboat/app/engine"
 	"github.com/lifeboat-mail/lifeboat/store/index"
 	"github.com/lifeboat-mail/lifeboat/store/msgtext"
 )
@@ -77,7 +77,7 @@ func ReaderText(r index.Row, m *msgtext.Message) string {
 	if len(r.Labels) > 0 {
 		names := make([]string, len(r.Labels))
 		for i, l := range r.Labels {
-			names[i] = archive.LabelName(l)
+			names[i] = engine.LabelName(l)
 		}
 		fmt.Fprintf(&b, "Labels: %s\n", strings.Join(names, ", "))
 	}
@@ -251,7 +251,7 @@ func (v *ArchiveView) folderText(i int) string {
 	if i < len(v.folders) {
 		return v.folders[i]
 	}
-	return "Label: " + archive.LabelName(v.labels[i-len(v.folders)])
+	return "Label: " + engine.LabelName(v.labels[i-len(v.folders)])
 }
 
 // HandleKey moves through the message list from the keyboard: Up/Down a
@@ -333,7 +333,7 @@ func (v *ArchiveView) load(w *Window, offset int) {
 			case query != "":
 				v.Status.SetText(fmt.Sprintf("%d messages match %q (showing %d)", total, query, len(v.rows)))
 			case label != "":
-				v.Status.SetText(fmt.Sprintf("%d messages labelled %s", total, archive.LabelName(label)))
+				v.Status.SetText(fmt.Sprintf("%d messages labelled %s", total, engine.LabelName(label)))
 			default:
 				v.Status.SetText(fmt.Sprintf("%d messages in %s", total, folder))
 			}
