@@ -941,6 +941,16 @@ func (p *Provider) reload() error {
 	}
 }
 
+// FlushQueue asks Postfix to try every queued message now (postqueue -f),
+// as an administrator does once a neighbour is back.
+func (p *Provider) FlushQueue() error {
+	out, err := exec.Command("postqueue", "-c", p.ConfigDir, "-f").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("mailstack: postqueue -f: %v: %s", err, out)
+	}
+	return nil
+}
+
 // AccountConfig is a Lifeboat [[account]] section named name for user of
 // this provider: IMAP over TLS and submission with STARTTLS, trusting the
 // provider's CA, the password given by password_command. imapPort and
