@@ -5,7 +5,7 @@ export LANG := en_US.UTF-8
 GO ?= go
 STATICCHECK := v0.8.2
 
-.PHONY: run demo test test-short lint cross windows bench bench-restore bench-failover deps build screenshots
+.PHONY: run demo test test-short lint cross nogui windows bench bench-restore bench-failover deps build screenshots
 
 ## run: the desktop app (with a display), else the command line; the built-in demo when no account is configured
 run: deps
@@ -18,6 +18,10 @@ build:
 	$(GO) build -o bin/lifeboat ./cmd/lifeboat
 
 ## windows: bin/lifeboat.exe, the Windows desktop app and command line (MinGW cross compiler; the first build takes minutes)
+## nogui: the command line without the desktop app (servers: no cgo, X11 or GL; less memory per process)
+nogui:
+	CGO_ENABLED=0 $(GO) build -tags nogui -o bin/lifeboat-nogui ./cmd/lifeboat
+
 windows: deps
 	CC=x86_64-w64-mingw32-gcc CGO_ENABLED=1 GOOS=windows GOARCH=amd64 $(GO) build -o bin/lifeboat.exe ./cmd/lifeboat
 	@file bin/lifeboat.exe | grep -q 'PE32+ executable.*x86-64' || { file bin/lifeboat.exe; echo "bin/lifeboat.exe is not a PE32+ x86-64 executable"; exit 1; }

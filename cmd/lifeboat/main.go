@@ -2,7 +2,8 @@
 // and searches them offline, and sends through a secondary account when a
 // provider is down. With a display and no arguments (or "gui", or
 // "--demo") it opens the desktop app (app/desktop); everything else is the
-// command line (app/cli, see "lifeboat help"). This file only chooses.
+// command line (app/cli, see "lifeboat help"). This file only chooses;
+// gui.go links the desktop app, left out by -tags nogui (gui_nogui.go).
 package main
 
 import (
@@ -16,19 +17,17 @@ import (
 	"golang.org/x/term"
 
 	"github.com/lifeboat-mail/lifeboat/app/cli"
-	"github.com/lifeboat-mail/lifeboat/app/desktop"
-	_ "github.com/lifeboat-mail/lifeboat/app/fynelog" // initialised before Fyne: no locale noise on stderr
 )
 
 func main() {
 	args := os.Args[1:]
 	switch {
-	case len(args) == 0 && desktop.DisplayAvailable():
-		os.Exit(desktop.Run(nil))
+	case len(args) == 0 && displayAvailable():
+		os.Exit(runDesktop(nil))
 	case len(args) > 0 && args[0] == "gui":
-		os.Exit(desktop.Run(args[1:]))
+		os.Exit(runDesktop(args[1:]))
 	case len(args) > 0 && args[0] == "--demo":
-		os.Exit(desktop.Run(args))
+		os.Exit(runDesktop(args))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
