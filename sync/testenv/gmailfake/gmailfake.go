@@ -617,3 +617,14 @@ func Message(subject, body string) []byte {
 	return []byte("From: a@example.test\r\nTo: someone@gmail.test\r\nSubject: " + subject +
 		"\r\nMessage-ID: <" + strings.ReplaceAll(subject, " ", ".") + "@example.test>\r\nDate: Mon, 2 Nov 2026 10:00:00 +0000\r\n\r\n" + body + "\r\n")
 }
+
+// Labels is every message's labels now, by X-GM-MSGID.
+func (s *Server) Labels() map[uint64][]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[uint64][]string, len(s.msgs))
+	for id, m := range s.msgs {
+		out[id] = append([]string(nil), m.labels...)
+	}
+	return out
+}
