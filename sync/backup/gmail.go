@@ -121,7 +121,7 @@ func (g *gmail) close() {
 	}
 }
 
-// meta asks for the X-GM items of uids in mailbox, whose UIDVALIDITY must
+// gmailMeta asks for the X-GM items of uids in mailbox, whose UIDVALIDITY must
 // still be uv.
 func (e *engine) gmailMeta(ctx context.Context, mailbox string, uv uint32, uids []uint32) (map[uint32]imapconn.GmailMeta, error) {
 	out := make(map[uint32]imapconn.GmailMeta, len(uids))
