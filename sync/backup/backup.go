@@ -814,11 +814,11 @@ func (e *engine) fetchNew(ctx context.Context, f *archive.Folder, path string, w
 				}
 				f.Remap(old, m.UID, m.Flags, m.SHA)
 				if e.gm != nil {
-					e.gm.downloaded += e.bodyBuf.size
-					if gm, ok := meta[m.UID]; ok && old.GmailID == 0 {
+					gm, ok := meta[m.UID]
+					if ok && old.GmailID == 0 {
 						f.SetGmail(old, gm.MsgID, gm.ThrID, gm.Labels) // adopted after a crash: its id again
-						e.gm.ids[gm.MsgID] = path
 					}
+					e.gm.took(e.bodyBuf.size, old.GmailID, path)
 				}
 			} else {
 				if gm, ok := meta[m.UID]; ok {
@@ -829,10 +829,7 @@ func (e *engine) fetchNew(ctx context.Context, f *archive.Folder, path string, w
 					return false, &permanent{err}
 				}
 				if e.gm != nil {
-					e.gm.downloaded += e.bodyBuf.size
-					if m.GmailID != 0 {
-						e.gm.ids[m.GmailID] = path
-					}
+					e.gm.took(e.bodyBuf.size, m.GmailID, path)
 				}
 				sum.New++
 				sum.NewBytes += e.bodyBuf.size

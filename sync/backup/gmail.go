@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -114,6 +113,15 @@ func (g *gmail) note(f *archive.Folder) {
 	g.recent[path] = recent
 }
 
+// took counts a message fetched into the archive folder at path (id: its
+// X-GM-MSGID, 0 when not known).
+func (g *gmail) took(size int64, id uint64, path string) {
+	g.downloaded += size
+	if id != 0 {
+		g.ids[id] = path
+	}
+}
+
 func (g *gmail) close() {
 	if g != nil && g.raw != nil {
 		g.raw.Close()
@@ -153,7 +161,11 @@ func (e *engine) gmailMeta(ctx context.Context, mailbox string, uv uint32, uids 
 	for len(uids) > 0 {
 		chunk := uids[:min(len(uids), gmailChunk)]
 		uids = uids[len(chunk):]
-		skipped, err := g.raw.GmailMeta(uidSet(chunk), func(m imapconn.GmailMeta) {
+		var set imap.UIDSet
+		for _, uid := range chunk {
+			set.AddNum(imap.UID(uid))
+		}
+		skipped, err := g.raw.GmailMeta(set.String(), func(m imapconn.GmailMeta) {
 			if m.MsgID == 0 {
 				return
 			}
@@ -174,27 +186,6 @@ func (e *engine) gmailMeta(ctx context.Context, mailbox string, uv uint32, uids 
 
 // gmailChunk is how many UIDs one X-GM FETCH asks for.
 const gmailChunk = 2000
-
-// uidSet writes sorted UIDs as an IMAP set with ranges ("1:4,9").
-func uidSet(uids []uint32) string {
-	sort.Slice(uids, func(i, j int) bool { return uids[i] < uids[j] })
-	var b strings.Builder
-	for i := 0; i < len(uids); {
-		j := i
-		for j+1 < len(uids) && uids[j+1] == uids[j]+1 {
-			j++
-		}
-		if b.Len() > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(strconv.FormatUint(uint64(uids[i]), 10))
-		if j > i {
-			b.WriteString(":" + strconv.FormatUint(uint64(uids[j]), 10))
-		}
-		i = j + 1
-	}
-	return b.String()
-}
 
 // gmailChanges applies what Gmail says of the folder's messages: new
 // labels of archived ones; for new UIDs, a message this folder held under
