@@ -226,7 +226,7 @@ func (e *engine) gmailChanges(ctx context.Context, f *archive.Folder, mailbox st
 		if old := f.ByGmailID(m.MsgID); old != nil {
 			// Here before under another UID (renumbered, or back from Trash).
 			f.Remap(old, uid, cs.listed[uid].flags, old.SHA)
-			if !archive.EqualFlags(old.Labels, m.Labels) {
+			if m.Labels != nil && !archive.EqualFlags(old.Labels, m.Labels) {
 				f.SetLabels(old, m.Labels)
 			}
 			sum.Remapped++
