@@ -1215,18 +1215,11 @@ func (f *Folder) SetFlags(e *Entry, flags []string) {
 }
 
 // SetLabels records a message's new Gmail labels (the whole set).
-func (f *Folder) SetLabels(e *Entry, labels []string) {
-	off := e.Offset
-	if labels == nil {
-		labels = []string{}
-	}
-	f.pending = append(f.pending, record{T: recLabels, UV: e.UIDValidity, UID: e.UID, Off: &off, Labels: labels, At: time.Now().Unix()})
-	e.Labels = labels
-	f.touch(e)
-}
+func (f *Folder) SetLabels(e *Entry, labels []string) { f.SetGmail(e, 0, 0, labels) }
 
-// SetGmail records a message's Gmail id, thread and labels, learnt after
-// it was archived (archived before Gmail mode, or adopted after a crash).
+// SetGmail records a message's Gmail labels and, when id is not 0, its
+// Gmail id and thread, learnt after it was archived (archived before Gmail
+// mode, or adopted after a crash).
 func (f *Folder) SetGmail(e *Entry, id, thread uint64, labels []string) {
 	off := e.Offset
 	if labels == nil {
