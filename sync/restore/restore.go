@@ -219,7 +219,6 @@ type job struct {
 	gmailAll bool // Gmail's All Mail: nothing to create when every message went to its labels
 	rep      *FolderReport
 	name     string
-	sources  []*archive.Folder
 	want     []*want // in restore order (the source folders' order)
 	bytes    int64
 	refused  map[*want]bool
@@ -468,15 +467,12 @@ func (r *run) listTarget(c *imapclient.Client) error {
 func (r *run) plan(ids []archive.FolderID) ([]*job, error) {
 	byName := map[string]*job{}
 	var jobs []*job
-	jobFor := func(m mapped, f *archive.Folder, source string) *job {
+	jobFor := func(m mapped, source string) *job {
 		j := byName[m.name]
 		if j == nil {
 			j = &job{name: m.name, rep: &FolderReport{Target: m.name, Role: m.role}, refused: map[*want]bool{}}
 			byName[m.name] = j
 			jobs = append(jobs, j)
-		}
-		if !slices.Contains(j.sources, f) {
-			j.sources = append(j.sources, f)
 		}
 		if !slices.Contains(j.rep.Sources, source) {
 			j.rep.Sources = append(j.rep.Sources, source)
@@ -526,8 +522,9 @@ func (r *run) plan(ids []archive.FolderID) ([]*job, error) {
 	// an archived folder of that label (an archive made before Gmail mode):
 	// once only.
 	type labelled struct {
-		j *job
-		w *want
+		j    *job
+		w    *want
+		gone bool
 	}
 	var fromLabels []labelled
 	for _, f := range folders {
@@ -540,7 +537,7 @@ func (r *run) plan(ids []archive.FolderID) ([]*job, error) {
 			// one, else a folder of All Mail's name (on Gmail, All Mail).
 			role = `\Archive`
 		}
-		j := jobFor(r.t.mapFolder(id, role, r.opts.Into), f, id.Path())
+		j := jobFor(r.t.mapFolder(id, role, r.opts.Into), id.Path())
 		j.gmailAll = j.gmailAll || gmail
 		j.rep.Damaged += len(f.Damaged())
 		type item struct {
@@ -582,7 +579,7 @@ func (r *run) plan(ids []archive.FolderID) ([]*job, error) {
 				}
 				w := &want{src: it.src, entry: it.e}
 				if byLabel {
-					fromLabels = append(fromLabels, labelled{j, w})
+					fromLabels = append(fromLabels, labelled{j, w, it.gone})
 					continue
 				}
 				j.want = append(j.want, w)
@@ -598,9 +595,12 @@ func (r *run) plan(ids []archive.FolderID) ([]*job, error) {
 				have[lw.j][w.entry.SHA]++
 			}
 		}
-		if have[lw.j][lw.w.entry.SHA] > 0 {
+		if have[lw.j][lw.w.entry.SHA] > 0 { // counted once, as the folder's
 			have[lw.j][lw.w.entry.SHA]--
 			lw.j.rep.Archived--
+			if lw.gone {
+				lw.j.rep.Deleted--
+			}
 			continue
 		}
 		lw.j.want = append(lw.j.want, lw.w)
@@ -612,8 +612,7 @@ func (r *run) plan(ids []archive.FolderID) ([]*job, error) {
 			kept = append(kept, j)
 		}
 	}
-	jobs = kept
-	return jobs, nil
+	return kept, nil
 }
 
 // hasGmailIDs reports whether f holds messages with Gmail ids (an All Mail
@@ -634,7 +633,7 @@ var labelFolders = map[string]struct{ name, role string }{
 	`\Inbox`: {"INBOX", ""}, `\Sent`: {"Sent", `\Sent`}, `\Draft`: {"Drafts", `\Drafts`}}
 
 // labelJobs are the jobs of the folders a message's Gmail labels make.
-func (r *run) labelJobs(labels []string, f *archive.Folder, jobFor func(mapped, *archive.Folder, string) *job) []*job {
+func (r *run) labelJobs(labels []string, f *archive.Folder, jobFor func(mapped, string) *job) []*job {
 	var out []*job
 	for _, l := range labels {
 		id := archive.FolderID{Account: f.ID.Account, Name: l, Delim: '/'} // Gmail's separator
@@ -644,7 +643,7 @@ func (r *run) labelJobs(labels []string, f *archive.Folder, jobFor func(mapped, 
 		} else if strings.HasPrefix(l, `\`) || l == "" {
 			continue
 		}
-		j := jobFor(r.t.mapFolder(id, role, r.opts.Into), f, "label "+archive.LabelName(l))
+		j := jobFor(r.t.mapFolder(id, role, r.opts.Into), "label "+archive.LabelName(l))
 		if !slices.Contains(out, j) {
 			out = append(out, j)
 		}
