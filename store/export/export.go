@@ -85,9 +85,15 @@ func Export(a *archive.Archive, account, dest string, o Options) (Result, error)
 	if o.Format == Thunderbird {
 		tb = newTBNames(a, ids)
 	}
-	byLabel := map[string][]item{} // by the label's file
-	labelNames := map[string]string{}
-	var labels []string
+	lf := labelFiles{items: map[string][]item{}, names: map[string]string{}}
+	wrote := func(what, path string, n int, b int64) {
+		res.Messages += n
+		res.Bytes += b
+		res.Files = append(res.Files, path)
+		if o.Progress != nil {
+			o.Progress(what, n)
+		}
+	}
 	for _, id := range ids {
 		f, err := a.ReadFolder(id)
 		if err != nil {
@@ -106,23 +112,8 @@ func Export(a *archive.Archive, account, dest string, o Options) (Result, error)
 				}
 				if !o.ByLabel || len(e.Labels) == 0 || f.State.Role == `\Trash` || f.State.Role == `\Junk` {
 					rest = append(rest, item{f, e})
-					continue
-				}
-				// By the file each label is written to: \Inbox and a
-				// Takeout's "Inbox", or names that are one once made safe,
-				// share a file, and a message is in it once.
-				var files []string
-				for _, l := range e.Labels {
-					rel := labelFile(l)
-					if slices.Contains(files, rel) {
-						continue
-					}
-					files = append(files, rel)
-					if byLabel[rel] == nil {
-						labels = append(labels, rel)
-						labelNames[rel] = archive.LabelName(l)
-					}
-					byLabel[rel] = append(byLabel[rel], item{f, e})
+				} else {
+					lf.add(f, e)
 				}
 			}
 			if o.ByLabel && len(rest) == 0 {
@@ -140,26 +131,16 @@ func Export(a *archive.Archive, account, dest string, o Options) (Result, error)
 			return res, err
 		}
 		res.Folders++
-		res.Messages += n
-		res.Bytes += b
-		res.Files = append(res.Files, path)
-		if o.Progress != nil {
-			o.Progress(id.Path(), n)
-		}
+		wrote(id.Path(), path, n, b)
 	}
-	for _, l := range labels {
-		path := filepath.Join(dest, filepath.FromSlash(l))
-		n, b, err := writeItems(path, byLabel[l], false)
+	for _, rel := range lf.order {
+		path := filepath.Join(dest, filepath.FromSlash(rel))
+		n, b, err := writeItems(path, lf.items[rel], false)
 		if err != nil {
 			return res, err
 		}
 		res.Labels++
-		res.Messages += n
-		res.Bytes += b
-		res.Files = append(res.Files, path)
-		if o.Progress != nil {
-			o.Progress("Label: "+labelNames[l], n)
-		}
+		wrote("Label: "+lf.names[rel], path, n, b)
 	}
 	if tb != nil {
 		// Thunderbird shows a folder's subfolders only when the parent has
@@ -238,10 +219,30 @@ func writeMbox(path string, f *archive.Folder, o Options, mozilla bool) (n int, 
 	return writeItems(path, items, mozilla)
 }
 
-// labelFile is where a label's messages are written, relative to the
-// destination.
-func labelFile(l string) string {
-	return "Labels/" + safePath(strings.Split(archive.LabelName(l), "/")) + ".mbox"
+// labelFiles gathers the messages of each label's file (ByLabel), by the
+// file's path relative to the destination: \Inbox and a Takeout's "Inbox",
+// or names that are one once made safe, share a file, and a message is in
+// it once.
+type labelFiles struct {
+	items map[string][]item
+	names map[string]string // a label the file is named after, as a person reads it
+	order []string          // the files in the order first met
+}
+
+func (lf *labelFiles) add(f *archive.Folder, e *archive.Entry) {
+	var files []string
+	for _, l := range e.Labels {
+		rel := "Labels/" + safePath(strings.Split(archive.LabelName(l), "/")) + ".mbox"
+		if slices.Contains(files, rel) {
+			continue
+		}
+		files = append(files, rel)
+		if lf.items[rel] == nil {
+			lf.order = append(lf.order, rel)
+			lf.names[rel] = archive.LabelName(l)
+		}
+		lf.items[rel] = append(lf.items[rel], item{f, e})
+	}
 }
 
 // item is one archived message and its folder.
