@@ -454,12 +454,10 @@ func (a *Appender) MultiAppend(mailbox string, msgs []AppendMsg) (uidValidity ui
 		if rep.err == nil {
 			// The command ended early; the rest of what we meant to send
 			// would be read as commands: this connection is done.
-			a.conn.Close()
-			a.broken = true
+			a.dead(nil)
 		}
 	case werr != nil:
-		a.conn.Close() // a literal cut short: the server waits for the rest
-		a.broken = true
+		a.dead(nil) // a literal cut short: the server waits for the rest
 		rep = <-done
 		return 0, nil, werr
 	default:

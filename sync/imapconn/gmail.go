@@ -92,7 +92,9 @@ func (a *Appender) noDeadline() {
 	a.conn.SetReadDeadline(time.Time{})
 }
 
-// dead marks the connection unusable after a transport error.
+// dead closes the connection and marks it unusable (after a transport
+// error, or a command the server and Lifeboat no longer agree on), and
+// returns err.
 func (a *Appender) dead(err error) error {
 	a.broken = true
 	a.conn.Close()
