@@ -37,7 +37,10 @@ func (c *command) export(args []string) error {
 		return err
 	}
 	where := plural(res.Folders, "folder", "folders")
-	if res.Labels > 0 {
+	switch {
+	case res.Labels > 0 && res.Folders == 0:
+		where = plural(res.Labels, "label", "labels")
+	case res.Labels > 0:
 		where += " and " + plural(res.Labels, "label", "labels")
 	}
 	fmt.Fprintf(c.env.Stdout, "Exported %s in %s (%s) to %s.\n", plural(res.Messages, "message", "messages"), where, humanBytes(res.Bytes), pos[0])
