@@ -506,35 +506,62 @@ func unflow(s string, delsp bool) string {
 // tidy makes text fit to show: line breaks are \n, control characters and
 // invisible ones are gone, lines lose trailing white space, runs of more
 // than maxBlank empty lines are cut to maxBlank, and the text has no empty
-// lines at its start or end.
+// lines at its start or end. It is one pass over s (it is on the path of
+// every message indexed), with bytes that are not UTF-8 turned into U+FFFD.
 func tidy(s string, maxBlank int) string {
-	s = strings.ReplaceAll(s, "\r\n", "\n")
-	s = strings.Map(func(r rune) rune {
-		switch {
-		case r == '\n' || r == '\t':
-			return r
-		case r == '\r':
-			return '\n'
-		case r < ' ' || r == 0x7f || (r >= 0x80 && r < 0xa0) || invisible(r):
-			return -1
-		}
-		return r
-	}, s)
 	var b strings.Builder
 	b.Grow(len(s))
+	line := make([]byte, 0, 128)
 	blank := 0
-	for _, line := range strings.Split(s, "\n") {
-		line = strings.TrimRight(line, " \t\u00a0")
-		if line == "" {
+	endLine := func() {
+		l := line
+		for len(l) > 0 {
+			if c := l[len(l)-1]; c == ' ' || c == '\t' {
+				l = l[:len(l)-1]
+			} else if len(l) >= 2 && l[len(l)-2] == 0xc2 && l[len(l)-1] == 0xa0 { // U+00A0
+				l = l[:len(l)-2]
+			} else {
+				break
+			}
+		}
+		if len(l) == 0 {
 			blank++
+		} else {
+			if b.Len() > 0 {
+				for range min(blank, maxBlank) + 1 {
+					b.WriteByte('\n')
+				}
+			}
+			blank = 0
+			b.Write(l)
+		}
+		line = line[:0]
+	}
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			i++
+			switch {
+			case c == '\n':
+				endLine()
+			case c == '\r':
+				endLine()
+				if i < len(s) && s[i] == '\n' {
+					i++
+				}
+			case c == '\t' || (c >= ' ' && c != 0x7f):
+				line = append(line, c)
+			}
 			continue
 		}
-		if b.Len() > 0 {
-			b.WriteString(strings.Repeat("\n", min(blank, maxBlank)+1))
+		r, n := utf8.DecodeRuneInString(s[i:])
+		i += n
+		if r < 0xa0 || invisible(r) {
+			continue // C1 controls
 		}
-		blank = 0
-		b.WriteString(line)
+		line = utf8.AppendRune(line, r)
 	}
+	endLine()
 	return b.String()
 }
 

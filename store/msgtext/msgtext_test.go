@@ -504,3 +504,58 @@ func TestParseForSearchLikeParse(t *testing.T) {
 		t.Fatal("no test message has an attachment")
 	}
 }
+
+// tidyReference is tidy as it was first written, in several passes over
+// the text: the one-pass tidy must give the same text.
+func tidyReference(s string, maxBlank int) string {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case r == '\n' || r == '\t':
+			return r
+		case r == '\r':
+			return '\n'
+		case r < ' ' || r == 0x7f || (r >= 0x80 && r < 0xa0) || invisible(r):
+			return -1
+		}
+		return r
+	}, s)
+	var b strings.Builder
+	blank := 0
+	for _, line := range strings.Split(s, "\n") {
+		line = strings.TrimRight(line, " \t\u00a0")
+		if line == "" {
+			blank++
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString(strings.Repeat("\n", min(blank, maxBlank)+1))
+		}
+		blank = 0
+		b.WriteString(line)
+	}
+	return b.String()
+}
+
+func FuzzTidy(f *testing.F) {
+	for _, s := range []string{"", "a", "\n\n a \r\n\r\n\r\n\rb\t \u00a0\n", "x\u200b\u00a0\u200b\ny", "\xff\xc2\n\xc2\xa0",
+		"\r\r\n\n\x00\x7f\u0085c", "  \t\n\n\n\n\nend \u00a0 \u00a0", "é\u00ad\ufeffü\r"} {
+		f.Add(s, 1)
+		f.Add(s, 2)
+	}
+	f.Fuzz(func(t *testing.T, s string, maxBlank int) {
+		maxBlank = max(0, maxBlank%4)
+		if got, want := tidy(s, maxBlank), tidyReference(s, maxBlank); got != want {
+			t.Fatalf("tidy(%q, %d) = %q, want %q", s, maxBlank, got, want)
+		}
+	})
+}
+
+func BenchmarkTidy(b *testing.B) {
+	text := strings.Repeat("Dear team,\r\n\r\nplease find the quarterly report attached; the numbers are  \r\n"+
+		"better than last year's. Grüße, Jörg\u00a0\r\n\r\n\r\n\r\n> quoted line\r\n", 200)
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		tidy(text, 2)
+	}
+}
