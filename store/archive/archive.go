@@ -1320,6 +1320,14 @@ type mboxWriter struct {
 const mboxWriteSize = 1 << 20
 
 func (w *mboxWriter) Write(p []byte) (int, error) {
+	if len(w.buf) > 0 && len(w.buf)+len(p) > mboxWriteSize { // keep the buffer within its size
+		if err := w.flush(); err != nil {
+			return 0, err
+		}
+	}
+	if w.buf == nil {
+		w.buf = make([]byte, 0, mboxWriteSize)
+	}
 	w.buf = append(w.buf, p...)
 	if len(w.buf) >= mboxWriteSize {
 		if err := w.flush(); err != nil {
@@ -1349,7 +1357,7 @@ func (w *mboxWriter) flush() error {
 		return err
 	}
 	w.buf = w.buf[:0]
-	if cap(w.buf) > 4*mboxWriteSize {
+	if cap(w.buf) > mboxWriteSize {
 		w.buf = nil
 	}
 	return nil

@@ -6,7 +6,8 @@ import (
 )
 
 // MessageID returns the Message-ID header of a message's head, unfolded and
-// trimmed, or "" when there is none.
+// trimmed, or "" when there is none. The string is a copy of its own: an
+// entry that keeps it does not keep the head with it.
 func MessageID(head []byte) string {
 	if i := bytes.Index(head, []byte("\r\n\r\n")); i >= 0 {
 		head = head[:i+2]
@@ -26,7 +27,7 @@ func MessageID(head []byte) string {
 		if len(v) > 998 {
 			v = v[:998]
 		}
-		return v
+		return strings.Clone(v)
 	}
 	return ""
 }

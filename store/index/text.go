@@ -19,7 +19,9 @@ const (
 	// maxTextRead is how much of a message is read for its text. The text
 	// of a message comes before its attachments nearly always; a message
 	// cut here is taken apart as far as it goes.
-	maxTextRead = 4 << 20
+	maxTextRead = 1 << 20
+	// keepTextBuffer is the largest buffer a reader keeps between messages.
+	keepTextBuffer = 256 << 10
 	// maxBodyText is how much body text of a message is indexed.
 	maxBodyText = 64 << 10
 	// textBatch is how many messages are indexed per transaction, at
@@ -176,6 +178,10 @@ func readText(f *archive.Folder, e *archive.Entry, p *pendingText, buf *bytes.Bu
 		return // the log changed since the row was written: the next Update sees it
 	}
 	buf.Reset()
+	if want := int(min(e.Length, maxTextRead)); buf.Cap() < want {
+		*buf = bytes.Buffer{}
+		buf.Grow(want) // the size at once: growing by doubling would leave up to twice that
+	}
 	err := f.WriteOriginal(&capped{buf, maxTextRead}, e)
 	if err != nil && !errors.Is(err, errCapped) {
 		return
@@ -187,7 +193,7 @@ func readText(f *archive.Folder, e *archive.Entry, p *pendingText, buf *bytes.Bu
 	p.to = orElse(strings.TrimSuffix(m.To+", "+m.Cc, ", "), p.to)
 	p.body = msgtext.SearchText(m, maxBodyText)
 	p.hasAttachment = len(m.Attachments) > 0
-	if buf.Cap() > 2*maxTextRead { // do not keep a huge buffer around
+	if buf.Cap() > keepTextBuffer { // a big message's buffer is not kept for the next one
 		*buf = bytes.Buffer{}
 	}
 }
