@@ -65,6 +65,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -342,6 +343,12 @@ type record struct {
 	Count    uint32    `json:"count,omitempty"`
 	Old      uint32    `json:"old,omitempty"`
 	Use      string    `json:"use,omitempty"` // recState: the folder's SPECIAL-USE attribute on the server
+	// recState, since Lifeboat's summed-up checkpoints: the folder as the
+	// checkpoint left it, its archived messages (Held), how many of them
+	// are adopted and not matched (Unm), and the mbox's length (End), for
+	// PeekFolder.
+	Held *int `json:"held,omitempty"`
+	Unm  int  `json:"unm,omitempty"`
 }
 
 // altRead is another reading of an adopted record: the hash its bytes have
@@ -740,6 +747,7 @@ type badLine struct {
 // a *DamagedError, unless bad is set: then damaged lines are collected there
 // and skipped (for verify and repair).
 func (f *Folder) replay(r io.Reader, bad *[]badLine) (good, size int64, err error) {
+	replays.Add(1)
 	if st, ok := r.(interface{ Stat() (os.FileInfo, error) }); ok && len(f.entries) == 0 {
 		if fi, err := st.Stat(); err == nil {
 			f.presize(int(min(fi.Size()/220, 50_000_000))) // a message record is about 220 bytes
@@ -1293,13 +1301,82 @@ func (f *Folder) MarkGone(e *Entry, at time.Time) {
 	f.touch(e)
 }
 
-// Checkpoint records the server's state at the end of a complete sync.
+// Checkpoint records the server's state at the end of a complete sync. The
+// record also sums the folder up as it is then (see PeekFolder), unless
+// opening it left bytes in place that the next opening must report again.
 func (f *Folder) Checkpoint(s State) {
-	f.pending = append(f.pending, record{T: recState, UV: s.UIDValidity, UIDNext: s.UIDNext, ModSeq: s.HighestModSeq, Count: s.Messages, At: s.At.Unix(), Use: s.Role})
 	if s.Role == "" {
 		s.Role = f.State.Role
 	}
+	rec := record{T: recState, UV: s.UIDValidity, UIDNext: s.UIDNext, ModSeq: s.HighestModSeq, Count: s.Messages, At: s.At.Unix(), Use: s.Role}
+	if f.LeftInPlace == 0 {
+		held := len(f.entries)
+		rec.Held, rec.Unm, rec.End = &held, f.Unmatched(), f.pos
+	}
+	f.pending = append(f.pending, rec)
 	f.State = s
+}
+
+var replays atomic.Int64
+
+// Replays counts the folder logs this process has read whole (for tests
+// and benchmarks of what a run reads).
+func Replays() int64 { return replays.Load() }
+
+// Summary is what a folder's last checkpoint says of the whole folder.
+type Summary struct {
+	State     State
+	Messages  int // archived messages (Entries)
+	Unmatched int // of them, adopted and not found on the server yet
+}
+
+// peekTail is how much of the end of a log PeekFolder reads: a checkpoint
+// record is a line of about 150 bytes.
+const peekTail = 4096
+
+// PeekFolder reads only the last line of a folder's log: when it is a
+// checkpoint that summed the folder up, and the mbox is exactly as long as
+// that checkpoint left it, nothing happened to the folder since and the
+// summary is its state: a backup can tell an unchanged folder without
+// reading its whole log. ok is false for anything else (a log written
+// before summaries, records after the checkpoint, a torn last line, bytes a
+// crash left in the mbox, a folder never checkpointed): the
+// caller then opens the folder, which recovers and reports as ever.
+func (a *Archive) PeekFolder(id FolderID) (s Summary, ok bool) {
+	lf, err := os.Open(a.LogPath(id))
+	if err != nil {
+		return s, false
+	}
+	defer lf.Close()
+	st, err := lf.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		return s, false
+	}
+	n := min(st.Size(), peekTail)
+	buf := make([]byte, n)
+	if n == 0 {
+		return s, false
+	}
+	if _, err := lf.ReadAt(buf, st.Size()-n); err != nil || buf[n-1] != '\n' {
+		return s, false // a torn last line: opening quarantines it
+	}
+	i := bytes.LastIndexByte(buf[:n-1], '\n')
+	if i < 0 {
+		return s, false // the only line (no header), or a line too long to be a checkpoint
+	}
+	var rec record
+	if err := decodeRecord(buf[i+1:], &rec); err != nil || rec.T != recState || rec.Held == nil {
+		return s, false
+	}
+	mst, err := os.Stat(a.MboxPath(id))
+	if err != nil || !mst.Mode().IsRegular() || mst.Size() != rec.End {
+		return s, false
+	}
+	s.State = State{UIDValidity: rec.UV, UIDNext: rec.UIDNext, HighestModSeq: rec.ModSeq, Messages: rec.Count, Role: rec.Use}
+	if rec.At != 0 {
+		s.State.At = time.Unix(rec.At, 0)
+	}
+	return Summary{State: s.State, Messages: *rec.Held, Unmatched: rec.Unm}, true
 }
 
 // Pending reports how many records were queued since the last Commit.

@@ -159,3 +159,79 @@ func TestServerFoldersNamedLikeLifeboatsOwn(t *testing.T) {
 		t.Fatalf("%d local copies, want 4", len(local.Entries()))
 	}
 }
+
+// A folder the server did not change is told from its last checkpoint
+// alone; bytes past that checkpoint (another program's, or a run killed
+// after writing a message and before logging it) still make the run open
+// the folder, adopt them and say so, and a damaged last log line is
+// quarantined as before.
+func TestUnchangedFolderWithBytesPastItsCheckpoint(t *testing.T) {
+	p := startDemo(t, demo.Options{Empty: true})
+	for i := range 5 {
+		if err := p.Deliver("INBOX", demoMessage(i), time.Date(2026, 1, 1, 0, 0, i, 0, time.UTC)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := newArchive(t)
+	if r := backupOnce(t, a, account(p)); r.Err != nil || len(r.Run.Warnings) != 0 {
+		t.Fatalf("first backup: %v %v", r.Err, r.Run.Warnings)
+	}
+	id := archive.FolderID{Account: "demo", Name: "INBOX", Delim: '/'}
+	if _, ok := a.PeekFolder(id); !ok {
+		t.Fatal("a complete backup left no summed-up checkpoint")
+	}
+	extra := "From someone Thu Jan  1 00:00:00 2026\nFrom: other@example.test\nSubject: put here by another program\n\nhello\n\n"
+	mb, err := os.OpenFile(a.MboxPath(id), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mb.WriteString(extra); err != nil {
+		t.Fatal(err)
+	}
+	mb.Close()
+	// Older than its log, as a copy may leave it: the account's
+	// preparation (which opens folders written after their logs) passes it
+	// by, and the checkpoint's length must tell.
+	ls, err := os.Stat(a.LogPath(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := ls.ModTime().Add(-time.Hour)
+	if err := os.Chtimes(a.MboxPath(id), old, old); err != nil {
+		t.Fatal(err)
+	}
+
+	r := backupOnce(t, a, account(p))
+	if r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	fr := folderRun(r, "INBOX")
+	if fr.Unchanged || fr.Archived != 6 {
+		t.Fatalf("INBOX after bytes were appended to its mbox: %+v (warnings %v)", fr, r.Run.Warnings)
+	}
+	if w := strings.Join(r.Run.Warnings, "\n"); !strings.Contains(w, "1 messages adopted") {
+		t.Errorf("the run does not report the adopted message:\n%s", w)
+	}
+
+	// A torn last log line: quarantined, the folder still backed up.
+	lf, err := os.OpenFile(a.LogPath(id), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lf.WriteString(`{"t":"f","uv":1,"ui`)
+	lf.Close()
+	r = backupOnce(t, a, account(p))
+	if r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if w := strings.Join(r.Run.Warnings, "\n"); !strings.Contains(w, "quarantine") {
+		t.Errorf("the torn log line is not reported:\n%s", w)
+	}
+	f, err := a.ReadFolder(id)
+	if err != nil {
+		t.Fatalf("after the torn line: %v", err)
+	}
+	if len(f.Entries()) != 6 {
+		t.Errorf("%d messages archived, want 6", len(f.Entries()))
+	}
+}

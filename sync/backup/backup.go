@@ -579,6 +579,17 @@ func (e *engine) folder(ctx context.Context, fi folderInfo, sum *archive.FolderR
 			return &permanent{err}
 		}
 	}
+	// An unchanged folder is told from its last checkpoint alone, without
+	// reading its log (Gmail's folders are read whole: their ids count
+	// toward the day's downloads).
+	if e.gm == nil && fi.status != nil {
+		if s, ok := arch.PeekFolder(id); ok && s.Unmatched == 0 && unchanged(s.State, fi.status) && s.State.Role == role(fi.list) {
+			sum.Unchanged = true
+			sum.OnServer = s.State.Messages
+			sum.Archived = s.Messages
+			return nil
+		}
+	}
 	f, err := arch.OpenFolder(id)
 	var damaged *archive.DamagedError
 	var notMbox *archive.NotMboxError

@@ -141,7 +141,9 @@ func TestFullThenIncremental(t *testing.T) {
 		t.Fatalf("unseen on server after backup: %d, want %d", *st.NumUnseen, unseen)
 	}
 
-	// A run with no change skips every folder without SELECT.
+	// A run with no change skips every folder without SELECT, and
+	// without reading its log: the last checkpoint sums it up.
+	replays := archive.Replays()
 	res = backupOnce(t, a, account(p))
 	if res.Err != nil {
 		t.Fatal(res.Err)
@@ -150,6 +152,12 @@ func TestFullThenIncremental(t *testing.T) {
 		if !fr.Unchanged || fr.New != 0 {
 			t.Fatalf("no-change run touched %s: %+v", fr.Path, fr)
 		}
+		if n := len(want[fr.Path]); fr.Archived != n || fr.OnServer != uint32(n) {
+			t.Errorf("no-change run: %s has %d archived, %d on the server; want %d", fr.Path, fr.Archived, fr.OnServer, n)
+		}
+	}
+	if n := archive.Replays() - replays; n != 0 {
+		t.Errorf("the no-change run read %d folder logs whole, want 0", n)
 	}
 	// New mail: only it is fetched.
 	p.Deliver("INBOX", []byte("Subject: new\r\nMessage-ID: <new@x>\r\n\r\nnew\r\n"), time.Now())
