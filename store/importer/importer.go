@@ -252,8 +252,10 @@ func readEMLDir(dir string, add func(parsed) error, problems *[]string) error {
 
 // flagsOf reads the flags mail programs keep in headers: Status/X-Status
 // (mutt, Pine, Apple Mail's exports), X-Mozilla-Status (Thunderbird), and
-// Takeout's X-Gmail-Labels (returned as labels; "Unread", "Starred" and
-// "Opened" also set flags).
+// Takeout's X-Gmail-Labels (returned as labels, the system ones as IMAP
+// names them, \Inbox for "Inbox"; "Unread" and "Opened" are flags, not
+// labels, "Starred" both, and "Archived" is left out: over IMAP, a message
+// out of the Inbox simply lacks \Inbox).
 func flagsOf(raw []byte) (flags, labels []string) {
 	set := map[string]bool{}
 	h := headers(raw)
@@ -284,15 +286,19 @@ func flagsOf(raw []byte) (flags, labels []string) {
 	if v, ok := h["x-gmail-labels"]; ok {
 		unread := false
 		for _, l := range splitLabels(v) {
-			labels = append(labels, l)
 			switch l {
 			case "Unread":
 				unread = true
+				continue // a state, not a label
 			case "Opened":
 				set[`\Seen`] = true
+				continue
+			case "Archived":
+				continue // not in the Inbox: no label says so over IMAP either
 			case "Starred":
 				set[`\Flagged`] = true
 			}
+			labels = append(labels, archive.CanonicalLabel(l))
 		}
 		if !unread {
 			set[`\Seen`] = true

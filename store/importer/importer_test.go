@@ -54,7 +54,7 @@ func TestImportTakeout(t *testing.T) {
 	}
 	byID, raw := folder(t, a, "takeout")
 	e := byID["<t1@gmail.test>"]
-	if e == nil || strings.Join(e.Labels, "|") != "Inbox|Important|Opened|Work, 2023" || flags(e) != `\Seen` {
+	if e == nil || strings.Join(e.Labels, "|") != `\Inbox|\Important|Work, 2023` || flags(e) != `\Seen` {
 		t.Fatalf("t1: %+v", e)
 	}
 	if !strings.HasSuffix(raw["<t1@gmail.test>"], "Hello\r\nFrom the start of a line\r\n") {
@@ -63,7 +63,7 @@ func TestImportTakeout(t *testing.T) {
 	if e.Date.Unix() != 1700000000 {
 		t.Errorf("t1 dated %v, want the separator's", e.Date)
 	}
-	if e := byID["<t2@gmail.test>"]; e == nil || flags(e) != `\Flagged` {
+	if e := byID["<t2@gmail.test>"]; e == nil || flags(e) != `\Flagged` || strings.Join(e.Labels, "|") != `\Sent|\Starred` {
 		t.Errorf("t2 (starred, unread): %+v", e)
 	}
 	// Again: nothing added.

@@ -628,10 +628,15 @@ func (w *labelWriter) set(id int64, e *archive.Entry, replace bool) error {
 			return err
 		}
 	}
+	seen := map[string]bool{}
 	for _, l := range e.Labels {
 		if w.none {
 			break
 		}
+		if l = archive.CanonicalLabel(l); seen[l] { // an import's "Inbox" beside \Inbox
+			continue
+		}
+		seen[l] = true
 		if w.ins == nil {
 			if w.ins, err = w.tx.Prepare(`INSERT INTO labels (message, account, label, date) VALUES (?, ?, ?, ?)`); err != nil {
 				return err

@@ -92,3 +92,35 @@ func TestLabels(t *testing.T) {
 	}
 	check("after a rebuild", []LabelStat{{"Straße", 1}, {"Work", 2}, {`\Inbox`, 1}, {`\Sent`, 1}}, []string{"m2", "m1"})
 }
+
+// An archive imported from a Takeout by an older Lifeboat has "Inbox"
+// where IMAP says \Inbox: both are listed as one label, each message once.
+func TestTakeoutSystemLabelsAreIMAPs(t *testing.T) {
+	a, err := archive.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := a.OpenFolder(archive.FolderID{Account: "gm", Name: "[Gmail]/All Mail", Delim: '/'})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetUIDValidity(7)
+	for i, labels := range [][]string{{`\Inbox`}, {"Inbox", "Work"}, {"Inbox", `\Inbox`}, {"Sent"}} {
+		m := msg(uint32(i+1), day.AddDate(0, 0, i), "Subject: m\r\n\r\nbody\r\n")
+		m.Labels = labels
+		if _, err := f.Append(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ix := open(t, filepath.Join(t.TempDir(), "ix.sqlite"))
+	if _, err := ix.Update(a, ""); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ix.Labels("gm")
+	if want := []LabelStat{{"Work", 1}, {`\Inbox`, 3}, {`\Sent`, 1}}; err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("labels %+v, %v; want %+v", got, err, want)
+	}
+}

@@ -636,6 +636,7 @@ var labelFolders = map[string]struct{ name, role string }{
 func (r *run) labelJobs(labels []string, f *archive.Folder, jobFor func(mapped, string) *job) []*job {
 	var out []*job
 	for _, l := range labels {
+		l = archive.CanonicalLabel(l)                                      // a Takeout's "Inbox" is \Inbox
 		id := archive.FolderID{Account: f.ID.Account, Name: l, Delim: '/'} // Gmail's separator
 		role := ""
 		if sys, ok := labelFolders[l]; ok {
