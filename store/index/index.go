@@ -92,7 +92,7 @@ CREATE INDEX labels_by_message ON labels (message);
 CREATE INDEX messages_by_date ON messages (folder, date DESC, off DESC);
 CREATE UNIQUE INDEX messages_by_off ON messages (folder, off);
 CREATE INDEX messages_by_newest ON messages (date DESC, folder, off DESC);
-CREATE INDEX messages_untexted ON messages (folder) WHERE texted = 0;
+CREATE INDEX messages_untexted_off ON messages (folder, off) WHERE texted = 0;
 -- Full text, by messages.id. Contentless: the words are indexed, the text is
 -- not kept twice (it is in the archive). to_addr holds To and Cc.
 CREATE VIRTUAL TABLE messages_fts USING fts5 (subject, from_addr, to_addr, body,
@@ -189,7 +189,7 @@ func (ix *Index) migrate() error {
 		return err
 	}
 	if v == schemaVersion {
-		return nil
+		return ix.upgrade()
 	}
 	tx, err := ix.db.Begin()
 	if err != nil {
@@ -230,6 +230,25 @@ func (ix *Index) migrate() error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// upgrade brings an index of the current version to the current schema
+// where it changed without a new version (an index of SQL's, nothing
+// derived from the archive).
+func (ix *Index) upgrade() error {
+	var old int
+	if err := ix.db.QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'messages_untexted'`).Scan(&old); err != nil || old == 0 {
+		return err
+	}
+	// The rows waiting for their text are read a page at a time, in
+	// archive order.
+	return ix.inTx(func(tx *sql.Tx) error {
+		if _, err := tx.Exec(`CREATE INDEX IF NOT EXISTS messages_untexted_off ON messages (folder, off) WHERE texted = 0`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(`DROP INDEX IF EXISTS messages_untexted`)
+		return err
+	})
 }
 
 // Close closes the database.

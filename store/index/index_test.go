@@ -564,3 +564,49 @@ func TestUpdateFolderFromAWritersChanges(t *testing.T) {
 	}
 	same()
 }
+
+// The rows waiting for their text are read a page at a time: a folder of
+// more new messages than a page has them all indexed, through the partial
+// index in archive order (an index made before it is upgraded at Open).
+func TestTextsInPages(t *testing.T) {
+	a, err := archive.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bodies []string
+	for i := range 3*textBatch + 7 {
+		bodies = append(bodies, fmt.Sprintf("Subject: m%d\r\n\r\nword%d common\r\n", i, i))
+	}
+	appendTo(t, a, inbox, bodies...)
+	path := filepath.Join(t.TempDir(), "ix.db")
+	ix := open(t, path)
+	// As an index of the same version made before the partial index had
+	// the offset.
+	if _, err := ix.db.Exec(`DROP INDEX messages_untexted_off; CREATE INDEX messages_untexted ON messages (folder) WHERE texted = 0`); err != nil {
+		t.Fatal(err)
+	}
+	ix.Close()
+	ix = open(t, path)
+	var plan, name string
+	var x, y int
+	if err := ix.db.QueryRow(`EXPLAIN QUERY PLAN SELECT id FROM messages WHERE folder = 1 AND texted = 0 AND off > 5 ORDER BY off LIMIT 10`).Scan(&x, &y, &name, &plan); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(plan, "messages_untexted_off") {
+		t.Errorf("the page query's plan is %q, want it to use messages_untexted_off", plan)
+	}
+	st, err := ix.Update(a, "")
+	if err != nil || st.Texts != len(bodies) {
+		t.Fatalf("Update: %+v, %v; want %d texts", st, err, len(bodies))
+	}
+	for _, w := range []string{"word0", fmt.Sprintf("word%d", textBatch), fmt.Sprintf("word%d", len(bodies)-1)} {
+		q, _ := ParseQuery(w)
+		if _, n, err := ix.Search(q); err != nil || n != 1 {
+			t.Errorf("%s: found %d (%v), want 1", w, n, err)
+		}
+	}
+	q, _ := ParseQuery("common")
+	if _, n, err := ix.Search(q); err != nil || n != len(bodies) {
+		t.Errorf("common: found %d (%v), want %d", n, err, len(bodies))
+	}
+}

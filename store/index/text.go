@@ -2,12 +2,14 @@ package index
 
 import (
 	"bytes"
+	"cmp"
 	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 
@@ -59,33 +61,20 @@ func (ix *Index) indexFolderText(a *archive.Archive, id archive.FolderID, f *arc
 			return 0, fmt.Errorf("indexing the text of %s: %w", id, err)
 		}
 	}
-	rows, err := ix.db.Query(`SELECT m.id, m.off, m.sha, m.subject, m.from_addr, m.to_addr FROM messages m
-		JOIN folders f ON f.id = m.folder WHERE f.account = ? AND f.path = ? AND m.texted = 0 ORDER BY m.off`,
-		id.Account, id.Path())
-	if err != nil {
-		return 0, err
-	}
-	var todo []pendingText
-	for rows.Next() {
-		var p pendingText
-		if err := rows.Scan(&p.id, &p.off, &p.sha, &p.subject, &p.from, &p.to); err != nil {
-			rows.Close()
-			return 0, err
+	var folder int64
+	if err := ix.db.QueryRow(`SELECT id FROM folders WHERE account = ? AND path = ?`, id.Account, id.Path()).Scan(&folder); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, nil
 		}
-		todo = append(todo, p)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return 0, err
 	}
-	byOff := make(map[int64]*archive.Entry, len(f.Entries()))
-	for _, e := range f.Entries() {
-		byOff[e.Offset] = e
-	}
+	entryAt := entryFinder(f.Entries())
 	// Messages are read and taken apart a batch ahead of the one being
 	// written: the writer is one connection, the readers all other CPUs.
+	// The rows waiting for their text are read a page at a time (a folder
+	// of 100,000 new messages does not hold 100,000 rows in memory).
 	batches, stop := make(chan []pendingText, 1), make(chan struct{})
-	var readerPanic error
+	var readerPanic, readerErr error
 	go func() {
 		defer close(batches)
 		defer func() {
@@ -93,21 +82,33 @@ func (ix *Index) indexFolderText(a *archive.Archive, id archive.FolderID, f *arc
 				readerPanic = fmt.Errorf("internal error while reading texts (please report): %v\n%s", p, debug.Stack())
 			}
 		}()
-		for len(todo) > 0 {
-			n, size := 0, int64(0)
-			for n < len(todo) && n < textBatch && (n == 0 || size < textBatchBytes) {
-				if e := byOff[todo[n].off]; e != nil {
-					size += min(e.Size, maxBodyText)
-				}
-				n++
-			}
-			batch := todo[:n]
-			todo = todo[n:]
-			readTexts(f, byOff, batch)
-			select {
-			case batches <- batch:
-			case <-stop:
+		after := int64(-1)
+		for {
+			todo, err := ix.untexted(folder, after, textBatch)
+			if err != nil {
+				readerErr = err
 				return
+			}
+			if len(todo) == 0 {
+				return
+			}
+			after = todo[len(todo)-1].off
+			for len(todo) > 0 {
+				n, size := 0, int64(0)
+				for n < len(todo) && (n == 0 || size < textBatchBytes) {
+					if e := entryAt(todo[n].off); e != nil {
+						size += min(e.Size, maxBodyText)
+					}
+					n++
+				}
+				batch := todo[:n:n]
+				todo = todo[n:]
+				readTexts(f, entryAt, batch)
+				select {
+				case batches <- batch:
+				case <-stop:
+					return
+				}
 			}
 		}
 	}()
@@ -122,7 +123,7 @@ func (ix *Index) indexFolderText(a *archive.Archive, id archive.FolderID, f *arc
 		}
 		n, err := w.add(batch)
 		done += n
-		clear(batch) // the batches share todo's array: let their texts go now, not at the folder's end
+		clear(batch) // let the texts go now, not when the page's array does
 		if err != nil {
 			w.abort()
 			close(stop)
@@ -130,6 +131,10 @@ func (ix *Index) indexFolderText(a *archive.Archive, id archive.FolderID, f *arc
 			}
 			return done, fmt.Errorf("indexing the text of %s: %w", id, err)
 		}
+	}
+	if readerErr != nil {
+		w.abort()
+		return done, fmt.Errorf("indexing the text of %s: %w", id, readerErr)
 	}
 	n, err := w.commit()
 	done += n
@@ -142,8 +147,47 @@ func (ix *Index) indexFolderText(a *archive.Archive, id archive.FolderID, f *arc
 	return done, errors.Join(panics...)
 }
 
+// untexted returns up to n rows of a folder that wait for their text, in
+// archive order from the byte after.
+func (ix *Index) untexted(folder, after int64, n int) ([]pendingText, error) {
+	rows, err := ix.db.Query(`SELECT id, off, sha, subject, from_addr, to_addr FROM messages
+		WHERE folder = ? AND texted = 0 AND off > ? ORDER BY off LIMIT ?`, folder, after, n)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []pendingText
+	for rows.Next() {
+		var p pendingText
+		if err := rows.Scan(&p.id, &p.off, &p.sha, &p.subject, &p.from, &p.to); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// entryFinder looks entries up by offset: by binary search, as a folder's
+// entries are in archive order, or through a map if they are not.
+func entryFinder(entries []*archive.Entry) func(off int64) *archive.Entry {
+	byOffset := func(e *archive.Entry, off int64) int { return cmp.Compare(e.Offset, off) }
+	if !slices.IsSortedFunc(entries, func(x, y *archive.Entry) int { return cmp.Compare(x.Offset, y.Offset) }) {
+		m := make(map[int64]*archive.Entry, len(entries))
+		for _, e := range entries {
+			m[e.Offset] = e
+		}
+		return func(off int64) *archive.Entry { return m[off] }
+	}
+	return func(off int64) *archive.Entry {
+		if i, ok := slices.BinarySearchFunc(entries, off, byOffset); ok {
+			return entries[i]
+		}
+		return nil
+	}
+}
+
 // readTexts reads and takes apart the messages of batch, on all CPUs.
-func readTexts(f *archive.Folder, byOff map[int64]*archive.Entry, batch []pendingText) {
+func readTexts(f *archive.Folder, entryAt func(int64) *archive.Entry, batch []pendingText) {
 	var wg sync.WaitGroup
 	next := make(chan *pendingText)
 	for range min(runtime.GOMAXPROCS(0), len(batch)) {
@@ -152,7 +196,7 @@ func readTexts(f *archive.Folder, byOff map[int64]*archive.Entry, batch []pendin
 			defer wg.Done()
 			var buf bytes.Buffer
 			for p := range next {
-				readText(f, byOff[p.off], p, &buf)
+				readText(f, entryAt(p.off), p, &buf)
 			}
 		}()
 	}
