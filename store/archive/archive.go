@@ -349,6 +349,12 @@ type record struct {
 	// PeekFolder.
 	Held *int `json:"held,omitempty"`
 	Unm  int  `json:"unm,omitempty"`
+	// recState: of the held messages, those on the server under the
+	// current UIDVALIDITY, with Gmail's links (Cur), and those under
+	// another or none (Fgn): what a backup needs to append to the folder
+	// without reading it (OpenAppend).
+	Cur *int `json:"cur,omitempty"`
+	Fgn int  `json:"fgn,omitempty"`
 }
 
 // altRead is another reading of an adopted record: the hash its bytes have
@@ -480,6 +486,10 @@ type Folder struct {
 	opened  int64
 	touched []*Entry
 	seen    map[*Entry]bool
+	// partial: opened by OpenAppend, from base (the entries before it
+	// was opened are not read).
+	partial bool
+	base    Summary
 }
 
 // ChangedSince returns the size the folder's metadata log had when it was
@@ -1310,8 +1320,19 @@ func (f *Folder) Checkpoint(s State) {
 	}
 	rec := record{T: recState, UV: s.UIDValidity, UIDNext: s.UIDNext, ModSeq: s.HighestModSeq, Count: s.Messages, At: s.At.Unix(), Use: s.Role}
 	if f.LeftInPlace == 0 {
-		held := len(f.entries)
-		rec.Held, rec.Unm, rec.End = &held, f.Unmatched(), f.pos
+		held, cur := f.base.Messages+len(f.entries), f.base.Current+len(f.Current())
+		for _, l := range f.links {
+			if l.UIDValidity == f.UIDValidity {
+				cur++
+			}
+		}
+		fgn := f.base.Foreign
+		for _, e := range f.entries {
+			if e.UIDValidity != f.UIDValidity {
+				fgn++
+			}
+		}
+		rec.Held, rec.Unm, rec.End, rec.Cur, rec.Fgn = &held, f.base.Unmatched+f.Unmatched(), f.pos, &cur, fgn
 	}
 	f.pending = append(f.pending, rec)
 	f.State = s
@@ -1328,6 +1349,13 @@ type Summary struct {
 	State     State
 	Messages  int // archived messages (Entries)
 	Unmatched int // of them, adopted and not found on the server yet
+	// Current counts the messages on the server under the checkpoint's
+	// UIDVALIDITY (Current, and Gmail's links), Foreign those archived
+	// under another or none; Current is -1 when the checkpoint does not
+	// say (an earlier Lifeboat's).
+	Current, Foreign int
+	end              int64 // the mbox's length
+	logSize          int64
 }
 
 // peekTail is how much of the end of a log PeekFolder reads: a checkpoint
@@ -1376,8 +1404,63 @@ func (a *Archive) PeekFolder(id FolderID) (s Summary, ok bool) {
 	if rec.At != 0 {
 		s.State.At = time.Unix(rec.At, 0)
 	}
-	return Summary{State: s.State, Messages: *rec.Held, Unmatched: rec.Unm}, true
+	s.Messages, s.Unmatched, s.Current, s.Foreign, s.end, s.logSize = *rec.Held, rec.Unm, -1, rec.Fgn, rec.End, st.Size()
+	if rec.Cur != nil {
+		s.Current = *rec.Cur
+	}
+	return s, true
 }
+
+// OpenAppend opens a folder for appending new messages without reading its
+// log, from the summary PeekFolder gave (the caller holds the account's
+// lock, so nothing changed it since). Such a folder is partial: its
+// Entries, Current, Lookup and ByHash know only the messages appended
+// since it was opened, which is all a backup needs when the server shows
+// only new mail and the summary says no archived message is under another
+// UIDVALIDITY or unmatched. Its checkpoints sum the whole folder up as
+// ever. It fails with ErrNotAsPeeked when the files are no longer as the
+// summary describes them; the caller then opens the folder whole.
+func (a *Archive) OpenAppend(id FolderID, s Summary) (*Folder, error) {
+	if s.Current < 0 || s.logSize == 0 {
+		return nil, ErrNotAsPeeked
+	}
+	again, ok := a.PeekFolder(id)
+	if !ok || again != s {
+		return nil, ErrNotAsPeeked
+	}
+	f := newFolder(a, id)
+	f.partial, f.base = true, s
+	f.State, f.UIDValidity = s.State, s.State.UIDValidity
+	var err error
+	if f.logf, err = os.OpenFile(a.LogPath(id), os.O_RDWR, 0); err != nil {
+		return nil, err
+	}
+	if f.mbox, err = os.OpenFile(a.MboxPath(id), os.O_RDWR|os.O_APPEND, 0); err != nil {
+		f.logf.Close()
+		return nil, err
+	}
+	ls, err1 := f.logf.Stat()
+	ms, err2 := f.mbox.Stat()
+	if err1 != nil || err2 != nil || ls.Size() != s.logSize || ms.Size() != s.end {
+		f.mbox.Close()
+		f.logf.Close()
+		return nil, ErrNotAsPeeked
+	}
+	if _, err := f.logf.Seek(s.logSize, io.SeekStart); err != nil {
+		f.mbox.Close()
+		f.logf.Close()
+		return nil, err
+	}
+	f.end, f.pos, f.logEnd, f.opened = s.end, s.end, s.logSize, s.logSize
+	return f, nil
+}
+
+// ErrNotAsPeeked: the folder's files changed since PeekFolder read them.
+var ErrNotAsPeeked = errors.New("archive: the folder changed since it was peeked at")
+
+// Partial reports a folder opened by OpenAppend: it holds only the
+// messages appended since.
+func (f *Folder) Partial() bool { return f.partial }
 
 // Pending reports how many records were queued since the last Commit.
 func (f *Folder) Pending() int { return len(f.pending) }

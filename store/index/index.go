@@ -502,6 +502,11 @@ func (ix *Index) derive(a *archive.Archive, id archive.FolderID, fi os.FileInfo,
 		}
 	}
 	var err error
+	if f != nil && f.Partial() {
+		if since, _, ok := f.ChangedSince(); !ok || !known || since != knownSize {
+			f = nil // only what its writer appended is at hand, and the index is behind: read it whole
+		}
+	}
 	if f == nil {
 		if f, err = a.ReadFolder(id); err != nil {
 			return 0, 0, fmt.Errorf("indexing %s: %w", id, err)
@@ -545,26 +550,14 @@ func (ix *Index) derive(a *archive.Archive, id archive.FolderID, fi os.FileInfo,
 		hdrs[i] = readHeaders(mb, e, buf)
 	}
 
-	var gone int
-	var bytes int64
-	var newest sql.NullInt64
-	for _, e := range all {
-		if !e.Gone.IsZero() {
-			gone++
-		}
-		bytes += e.Size
-		if d := unixOrNull(e.Date); d.Valid && (!newest.Valid || d.Int64 > newest.Int64) {
-			newest = d
-		}
-	}
+	var held int
 	err = ix.inTx(func(tx *sql.Tx) error {
 		var fid int64
 		if err := tx.QueryRow(`INSERT INTO folders (account, path, log_size, log_mtime, messages, gone, bytes, newest)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (account, path) DO UPDATE SET log_size = excluded.log_size, log_mtime = excluded.log_mtime,
-				messages = excluded.messages, gone = excluded.gone, bytes = excluded.bytes, newest = excluded.newest
+			VALUES (?, ?, ?, ?, 0, 0, 0, NULL)
+			ON CONFLICT (account, path) DO UPDATE SET log_size = excluded.log_size, log_mtime = excluded.log_mtime
 			RETURNING id`,
-			id.Account, id.Path(), fi.Size(), fi.ModTime().UnixNano(), len(all), gone, bytes, newest).Scan(&fid); err != nil {
+			id.Account, id.Path(), fi.Size(), fi.ModTime().UnixNano()).Scan(&fid); err != nil {
 			return err
 		}
 		ins, err := tx.Prepare(`INSERT INTO messages (folder, uidvalidity, uid, off, len, sha, date, size, flags,
@@ -615,14 +608,18 @@ func (ix *Index) derive(a *archive.Archive, id archive.FolderID, fi os.FileInfo,
 				return err
 			}
 		}
-		return nil
+		// The folder's totals are summed from its rows now that they are
+		// up to date: the entries at hand may be only those that changed.
+		return tx.QueryRow(`UPDATE folders SET (messages, gone, bytes, newest) =
+			(SELECT COUNT(*), COUNT(gone), COALESCE(SUM(size), 0), MAX(date) FROM messages WHERE folder = ?)
+			WHERE id = ? RETURNING messages`, fid, fid).Scan(&held)
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("indexing %s: %w", id, err)
 	}
 	ix.derived.Add(1)
 	texts, err := ix.indexFolderText(a, id, f)
-	return len(all), texts, err
+	return held, texts, err
 }
 
 // labelWriter keeps the labels table in step with rows' labels.

@@ -610,3 +610,105 @@ func TestTextsInPages(t *testing.T) {
 		t.Errorf("common: found %d (%v), want %d", n, err, len(bodies))
 	}
 }
+
+// A folder a backup appended to without reading it (archive.OpenAppend)
+// holds only the new messages: the index takes them from the writer's
+// changes, sums the folder's totals from its rows, and ends as a rebuild
+// has it; when the index is behind, it reads the folder whole.
+func TestUpdateFromAnAppendOnlyFolder(t *testing.T) {
+	a, err := archive.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkpoint := func(f *archive.Folder) {
+		f.Checkpoint(archive.State{UIDValidity: 7, UIDNext: uint32(100), Messages: 1, HighestModSeq: 9, At: day})
+	}
+	f, err := a.OpenFolder(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetUIDValidity(7)
+	for i, b := range []string{"Subject: one\r\n\r\nfirst words\r\n", "Subject: two\r\n\r\nsecond words\r\n"} {
+		if _, err := f.Append(msg(uint32(i+1), day.AddDate(0, 0, i), b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.MarkGone(f.Entries()[0], day)
+	checkpoint(f)
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ix := open(t, filepath.Join(t.TempDir(), "ix.db"))
+	if _, err := ix.Update(a, ""); err != nil {
+		t.Fatal(err)
+	}
+	appendOnly := func(uid uint32, body string) *archive.Folder {
+		t.Helper()
+		s, ok := a.PeekFolder(inbox)
+		if !ok {
+			t.Fatal("no summary to append from")
+		}
+		g, err := a.OpenAppend(inbox, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := g.Append(msg(uid, day.AddDate(0, 0, int(uid)), body)); err != nil {
+			t.Fatal(err)
+		}
+		checkpoint(g)
+		if err := g.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if len(g.Entries()) != 1 || !g.Partial() {
+			t.Fatalf("the append-only folder holds %d entries (partial %v)", len(g.Entries()), g.Partial())
+		}
+		return g
+	}
+	same := func(when string) {
+		t.Helper()
+		ref := open(t, filepath.Join(t.TempDir(), "ref.db"))
+		if _, err := ref.Rebuild(a, nil); err != nil {
+			t.Fatal(err)
+		}
+		want, err1 := ref.FolderStats("bt")
+		got, err2 := ix.FolderStats("bt")
+		if err1 != nil || err2 != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: folder totals %+v (%v), a rebuild has %+v (%v)", when, got, err2, want, err1)
+		}
+		wrows, _ := ref.Messages("bt", "INBOX", 0, 0)
+		grows, _ := ix.Messages("bt", "INBOX", 0, 0)
+		if !reflect.DeepEqual(grows, wrows) {
+			t.Fatalf("%s: rows differ from a rebuild:\n got %+v\nwant %+v", when, grows, wrows)
+		}
+	}
+	g := appendOnly(3, "Subject: three\r\n\r\nthird words\r\n")
+	derived := ix.partial.Load()
+	if _, err := ix.UpdateFolder(a, inbox, g); err != nil {
+		t.Fatal(err)
+	}
+	if ix.partial.Load() != derived+1 {
+		t.Error("the append-only folder was not indexed from its writer's changes")
+	}
+	same("after an append-only run")
+	q, _ := ParseQuery("third")
+	if _, n, err := ix.Search(q); err != nil || n != 1 {
+		t.Errorf("the appended message's text: found %d, %v", n, err)
+	}
+	// The index behind (a run it never saw), then an append-only one.
+	appendOnly(4, "Subject: four\r\n\r\nfourth words\r\n")
+	g = appendOnly(5, "Subject: five\r\n\r\nfifth words\r\n")
+	derived = ix.partial.Load()
+	if _, err := ix.UpdateFolder(a, inbox, g); err != nil {
+		t.Fatal(err)
+	}
+	if ix.partial.Load() != derived {
+		t.Error("an index that was behind took an append-only folder's changes as all")
+	}
+	same("after the index caught up")
+	for _, w := range []string{"fourth", "fifth"} {
+		q, _ := ParseQuery(w)
+		if _, n, err := ix.Search(q); err != nil || n != 1 {
+			t.Errorf("%s: found %d, %v", w, n, err)
+		}
+	}
+}

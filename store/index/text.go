@@ -68,6 +68,24 @@ func (ix *Index) indexFolderText(a *archive.Archive, id archive.FolderID, f *arc
 		}
 		return 0, err
 	}
+	if f.Partial() {
+		// Only what its writer appended is at hand: rows of earlier
+		// messages still waiting (an interrupted run) need the rest.
+		from := f.End()
+		if es := f.Entries(); len(es) > 0 {
+			from = es[0].Offset
+		}
+		var older bool
+		if err := ix.db.QueryRow(`SELECT EXISTS (SELECT 1 FROM messages WHERE folder = ? AND texted = 0 AND off < ?)`, folder, from).Scan(&older); err != nil {
+			return 0, err
+		}
+		if older {
+			var err error
+			if f, err = a.ReadFolder(id); err != nil {
+				return 0, fmt.Errorf("indexing the text of %s: %w", id, err)
+			}
+		}
+	}
 	entryAt := entryFinder(f.Entries())
 	// Messages are read and taken apart a batch ahead of the one being
 	// written: the writer is one connection, the readers all other CPUs.

@@ -195,6 +195,19 @@ type engine struct {
 	nsPrefix string
 	// gm is set for a Gmail account (X-GM-EXT-1 with an \All folder).
 	gm *gmail
+	// asked is what appendOnly asked the server of a folder it then left
+	// to the usual way: that way starts from it instead of asking again.
+	asked *asked
+}
+
+// asked is a folder selected on the engine's connection and its changes
+// since a checkpoint, as changesSince would list them.
+type asked struct {
+	mailbox string
+	st      archive.State
+	sel     *imap.SelectData
+	listed  map[uint32]serverMsg
+	flags   map[uint32][]string
 }
 
 func runAccount(ctx context.Context, acct Account, opts *Options) (res Result) {
@@ -583,11 +596,18 @@ func (e *engine) folder(ctx context.Context, fi folderInfo, sum *archive.FolderR
 	// reading its log (Gmail's folders are read whole: their ids count
 	// toward the day's downloads).
 	if e.gm == nil && fi.status != nil {
-		if s, ok := arch.PeekFolder(id); ok && s.Unmatched == 0 && unchanged(s.State, fi.status) && s.State.Role == role(fi.list) {
-			sum.Unchanged = true
-			sum.OnServer = s.State.Messages
-			sum.Archived = s.Messages
-			return nil
+		if s, ok := arch.PeekFolder(id); ok && s.Unmatched == 0 && s.State.Role == role(fi.list) {
+			if unchanged(s.State, fi.status) {
+				sum.Unchanged = true
+				sum.OnServer = s.State.Messages
+				sum.Archived = s.Messages
+				return nil
+			}
+			// Only new mail, most likely: appended without reading the
+			// folder, if the server confirms it.
+			if done, err := e.appendOnly(ctx, fi, id, s, sum); done || err != nil {
+				return err
+			}
 		}
 	}
 	f, err := arch.OpenFolder(id)
@@ -629,13 +649,20 @@ func (e *engine) folder(ctx context.Context, fi folderInfo, sum *archive.FolderR
 		sum.Archived = len(f.Entries())
 		return nil
 	}
-	if err := e.connect(ctx); err != nil {
-		return err
-	}
-	condstore := e.caps.Has(imap.CapCondStore)
-	sel, err := e.c.Select(fi.list.Mailbox, &imap.SelectOptions{ReadOnly: true, CondStore: condstore}).Wait()
-	if err != nil {
-		return err
+	pre := e.asked
+	e.asked = nil
+	var sel *imap.SelectData
+	if pre != nil && pre.mailbox == fi.list.Mailbox && pre.st == f.State {
+		sel = pre.sel // selected by appendOnly a moment ago
+	} else {
+		pre = nil
+		if err := e.connect(ctx); err != nil {
+			return err
+		}
+		condstore := e.caps.Has(imap.CapCondStore)
+		if sel, err = e.c.Select(fi.list.Mailbox, &imap.SelectOptions{ReadOnly: true, CondStore: condstore}).Wait(); err != nil {
+			return err
+		}
 	}
 	prevUV := f.UIDValidity
 	reset := prevUV != 0 && sel.UIDValidity != prevUV
@@ -661,7 +688,7 @@ func (e *engine) folder(ctx context.Context, fi folderInfo, sum *archive.FolderR
 	}
 	cs, ok := (*changes)(nil), false
 	if !e.needGmailIDs(current) {
-		cs, ok, err = e.changesSince(f, sel, current, links, reset, unmatched)
+		cs, ok, err = e.changesSince(f, sel, current, links, reset, unmatched, pre)
 	}
 	if err == nil && !ok {
 		cs, err = e.wholeList(sel, current, links)
@@ -761,6 +788,80 @@ func (e *engine) folder(ctx context.Context, fi folderInfo, sum *archive.FolderR
 		return &permanent{err}
 	}
 	return nil
+}
+
+// appendOnly backs up a folder to which the server only added messages
+// since its last checkpoint, without reading the archived folder: one new
+// message costs the same in a folder of 100 or of 100,000. It needs
+// CONDSTORE to tell that nothing else changed (no flags changed on the
+// archived messages, none deleted: the count adds up) and a summary saying
+// that every archived message is matched to the server under the current
+// UIDVALIDITY (so none of the new ones can be an archived message moved
+// back). done is false when that does not hold and nothing was written:
+// the caller then backs the folder up the usual way.
+func (e *engine) appendOnly(ctx context.Context, fi folderInfo, id archive.FolderID, s archive.Summary, sum *archive.FolderRun) (done bool, err error) {
+	st := s.State
+	if s.Current < 0 || s.Foreign != 0 || !e.caps.Has(imap.CapCondStore) || e.opts.FullList || st.At.IsZero() ||
+		st.HighestModSeq == 0 || st.UIDNext == 0 || fi.status.UIDValidity != st.UIDValidity || uint32(fi.status.UIDNext) <= st.UIDNext {
+		return false, nil
+	}
+	if err := e.connect(ctx); err != nil {
+		return false, err
+	}
+	sel, err := e.c.Select(fi.list.Mailbox, &imap.SelectOptions{ReadOnly: true, CondStore: true}).Wait()
+	if err != nil {
+		return false, err
+	}
+	if sel.UIDValidity != st.UIDValidity || sel.HighestModSeq == 0 {
+		return false, nil
+	}
+	listed, flags, err := e.newAndChanged(st, sel)
+	if err != nil {
+		return false, err
+	}
+	if len(flags) > 0 || int(sel.NumMessages) != s.Current+len(listed) {
+		// Flags changed, or some were deleted too: the archived messages
+		// are needed. The usual way starts from what was asked.
+		e.asked = &asked{mailbox: fi.list.Mailbox, st: st, sel: sel, listed: listed, flags: flags}
+		return false, nil
+	}
+	f, err := e.opts.Archive.OpenAppend(id, s)
+	if errors.Is(err, archive.ErrNotAsPeeked) {
+		return false, nil
+	}
+	if err != nil {
+		return true, &permanent{err}
+	}
+	defer func() {
+		if cerr := f.Close(); cerr != nil && err == nil {
+			err = &permanent{cerr}
+		}
+		if err == nil {
+			e.closed = f
+		}
+	}()
+	want := make([]uint32, 0, len(listed))
+	var wantBytes int64
+	for uid, m := range listed {
+		want = append(want, uid)
+		wantBytes += m.size
+	}
+	sort.Slice(want, func(i, j int) bool { return want[i] < want[j] })
+	e.emit(Event{Kind: FolderStart, Folder: sum.Path, TotalMessages: len(want), TotalBytes: wantBytes})
+	complete, err := e.fetchNew(ctx, f, sum.Path, want, wantBytes, nil, sum)
+	if err != nil {
+		return true, err
+	}
+	sum.OnServer = sel.NumMessages
+	sum.Archived = s.Messages + len(f.Entries())
+	if complete {
+		f.Checkpoint(archive.State{UIDValidity: sel.UIDValidity, UIDNext: uint32(sel.UIDNext), HighestModSeq: sel.HighestModSeq,
+			Messages: sel.NumMessages, At: time.Now(), Role: role(fi.list)})
+	}
+	if err := f.Commit(); err != nil {
+		return true, &permanent{err}
+	}
+	return true, nil
 }
 
 // fetchNew downloads the wanted UIDs in pipelined chunks. It returns false

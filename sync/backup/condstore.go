@@ -59,6 +59,36 @@ func (e *engine) wholeList(sel *imap.SelectData, current map[uint32]*archive.Ent
 	return cs, nil
 }
 
+// newAndChanged asks the server for the messages from the checkpoint's
+// UIDNEXT on, and for the flags changed since its HIGHESTMODSEQ on the
+// messages below (FETCH … CHANGEDSINCE).
+func (e *engine) newAndChanged(st archive.State, sel *imap.SelectData) (listed map[uint32]serverMsg, flags map[uint32][]string, err error) {
+	listed, flags = map[uint32]serverMsg{}, map[uint32][]string{}
+	if sel.NumMessages > 0 {
+		// New messages. "N:*" also matches the highest UID when it is
+		// below N: kept out by the test.
+		if err := e.listMessages(imap.UIDSet{imap.UIDRange{Start: imap.UID(st.UIDNext), Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true, RFC822Size: true},
+			func(uid uint32, m serverMsg) {
+				if uid >= st.UIDNext {
+					listed[uid] = m
+				}
+			}); err != nil {
+			return nil, nil, err
+		}
+	}
+	if sel.HighestModSeq != st.HighestModSeq && sel.NumMessages > 0 && st.UIDNext > 1 {
+		if err := e.listMessages(imap.UIDSet{imap.UIDRange{Start: 1, Stop: imap.UID(st.UIDNext - 1)}}, &imap.FetchOptions{UID: true, Flags: true, ChangedSince: st.HighestModSeq},
+			func(uid uint32, m serverMsg) {
+				if uid < st.UIDNext {
+					flags[uid] = m.flags
+				}
+			}); err != nil {
+			return nil, nil, err
+		}
+	}
+	return listed, flags, nil
+}
+
 // changesSince asks the server only for what changed since the folder's
 // checkpoint, so that one new message costs the same in a folder of 100 or
 // of 100,000: the messages from the last UIDNEXT on, the flags changed
@@ -69,33 +99,21 @@ func (e *engine) wholeList(sel *imap.SelectData, current map[uint32]*archive.Ent
 // ok is false where it cannot be used (no CONDSTORE, no checkpoint with a
 // mod-sequence, the folder renumbered, messages adopted from a file still
 // to be matched): the caller then lists the whole folder.
+// pre, when not nil, is what appendOnly already asked the server of the
+// folder since the same checkpoint.
 func (e *engine) changesSince(f *archive.Folder, sel *imap.SelectData, current map[uint32]*archive.Entry, links []*archive.Link,
-	reset bool, unmatched int) (*changes, bool, error) {
+	reset bool, unmatched int, pre *asked) (*changes, bool, error) {
 	st := f.State
 	if !e.caps.Has(imap.CapCondStore) || reset || unmatched > 0 || st.At.IsZero() || st.HighestModSeq == 0 ||
 		sel.HighestModSeq == 0 || st.UIDValidity != sel.UIDValidity || st.UIDNext == 0 || e.opts.FullList {
 		return nil, false, nil
 	}
-	cs := &changes{listed: map[uint32]serverMsg{}, flags: map[uint32][]string{}, onServer: sel.NumMessages}
-	if sel.NumMessages > 0 {
-		// New messages. "N:*" also matches the highest UID when it is
-		// below N: kept out by the test.
-		if err := e.listMessages(imap.UIDSet{imap.UIDRange{Start: imap.UID(st.UIDNext), Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true, RFC822Size: true},
-			func(uid uint32, m serverMsg) {
-				if uid >= st.UIDNext {
-					cs.listed[uid] = m
-				}
-			}); err != nil {
-			return nil, false, err
-		}
-	}
-	if sel.HighestModSeq != st.HighestModSeq && sel.NumMessages > 0 && st.UIDNext > 1 {
-		if err := e.listMessages(imap.UIDSet{imap.UIDRange{Start: 1, Stop: imap.UID(st.UIDNext - 1)}}, &imap.FetchOptions{UID: true, Flags: true, ChangedSince: st.HighestModSeq},
-			func(uid uint32, m serverMsg) {
-				if uid < st.UIDNext {
-					cs.flags[uid] = m.flags
-				}
-			}); err != nil {
+	cs := &changes{onServer: sel.NumMessages}
+	if pre != nil && pre.st == st {
+		cs.listed, cs.flags = pre.listed, pre.flags
+	} else {
+		var err error
+		if cs.listed, cs.flags, err = e.newAndChanged(st, sel); err != nil {
 			return nil, false, err
 		}
 	}

@@ -1,10 +1,12 @@
 package backup
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,6 +24,23 @@ type countingProxy struct {
 	down  atomic.Int64
 	conns atomic.Int32
 	wg    sync.WaitGroup
+	mu    sync.Mutex
+	sent  bytes.Buffer // what the clients sent
+}
+
+func (p *countingProxy) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sent.Write(b)
+}
+
+// take returns what the clients sent since the last call.
+func (p *countingProxy) take() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := p.sent.String()
+	p.sent.Reset()
+	return out
 }
 
 func newCountingProxy(t *testing.T, target string) *countingProxy {
@@ -45,7 +64,7 @@ func newCountingProxy(t *testing.T, target string) *countingProxy {
 			}
 			p.conns.Add(1)
 			p.wg.Add(2)
-			go func() { defer p.wg.Done(); io.Copy(s, c); s.Close() }()
+			go func() { defer p.wg.Done(); io.Copy(io.MultiWriter(s, p), c); s.Close() }()
 			go func() { defer p.wg.Done(); n, _ := io.Copy(c, s); p.down.Add(n); c.Close() }()
 		}
 	}()
@@ -101,7 +120,15 @@ func TestCondStoreAsksOnlyForChanges(t *testing.T) {
 	if _, err := s.Append("user1", "INBOX", []byte("Subject: new\r\n\r\nnew\r\n"), nil, time.Now()); err != nil {
 		t.Fatal(err)
 	}
+	proxy.take()
 	fr, fastBytes := run(fast, false)
+	// New mail beside the other changes: the try to append it without
+	// reading the folder asked what changed once, and the usual way
+	// started from that instead of asking again.
+	sent := proxy.take()
+	if n, m := strings.Count(sent, " EXAMINE "), strings.Count(sent, "CHANGEDSINCE"); n != 1 || m != 1 {
+		t.Errorf("the run sent %d EXAMINEs and %d CHANGEDSINCE, want 1 of each:\n%s", n, m, sent)
+	}
 	frFull, fullBytes := run(full, true)
 	t.Logf("after 1 new, 1 flag change, 1 deletion in 2,000: CONDSTORE %d bytes from the server, whole list %d", fastBytes, fullBytes)
 	if fr.New != 1 || fr.Gone != 1 || fr.FlagChanges != 1 || fr.OnServer != 2000 {

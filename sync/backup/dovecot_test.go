@@ -18,6 +18,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/lifeboat-mail/lifeboat/store/archive"
+	"github.com/lifeboat-mail/lifeboat/store/index"
 	"github.com/lifeboat-mail/lifeboat/sync/imapconn"
 	"github.com/lifeboat-mail/lifeboat/sync/testenv/dovecot"
 	"github.com/lifeboat-mail/lifeboat/sync/testenv/proc"
@@ -391,5 +392,107 @@ func TestDovecotWithAllFolderIsNotGmail(t *testing.T) {
 		if n := len(f.Entries()); n != 1 || f.Entries()[0].GmailID != 0 || f.State.Role != map[string]string{"All Mail": `\All`, "Work": ""}[folder] {
 			t.Errorf("%s: %d messages, %+v, role %q", folder, n, f.Entries(), f.State.Role)
 		}
+	}
+}
+
+// New mail alone is appended without reading the archived folder (its log
+// is not replayed), and the folder, its summary and the search index come
+// out as a full reading would have them; a flag change or a deletion beside
+// the new mail sends the run the usual way.
+func TestDovecotNewMailIsAppendedWithoutReadingTheFolder(t *testing.T) {
+	s := dovecot.StartT(t)
+	for i := range 40 {
+		if _, err := s.Append("user1", "INBOX", []byte(fmt.Sprintf("Subject: old %d\r\nMessage-ID: <o%d@x>\r\n\r\nold text %d\r\n", i, i, i)), nil, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := newArchive(t)
+	acct := dovecotAccount(t, s, imapconn.TLS)
+	backup := func(want string) archive.FolderRun {
+		t.Helper()
+		res := Backup(context.Background(), []Account{acct}, Options{Archive: a})[0]
+		if res.Err != nil || res.Run.Result != archive.ResultOK {
+			t.Fatalf("%s: %v %s %v", want, res.Err, res.Run.Result, res.Run.Warnings)
+		}
+		return folderRun(res, "INBOX")
+	}
+	backup("first run")
+	id := archive.FolderID{Account: "dove", Name: "INBOX", Delim: '/'}
+	agrees := func(when string) {
+		t.Helper()
+		checkFolderMatchesServer(t, a, s, "INBOX")
+		sm, ok := a.PeekFolder(id)
+		f, err := a.ReadFolder(id)
+		if err != nil || !ok {
+			t.Fatalf("%s: %v, summary %v", when, err, ok)
+		}
+		if sm.Messages != len(f.Entries()) || sm.Current != len(f.Current()) || sm.State != f.State || sm.Unmatched != 0 || sm.Foreign != 0 {
+			t.Fatalf("%s: the summary %+v disagrees with the folder read whole (%d entries, %d current, state %+v)", when, sm, len(f.Entries()), len(f.Current()), f.State)
+		}
+	}
+
+	appendNew := func(n int, tag string) {
+		t.Helper()
+		for i := range n {
+			if _, err := s.Append("user1", "INBOX", []byte(fmt.Sprintf("Subject: %s %d\r\n\r\n%s text\r\n", tag, i, tag)), nil, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	appendNew(3, "fresh")
+	replays := archive.Replays()
+	fr := backup("new mail")
+	if fr.New != 3 || fr.Archived != 43 || fr.OnServer != 43 {
+		t.Fatalf("new mail: %+v", fr)
+	}
+	if n := archive.Replays() - replays; n != 0 {
+		t.Errorf("the run with new mail only read %d folder logs whole, want 0", n)
+	}
+	agrees("after appending")
+	// Twice in a row: the summary the append-only run wrote serves the next.
+	appendNew(2, "again")
+	replays = archive.Replays()
+	if fr := backup("new mail again"); fr.New != 2 || fr.Archived != 45 {
+		t.Fatalf("new mail again: %+v", fr)
+	}
+	if n := archive.Replays() - replays; n != 0 {
+		t.Errorf("the second append-only run read %d folder logs whole, want 0", n)
+	}
+	agrees("after appending twice")
+
+	// A flag change beside new mail: the folder is read, the flag kept.
+	if err := s.SetFlags("user1", "INBOX", 5, []imap.Flag{imap.FlagFlagged}); err != nil {
+		t.Fatal(err)
+	}
+	appendNew(1, "flagged")
+	replays = archive.Replays()
+	if fr := backup("a flag change"); fr.New != 1 || fr.FlagChanges != 1 {
+		t.Fatalf("a flag change and new mail: %+v", fr)
+	}
+	if archive.Replays() == replays {
+		t.Error("a run with a flag change did not read the folder")
+	}
+	agrees("after a flag change")
+	// A deletion beside new mail: the count does not add up, the folder is read.
+	if err := s.Expunge("user1", "INBOX", 7); err != nil {
+		t.Fatal(err)
+	}
+	appendNew(1, "deleted")
+	if fr := backup("a deletion"); fr.New != 1 || fr.Gone != 1 || fr.Archived != 47 {
+		t.Fatalf("a deletion and new mail: %+v", fr)
+	}
+	agrees("after a deletion")
+	// And the messages appended without reading are in the search index.
+	ix, err := index.Open(index.DefaultPath(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	if _, err := ix.Update(a, ""); err != nil {
+		t.Fatal(err)
+	}
+	q, _ := index.ParseQuery("again")
+	if _, n, err := ix.Search(q); err != nil || n != 2 {
+		t.Errorf("search for the appended messages: %d found, %v", n, err)
 	}
 }
