@@ -47,6 +47,16 @@ func NewIndexer(arch *archive.Archive) (*Indexer, error) {
 	go func() {
 		defer close(x.done)
 		folders := map[string]map[string]archive.FolderID{} // account → path → folder
+		// While folders wait in the queue (the indexer is behind), the
+		// texts of their few new messages wait too, for one transaction;
+		// once it has caught up they are indexed, beside the download.
+		texts := ix.NewTextBatch()
+		flush := func() {
+			if _, err := texts.Flush(); err != nil {
+				x.fail(err)
+			}
+		}
+		defer flush()
 		for q := range x.queue {
 			account, path := q.account, q.path
 			id, ok := folders[account][path]
@@ -64,8 +74,11 @@ func NewIndexer(arch *archive.Archive) (*Indexer, error) {
 					continue // not in the archive (nothing archived): Finish sees it
 				}
 			}
-			if _, err := ix.UpdateFolder(arch, id, q.f); err != nil {
+			if _, err := ix.UpdateFolderInto(arch, id, q.f, texts); err != nil {
 				x.fail(err)
+			}
+			if len(x.queue) == 0 {
+				flush()
 			}
 		}
 	}()

@@ -288,7 +288,7 @@ func (ix *Index) Rebuild(a *archive.Archive, progress func(done, total int)) (St
 	var st Stats
 	var errs []error
 	for i, id := range ids {
-		n, texts, err := ix.derive(a, id, nil, nil, false, 0)
+		n, texts, err := ix.derive(a, id, nil, nil, false, 0, nil)
 		st.Texts += texts
 		if err != nil {
 			errs = append(errs, err)
@@ -355,25 +355,25 @@ func (ix *Index) Update(a *archive.Archive, account string) (Stats, error) {
 // updateFolder brings one folder's rows up to date; was is what the index
 // knew of it (ok false: nothing).
 func (ix *Index) updateFolder(a *archive.Archive, id archive.FolderID, was knownFolder, ok bool, st *Stats) error {
-	return ix.updateFolderFrom(a, id, nil, was, ok, st)
+	return ix.updateFolderFrom(a, id, nil, was, ok, st, nil)
 }
 
 // updateFolderFrom is updateFolder with the folder already read (nil:
 // read it here).
-func (ix *Index) updateFolderFrom(a *archive.Archive, id archive.FolderID, f *archive.Folder, was knownFolder, ok bool, st *Stats) error {
+func (ix *Index) updateFolderFrom(a *archive.Archive, id archive.FolderID, f *archive.Folder, was knownFolder, ok bool, st *Stats, b *TextBatch) error {
 	fi, err := os.Stat(a.LogPath(id))
 	if err != nil {
 		return err
 	}
 	if ok && was.size == fi.Size() && was.mtime == fi.ModTime().UnixNano() {
 		if was.untexted { // an interrupted run: finish it
-			texts, err := ix.indexFolderText(a, id, f)
+			texts, err := ix.indexFolderText(a, id, f, b)
 			st.Texts += texts
 			return err
 		}
 		return nil
 	}
-	n, texts, err := ix.derive(a, id, fi, f, ok, was.size)
+	n, texts, err := ix.derive(a, id, fi, f, ok, was.size, b)
 	st.Texts += texts
 	if err != nil {
 		return err
@@ -388,6 +388,16 @@ func (ix *Index) updateFolderFrom(a *archive.Archive, id archive.FolderID, f *ar
 // nil, is the folder as its writer left it, closed (its metadata log is
 // then not read again).
 func (ix *Index) UpdateFolder(a *archive.Archive, id archive.FolderID, f *archive.Folder) (Stats, error) {
+	return ix.UpdateFolderInto(a, id, f, nil)
+}
+
+// UpdateFolderInto is UpdateFolder with the texts of a folder's new
+// messages, when they are few, left in b to be indexed with other folders'
+// in one transaction at b.Flush (nil: indexed now). Each transaction of the
+// full-text index writes a segment and merges: a backup whose indexer is
+// behind, with a few new messages in each of many folders, pays that once
+// instead of once per folder.
+func (ix *Index) UpdateFolderInto(a *archive.Archive, id archive.FolderID, f *archive.Folder, b *TextBatch) (Stats, error) {
 	start := time.Now()
 	var st Stats
 	known, err := ix.knownWhere(`account = ? AND path = ?`, id.Account, id.Path())
@@ -395,7 +405,7 @@ func (ix *Index) UpdateFolder(a *archive.Archive, id archive.FolderID, f *archiv
 		return st, err
 	}
 	was, ok := known[id.Path()]
-	err = ix.updateFolderFrom(a, id, f, was, ok, &st)
+	err = ix.updateFolderFrom(a, id, f, was, ok, &st, b)
 	st.Duration = time.Since(start)
 	return st, err
 }
@@ -494,7 +504,7 @@ func contains(list []string, s string) bool {
 // folder. fi is the log file's state taken before reading it (nil: stat it
 // here), so that a log growing meanwhile is seen as changed by the next
 // Update.
-func (ix *Index) derive(a *archive.Archive, id archive.FolderID, fi os.FileInfo, f *archive.Folder, known bool, knownSize int64) (int, int, error) {
+func (ix *Index) derive(a *archive.Archive, id archive.FolderID, fi os.FileInfo, f *archive.Folder, known bool, knownSize int64, b *TextBatch) (int, int, error) {
 	if fi == nil {
 		var err error
 		if fi, err = os.Stat(a.LogPath(id)); err != nil {
@@ -618,7 +628,7 @@ func (ix *Index) derive(a *archive.Archive, id archive.FolderID, fi os.FileInfo,
 		return 0, 0, fmt.Errorf("indexing %s: %w", id, err)
 	}
 	ix.derived.Add(1)
-	texts, err := ix.indexFolderText(a, id, f)
+	texts, err := ix.indexFolderText(a, id, f, b)
 	return held, texts, err
 }
 

@@ -712,3 +712,70 @@ func TestUpdateFromAnAppendOnlyFolder(t *testing.T) {
 		}
 	}
 }
+
+// The texts of a few new messages in several folders wait in one batch and
+// are indexed together at Flush; texts a process never flushed (it died)
+// are indexed by the next Update, their rows being still untexted.
+func TestTextBatchAcrossFolders(t *testing.T) {
+	a, err := archive.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, a, inbox, "Subject: first\r\n\r\nalpha\r\n")
+	appendTo(t, a, work, "Subject: second\r\n\r\nbravo\r\n")
+	ix := open(t, filepath.Join(t.TempDir(), "ix.db"))
+	found := func(word string) int {
+		t.Helper()
+		q, _ := ParseQuery(word)
+		_, n, err := ix.Search(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	b := ix.NewTextBatch()
+	for _, id := range []archive.FolderID{inbox, work} {
+		if _, err := ix.UpdateFolderInto(a, id, nil, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if found("alpha") != 0 || found("bravo") != 0 {
+		t.Fatal("texts held in the batch are searchable before Flush")
+	}
+	if rows, err := ix.Messages("bt", "INBOX", 0, 0); err != nil || len(rows) != 1 || rows[0].Subject != "first" {
+		t.Fatalf("the rows of a folder whose texts wait: %+v, %v", rows, err)
+	}
+	if n, err := b.Flush(); err != nil || n != 2 {
+		t.Fatalf("Flush indexed %d texts (%v), want 2", n, err)
+	}
+	if found("alpha") != 1 || found("bravo") != 1 {
+		t.Fatal("texts flushed together are not found")
+	}
+
+	// A batch dropped unflushed: the next Update indexes its texts.
+	appendTo(t, a, inbox, "Subject: third\r\n\r\ncharlie\r\n")
+	if _, err := ix.UpdateFolderInto(a, inbox, nil, ix.NewTextBatch()); err != nil {
+		t.Fatal(err)
+	}
+	if found("charlie") != 0 {
+		t.Fatal("an unflushed text is searchable")
+	}
+	st, err := ix.Update(a, "")
+	if err != nil || st.Texts != 1 || found("charlie") != 1 {
+		t.Fatalf("Update after a batch was lost: %+v, %v; charlie found %d times", st, err, found("charlie"))
+	}
+
+	// A folder with more new messages than a page is indexed at once.
+	var many []string
+	for i := range textBatch + 1 {
+		many = append(many, fmt.Sprintf("Subject: m%d\r\n\r\ndelta%d\r\n", i, i))
+	}
+	appendTo(t, a, work, many...)
+	b = ix.NewTextBatch()
+	if st, err := ix.UpdateFolderInto(a, work, nil, b); err != nil || st.Texts != len(many) {
+		t.Fatalf("a folder of %d new messages: %+v, %v", len(many), st, err)
+	}
+	if n, _ := b.Flush(); n != 0 {
+		t.Errorf("the batch held %d texts of a folder indexed at once", n)
+	}
+}

@@ -54,7 +54,7 @@ var parse = msgtext.ParseForSearch
 // how many it indexed. f is the folder as derive read it (nil: read it
 // here). A message that cannot be read is indexed by the headers of its
 // row, so that it is found by those at least and not tried again forever.
-func (ix *Index) indexFolderText(a *archive.Archive, id archive.FolderID, f *archive.Folder) (int, error) {
+func (ix *Index) indexFolderText(a *archive.Archive, id archive.FolderID, f *archive.Folder, b *TextBatch) (int, error) {
 	if f == nil {
 		var err error
 		if f, err = a.ReadFolder(id); err != nil {
@@ -87,6 +87,24 @@ func (ix *Index) indexFolderText(a *archive.Archive, id archive.FolderID, f *arc
 		}
 	}
 	entryAt := entryFinder(f.Entries())
+	if b != nil {
+		// A few new messages (a page's worth): their texts wait in b.
+		todo, err := ix.untexted(folder, -1, textBatch)
+		if err != nil {
+			return 0, err
+		}
+		if len(todo) < textBatch {
+			readTexts(f, entryAt, todo)
+			var errs []error
+			for _, p := range todo {
+				if p.panicked != "" {
+					errs = append(errs, fmt.Errorf("internal error reading the message at byte %d of %s (please report; it is indexed by its headers): %s", p.off, id, p.panicked))
+				}
+			}
+			n, err := b.add(todo)
+			return n, errors.Join(append(errs, err)...)
+		}
+	}
 	// Messages are read and taken apart a batch ahead of the one being
 	// written: the writer is one connection, the readers all other CPUs.
 	// The rows waiting for their text are read a page at a time (a folder
@@ -265,6 +283,57 @@ func orElse(s, fallback string) string {
 		return fallback
 	}
 	return s
+}
+
+// TextBatch holds the texts of a few folders' new messages, read and taken
+// apart, until Flush indexes them in one transaction (or until they make a
+// transaction's worth). Texts never flushed (the process ended) are indexed
+// by the next Update: their rows are still marked untexted. Not safe for
+// concurrent use.
+type TextBatch struct {
+	ix   *Index
+	held []pendingText
+	size int
+}
+
+// NewTextBatch returns an empty batch for UpdateFolderInto.
+func (ix *Index) NewTextBatch() *TextBatch { return &TextBatch{ix: ix} }
+
+// heldTextBytes bounds the text a TextBatch holds in memory.
+const heldTextBytes = 4 << 20
+
+// add holds ps, and indexes all that is held once it is a transaction's
+// worth; it returns how many texts that stored.
+func (b *TextBatch) add(ps []pendingText) (int, error) {
+	b.held = append(b.held, ps...)
+	for _, p := range ps {
+		b.size += len(p.body)
+	}
+	if len(b.held) >= textCommit || b.size >= heldTextBytes {
+		return b.Flush()
+	}
+	return 0, nil
+}
+
+// Flush indexes the texts held, in one transaction, and returns how many
+// it stored.
+func (b *TextBatch) Flush() (int, error) {
+	if len(b.held) == 0 {
+		return 0, nil
+	}
+	held := b.held
+	b.held, b.size = nil, 0
+	w := &textWriter{ix: b.ix}
+	n, err := w.add(held)
+	if err != nil {
+		w.abort()
+		return n, fmt.Errorf("indexing the text of new messages: %w", err)
+	}
+	m, err := w.commit()
+	if err != nil {
+		return n, fmt.Errorf("indexing the text of new messages: %w", err)
+	}
+	return n + m, nil
 }
 
 // textWriter adds batches of texts to messages_fts, committing every
