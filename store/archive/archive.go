@@ -355,6 +355,11 @@ type record struct {
 	// without reading it (OpenAppend).
 	Cur *int `json:"cur,omitempty"`
 	Fgn int  `json:"fgn,omitempty"`
+	// recState: when the folder's log was last read whole (unix seconds),
+	// its records checked; carried on by the checkpoints of a Partial one.
+	Whole int64 `json:"whole,omitempty"`
+	// recState: the highest UID held under the current UIDVALIDITY.
+	Top uint32 `json:"top,omitempty"`
 }
 
 // altRead is another reading of an adopted record: the hash its bytes have
@@ -502,6 +507,16 @@ func (f *Folder) ChangedSince() (logSize int64, changed []*Entry, ok bool) {
 		return 0, nil, false
 	}
 	return f.opened, f.touched, true
+}
+
+// LogSize is the size of the folder's metadata log as this process left
+// it (-1 for a folder read without writing): a reader holding the folder
+// can tell whether another writer has logged more since.
+func (f *Folder) LogSize() int64 {
+	if f.readOnly {
+		return -1
+	}
+	return f.logEnd
 }
 
 func (f *Folder) touch(e *Entry) {
@@ -1326,13 +1341,20 @@ func (f *Folder) Checkpoint(s State) {
 				cur++
 			}
 		}
-		fgn := f.base.Foreign
+		fgn, top := f.base.Foreign, f.base.TopUID
 		for _, e := range f.entries {
 			if e.UIDValidity != f.UIDValidity {
 				fgn++
+			} else if e.UID > top {
+				top = e.UID
 			}
 		}
+		rec.Top = top
 		rec.Held, rec.Unm, rec.End, rec.Cur, rec.Fgn = &held, f.base.Unmatched+f.Unmatched(), f.pos, &cur, fgn
+		rec.Whole = time.Now().Unix() // read whole when it was opened, a backup's moment ago
+		if f.partial {
+			rec.Whole = f.base.ReadWhole.Unix()
+		}
 	}
 	f.pending = append(f.pending, rec)
 	f.State = s
@@ -1354,8 +1376,13 @@ type Summary struct {
 	// under another or none; Current is -1 when the checkpoint does not
 	// say (an earlier Lifeboat's).
 	Current, Foreign int
-	end              int64 // the mbox's length
-	logSize          int64
+	// ReadWhole is when the folder's log was last read whole, its records
+	// checked (zero: not known). TopUID is the highest UID held under the
+	// checkpoint's UIDVALIDITY.
+	ReadWhole time.Time
+	TopUID    uint32
+	end       int64 // the mbox's length
+	logSize   int64
 }
 
 // peekTail is how much of the end of a log PeekFolder reads: a checkpoint
@@ -1408,6 +1435,10 @@ func (a *Archive) PeekFolder(id FolderID) (s Summary, ok bool) {
 	if rec.Cur != nil {
 		s.Current = *rec.Cur
 	}
+	if rec.Whole != 0 {
+		s.ReadWhole = time.Unix(rec.Whole, 0)
+	}
+	s.TopUID = rec.Top
 	return s, true
 }
 

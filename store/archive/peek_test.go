@@ -34,7 +34,7 @@ func TestPeekFolderReadsTheSummedUpCheckpoint(t *testing.T) {
 		if !ok {
 			t.Fatalf("%d messages: PeekFolder found no summary", n)
 		}
-		if s.State != want || s.Messages != n || s.Unmatched != 0 {
+		if s.State != want || s.Messages != n || s.Unmatched != 0 || s.TopUID != uint32(n) || time.Since(s.ReadWhole) > time.Minute {
 			t.Errorf("%d messages: PeekFolder = %+v, want state %+v and %d messages", n, s, want, n)
 		}
 		// And the full opening agrees with it.

@@ -512,6 +512,9 @@ func (ix *Index) derive(a *archive.Archive, id archive.FolderID, fi os.FileInfo,
 		}
 	}
 	var err error
+	if f != nil && f.LogSize() != fi.Size() {
+		f = nil // another writer logged more since this one closed the folder: read it as it is now
+	}
 	if f != nil && f.Partial() {
 		if since, _, ok := f.ChangedSince(); !ok || !known || since != knownSize {
 			f = nil // only what its writer appended is at hand, and the index is behind: read it whole

@@ -779,3 +779,60 @@ func TestTextBatchAcrossFolders(t *testing.T) {
 		t.Errorf("the batch held %d texts of a folder indexed at once", n)
 	}
 }
+
+// A writer's closed folder that waited in an indexer's queue while another
+// process appended to the folder is not taken as the folder: the index reads
+// it as it is now, and no message loses its row or its text.
+func TestUpdateFromAFolderAnotherWriterAppendedTo(t *testing.T) {
+	for _, partial := range []bool{false, true} {
+		a, err := archive.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		write := func(uid uint32, body string, appendOnly bool) *archive.Folder {
+			t.Helper()
+			var f *archive.Folder
+			if s, ok := a.PeekFolder(inbox); ok && appendOnly {
+				f, err = a.OpenAppend(inbox, s)
+			} else {
+				f, err = a.OpenFolder(inbox)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.SetUIDValidity(7)
+			if _, err := f.Append(msg(uid, day.AddDate(0, 0, int(uid)), body)); err != nil {
+				t.Fatal(err)
+			}
+			f.Checkpoint(archive.State{UIDValidity: 7, UIDNext: uid + 1, Messages: uid, HighestModSeq: 9, At: day})
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
+		write(1, "Subject: one\r\n\r\nfirstword\r\n", false)
+		ix := open(t, filepath.Join(t.TempDir(), "ix.db"))
+		if _, err := ix.Update(a, ""); err != nil {
+			t.Fatal(err)
+		}
+		w1 := write(2, "Subject: two\r\n\r\nsecondword\r\n", partial)
+		write(3, "Subject: three\r\n\r\nthirdword\r\n", partial) // by another process, meanwhile
+		// The first writer's indexer comes to its folder only now.
+		if _, err := ix.UpdateFolder(a, inbox, w1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ix.Update(a, ""); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := ix.Messages("bt", "INBOX", 0, 0)
+		if err != nil || len(rows) != 3 {
+			t.Fatalf("partial %v: %d rows (%v), want 3", partial, len(rows), err)
+		}
+		for _, w := range []string{"firstword", "secondword", "thirdword"} {
+			q, _ := ParseQuery(w)
+			if _, n, err := ix.Search(q); err != nil || n != 1 {
+				t.Errorf("partial %v: %s found %d times (%v), want 1", partial, w, n, err)
+			}
+		}
+	}
+}

@@ -42,7 +42,10 @@ type pendingText struct {
 	subject, from, to   string
 	body                string
 	hasAttachment, read bool
-	panicked            string // reading it panicked: why, with the stack
+	// skip: the folder at hand does not hold the row's message as the row
+	// has it (the log changed since): left untexted, for the next Update.
+	skip     bool
+	panicked string // reading it panicked: why, with the stack
 }
 
 // parse takes a message apart for its text (a variable for tests that
@@ -255,7 +258,8 @@ func readText(f *archive.Folder, e *archive.Entry, p *pendingText, buf *bytes.Bu
 		}
 	}()
 	if e == nil || hex.EncodeToString(e.SHA[:]) != p.sha {
-		return // the log changed since the row was written: the next Update sees it
+		p.skip = true // the log changed since the row was written: the next Update sees it
+		return
 	}
 	buf.Reset()
 	if want := int(min(e.Length, maxTextRead)); buf.Cap() < want {
@@ -369,6 +373,9 @@ func (w *textWriter) add(batch []pendingText) (committed int, err error) {
 		}
 	}
 	for _, p := range batch {
+		if p.skip {
+			continue
+		}
 		w.msgs++
 		w.size += len(p.body)
 		res, err := w.mark.Exec(p.hasAttachment, p.id, p.sha)

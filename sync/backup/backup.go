@@ -790,6 +790,12 @@ func (e *engine) folder(ctx context.Context, fi folderInfo, sum *archive.FolderR
 	return nil
 }
 
+// readWholeEvery is how long a folder may be appended to without its log
+// being read whole: reading it checks every record, and a damaged one is
+// then reported (and the folder left for repair) as ever, at most this
+// late.
+const readWholeEvery = 24 * time.Hour
+
 // appendOnly backs up a folder to which the server only added messages
 // since its last checkpoint, without reading the archived folder: one new
 // message costs the same in a folder of 100 or of 100,000. It needs
@@ -801,7 +807,7 @@ func (e *engine) folder(ctx context.Context, fi folderInfo, sum *archive.FolderR
 // the caller then backs the folder up the usual way.
 func (e *engine) appendOnly(ctx context.Context, fi folderInfo, id archive.FolderID, s archive.Summary, sum *archive.FolderRun) (done bool, err error) {
 	st := s.State
-	if s.Current < 0 || s.Foreign != 0 || !e.caps.Has(imap.CapCondStore) || e.opts.FullList || st.At.IsZero() ||
+	if s.Current < 0 || s.Foreign != 0 || time.Since(s.ReadWhole) > readWholeEvery || !e.caps.Has(imap.CapCondStore) || e.opts.FullList || st.At.IsZero() ||
 		st.HighestModSeq == 0 || st.UIDNext == 0 || fi.status.UIDValidity != st.UIDValidity || uint32(fi.status.UIDNext) <= st.UIDNext {
 		return false, nil
 	}
@@ -819,7 +825,13 @@ func (e *engine) appendOnly(ctx context.Context, fi folderInfo, id archive.Folde
 	if err != nil {
 		return false, err
 	}
-	if len(flags) > 0 || int(sel.NumMessages) != s.Current+len(listed) {
+	fresh := 0 // listed and not archived (a message that came in during the last run's listing may be both)
+	for uid := range listed {
+		if uid > s.TopUID {
+			fresh++
+		}
+	}
+	if len(flags) > 0 || int(sel.NumMessages) != s.Current+fresh {
 		// Flags changed, or some were deleted too: the archived messages
 		// are needed. The usual way starts from what was asked.
 		e.asked = &asked{mailbox: fi.list.Mailbox, st: st, sel: sel, listed: listed, flags: flags}
@@ -840,11 +852,13 @@ func (e *engine) appendOnly(ctx context.Context, fi folderInfo, id archive.Folde
 			e.closed = f
 		}
 	}()
-	want := make([]uint32, 0, len(listed))
+	want := make([]uint32, 0, fresh)
 	var wantBytes int64
 	for uid, m := range listed {
-		want = append(want, uid)
-		wantBytes += m.size
+		if uid > s.TopUID {
+			want = append(want, uid)
+			wantBytes += m.size
+		}
 	}
 	sort.Slice(want, func(i, j int) bool { return want[i] < want[j] })
 	e.emit(Event{Kind: FolderStart, Folder: sum.Path, TotalMessages: len(want), TotalBytes: wantBytes})

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -426,7 +427,11 @@ func TestDovecotNewMailIsAppendedWithoutReadingTheFolder(t *testing.T) {
 		if err != nil || !ok {
 			t.Fatalf("%s: %v, summary %v", when, err, ok)
 		}
-		if sm.Messages != len(f.Entries()) || sm.Current != len(f.Current()) || sm.State != f.State || sm.Unmatched != 0 || sm.Foreign != 0 {
+		top := uint32(0)
+		for uid := range f.Current() {
+			top = max(top, uid)
+		}
+		if sm.Messages != len(f.Entries()) || sm.Current != len(f.Current()) || sm.State != f.State || sm.Unmatched != 0 || sm.Foreign != 0 || sm.TopUID < top {
 			t.Fatalf("%s: the summary %+v disagrees with the folder read whole (%d entries, %d current, state %+v)", when, sm, len(f.Entries()), len(f.Current()), f.State)
 		}
 	}
@@ -494,5 +499,54 @@ func TestDovecotNewMailIsAppendedWithoutReadingTheFolder(t *testing.T) {
 	q, _ := index.ParseQuery("again")
 	if _, n, err := ix.Search(q); err != nil || n != 2 {
 		t.Errorf("search for the appended messages: %d found, %v", n, err)
+	}
+}
+
+// A folder that only gets new mail is still read whole once a day, so that
+// a damaged record in its log is reported (and the folder left for repair)
+// at most a day late.
+func TestDovecotAppendOnlyFolderIsReadWholeDaily(t *testing.T) {
+	s := dovecot.StartT(t)
+	for i := range 5 {
+		if _, err := s.Append("user1", "INBOX", []byte(fmt.Sprintf("Subject: m%d\r\n\r\nbody\r\n", i)), nil, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := newArchive(t)
+	acct := dovecotAccount(t, s, imapconn.TLS)
+	run := func() archive.FolderRun {
+		t.Helper()
+		res := Backup(context.Background(), []Account{acct}, Options{Archive: a})[0]
+		return folderRun(res, "INBOX")
+	}
+	run()
+	id := archive.FolderID{Account: "dove", Name: "INBOX", Delim: '/'}
+	logPath := a.LogPath(id)
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	// Damage a message record in the middle, keeping its length.
+	lines[2] = strings.Repeat("#", len(lines[2])-1) + "\n"
+	// And say the log was last read whole 25 hours ago.
+	sm, ok := a.PeekFolder(id)
+	if !ok {
+		t.Fatal("no summary")
+	}
+	last := len(lines) - 2 // the last line, before the empty string SplitAfter leaves
+	was := fmt.Sprintf(`"whole":%d`, sm.ReadWhole.Unix())
+	if !strings.Contains(lines[last], was) {
+		t.Fatalf("the checkpoint %q does not say when the log was read whole", lines[last])
+	}
+	lines[last] = strings.Replace(lines[last], was, fmt.Sprintf(`"whole":%d`, time.Now().Add(-25*time.Hour).Unix()), 1)
+	if err := os.WriteFile(logPath, []byte(strings.Join(lines, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append("user1", "INBOX", []byte("Subject: new\r\n\r\nnew\r\n"), nil, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if fr := run(); fr.Damaged == "" || fr.New != 0 {
+		t.Fatalf("new mail in a folder with a damaged log, last read whole 25 h ago: %+v", fr)
 	}
 }
