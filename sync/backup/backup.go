@@ -807,12 +807,15 @@ const readWholeEvery = 24 * time.Hour
 // the caller then backs the folder up the usual way.
 func (e *engine) appendOnly(ctx context.Context, fi folderInfo, id archive.FolderID, s archive.Summary, sum *archive.FolderRun) (done bool, err error) {
 	st := s.State
-	if s.Current < 0 || s.Foreign != 0 || time.Since(s.ReadWhole) > readWholeEvery || !e.caps.Has(imap.CapCondStore) || e.opts.FullList || st.At.IsZero() ||
+	if s.Current < 0 || s.Foreign != 0 || time.Since(s.ReadWhole) > readWholeEvery || e.opts.FullList || st.At.IsZero() ||
 		st.HighestModSeq == 0 || st.UIDNext == 0 || fi.status.UIDValidity != st.UIDValidity || uint32(fi.status.UIDNext) <= st.UIDNext {
 		return false, nil
 	}
-	if err := e.connect(ctx); err != nil {
+	if err := e.connect(ctx); err != nil { // the usual way needs it too; a parallel run's connection learns its capabilities here
 		return false, err
+	}
+	if !e.caps.Has(imap.CapCondStore) {
+		return false, nil
 	}
 	sel, err := e.c.Select(fi.list.Mailbox, &imap.SelectOptions{ReadOnly: true, CondStore: true}).Wait()
 	if err != nil {
