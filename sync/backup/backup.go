@@ -621,14 +621,7 @@ func (e *engine) folder(ctx context.Context, fi folderInfo, sum *archive.FolderR
 	if err != nil {
 		return &permanent{err}
 	}
-	defer func() {
-		if cerr := f.Close(); cerr != nil && err == nil {
-			err = &permanent{cerr}
-		}
-		if err == nil {
-			e.closed = f
-		}
-	}()
+	defer e.closeFolder(f, &err)
 	for _, n := range f.Notes() {
 		e.warn(sum.Path, n)
 	}
@@ -780,14 +773,31 @@ func (e *engine) folder(ctx context.Context, fi folderInfo, sum *archive.FolderR
 	}
 	sum.OnServer = cs.onServer
 	sum.Archived = len(f.Entries())
+	return checkpoint(f, fi, sel, complete, now)
+}
+
+// checkpoint records, when the folder's sync is complete, the server's
+// state as sel gave it, and commits what the sync wrote.
+func checkpoint(f *archive.Folder, fi folderInfo, sel *imap.SelectData, complete bool, at time.Time) error {
 	if complete {
-		uidNext := uint32(sel.UIDNext)
-		f.Checkpoint(archive.State{UIDValidity: uv, UIDNext: uidNext, HighestModSeq: sel.HighestModSeq, Messages: sel.NumMessages, At: now, Role: role(fi.list)})
+		f.Checkpoint(archive.State{UIDValidity: sel.UIDValidity, UIDNext: uint32(sel.UIDNext), HighestModSeq: sel.HighestModSeq,
+			Messages: sel.NumMessages, At: at, Role: role(fi.list)})
 	}
 	if err := f.Commit(); err != nil {
 		return &permanent{err}
 	}
 	return nil
+}
+
+// closeFolder closes the folder a backup of it opened (deferred, with the
+// backup's error) and keeps it for FolderDone when all went well.
+func (e *engine) closeFolder(f *archive.Folder, err *error) {
+	if cerr := f.Close(); cerr != nil && *err == nil {
+		*err = &permanent{cerr}
+	}
+	if *err == nil {
+		e.closed = f
+	}
 }
 
 // readWholeEvery is how long a folder may be appended to without its log
@@ -828,13 +838,17 @@ func (e *engine) appendOnly(ctx context.Context, fi folderInfo, id archive.Folde
 	if err != nil {
 		return false, err
 	}
-	fresh := 0 // listed and not archived (a message that came in during the last run's listing may be both)
-	for uid := range listed {
+	// The new ones: listed and not archived (a message that came in
+	// during the last run's listing may be both).
+	want := make([]uint32, 0, len(listed))
+	var wantBytes int64
+	for uid, m := range listed {
 		if uid > s.TopUID {
-			fresh++
+			want = append(want, uid)
+			wantBytes += m.size
 		}
 	}
-	if len(flags) > 0 || int(sel.NumMessages) != s.Current+fresh {
+	if len(flags) > 0 || int(sel.NumMessages) != s.Current+len(want) {
 		// Flags changed, or some were deleted too: the archived messages
 		// are needed. The usual way starts from what was asked.
 		e.asked = &asked{mailbox: fi.list.Mailbox, st: st, sel: sel, listed: listed, flags: flags}
@@ -847,22 +861,7 @@ func (e *engine) appendOnly(ctx context.Context, fi folderInfo, id archive.Folde
 	if err != nil {
 		return true, &permanent{err}
 	}
-	defer func() {
-		if cerr := f.Close(); cerr != nil && err == nil {
-			err = &permanent{cerr}
-		}
-		if err == nil {
-			e.closed = f
-		}
-	}()
-	want := make([]uint32, 0, fresh)
-	var wantBytes int64
-	for uid, m := range listed {
-		if uid > s.TopUID {
-			want = append(want, uid)
-			wantBytes += m.size
-		}
-	}
+	defer e.closeFolder(f, &err)
 	sort.Slice(want, func(i, j int) bool { return want[i] < want[j] })
 	e.emit(Event{Kind: FolderStart, Folder: sum.Path, TotalMessages: len(want), TotalBytes: wantBytes})
 	complete, err := e.fetchNew(ctx, f, sum.Path, want, wantBytes, nil, sum)
@@ -871,14 +870,7 @@ func (e *engine) appendOnly(ctx context.Context, fi folderInfo, id archive.Folde
 	}
 	sum.OnServer = sel.NumMessages
 	sum.Archived = s.Messages + len(f.Entries())
-	if complete {
-		f.Checkpoint(archive.State{UIDValidity: sel.UIDValidity, UIDNext: uint32(sel.UIDNext), HighestModSeq: sel.HighestModSeq,
-			Messages: sel.NumMessages, At: time.Now(), Role: role(fi.list)})
-	}
-	if err := f.Commit(); err != nil {
-		return true, &permanent{err}
-	}
-	return true, nil
+	return true, checkpoint(f, fi, sel, complete, time.Now())
 }
 
 // fetchNew downloads the wanted UIDs in pipelined chunks. It returns false
