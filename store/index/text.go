@@ -90,22 +90,17 @@ func (ix *Index) indexFolderText(a *archive.Archive, id archive.FolderID, f *arc
 		}
 	}
 	entryAt := entryFinder(f.Entries())
+	var first []pendingText // the first page, when b asked for it
 	if b != nil {
-		// A few new messages (a page's worth): their texts wait in b.
-		todo, err := ix.untexted(folder, -1, textBatch)
-		if err != nil {
+		// A few new messages (less than a page): their texts wait in b.
+		var err error
+		if first, err = ix.untexted(folder, -1, textBatch); err != nil {
 			return 0, err
 		}
-		if len(todo) < textBatch {
-			readTexts(f, entryAt, todo)
-			var errs []error
-			for _, p := range todo {
-				if p.panicked != "" {
-					errs = append(errs, fmt.Errorf("internal error reading the message at byte %d of %s (please report; it is indexed by its headers): %s", p.off, id, p.panicked))
-				}
-			}
-			n, err := b.add(todo)
-			return n, errors.Join(append(errs, err)...)
+		if len(first) < textBatch {
+			readTexts(f, entryAt, first)
+			n, err := b.add(first)
+			return n, errors.Join(append(readFailures(first, id), err)...)
 		}
 	}
 	// Messages are read and taken apart a batch ahead of the one being
@@ -121,12 +116,14 @@ func (ix *Index) indexFolderText(a *archive.Archive, id archive.FolderID, f *arc
 				readerPanic = fmt.Errorf("internal error while reading texts (please report): %v\n%s", p, debug.Stack())
 			}
 		}()
-		after := int64(-1)
+		after, todo := int64(-1), first
 		for {
-			todo, err := ix.untexted(folder, after, textBatch)
-			if err != nil {
-				readerErr = err
-				return
+			if todo == nil {
+				var err error
+				if todo, err = ix.untexted(folder, after, textBatch); err != nil {
+					readerErr = err
+					return
+				}
 			}
 			if len(todo) == 0 {
 				return
@@ -149,17 +146,14 @@ func (ix *Index) indexFolderText(a *archive.Archive, id archive.FolderID, f *arc
 					return
 				}
 			}
+			todo = nil
 		}
 	}()
 	done := 0
 	var panics []error
 	w := &textWriter{ix: ix}
 	for batch := range batches {
-		for _, p := range batch {
-			if p.panicked != "" {
-				panics = append(panics, fmt.Errorf("internal error reading the message at byte %d of %s (please report; it is indexed by its headers): %s", p.off, id, p.panicked))
-			}
-		}
+		panics = append(panics, readFailures(batch, id)...)
 		n, err := w.add(batch)
 		done += n
 		clear(batch) // let the texts go now, not when the page's array does
@@ -184,6 +178,18 @@ func (ix *Index) indexFolderText(a *archive.Archive, id archive.FolderID, f *arc
 		panics = append(panics, readerPanic)
 	}
 	return done, errors.Join(panics...)
+}
+
+// readFailures are the messages of a batch whose reading panicked, as
+// errors (they are indexed by the headers of their rows).
+func readFailures(batch []pendingText, id archive.FolderID) []error {
+	var out []error
+	for _, p := range batch {
+		if p.panicked != "" {
+			out = append(out, fmt.Errorf("internal error reading the message at byte %d of %s (please report; it is indexed by its headers): %s", p.off, id, p.panicked))
+		}
+	}
+	return out
 }
 
 // untexted returns up to n rows of a folder that wait for their text, in
