@@ -110,10 +110,13 @@ func (p *SignInPanel) begin() {
 			return
 		}
 	}
+	// The new attempt is counted before the old one is ended, so that the
+	// old one, waking up cancelled, finds itself superseded and leaves the
+	// panel alone (it must not report the cancellation as its result).
+	attempt := p.attempt.Add(1)
 	if p.cancel != nil {
 		p.cancel()
 	}
-	attempt := p.attempt.Add(1)
 	ctx, cancel := context.WithTimeout(context.Background(), signInTimeout)
 	p.cancel = cancel
 	p.urlRow.Hide()
