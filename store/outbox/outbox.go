@@ -855,6 +855,9 @@ func (o *Outbox) list(dir string, since time.Time) ([]*Item, error) {
 			}
 		}
 		it, err := o.load(dir, id)
+		if errors.Is(err, ErrNotFound) {
+			continue // finished (moved on) by another process since the directory was read
+		}
 		if err != nil {
 			return nil, err
 		}

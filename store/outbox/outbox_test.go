@@ -326,3 +326,46 @@ func TestNoBlindResendAfterDataSent(t *testing.T) {
 		t.Fatalf("after the user's decision: %s", it.State())
 	}
 }
+
+// List while other processes finish messages (the relay moving them to
+// done/): a message that moves between reading the directory and reading
+// it is left out of the list, not an error.
+func TestListWhileMessagesAreFinished(t *testing.T) {
+	o := newOutbox(t)
+	var ids []string
+	for range 200 {
+		id := enqueue(t, o).ID
+		o.Append(id, Step{Step: StepSubmitting, Account: "bt"})
+		o.Append(id, Step{Step: StepRejected, Recipient: "a@x", Reason: "550 5.1.1"})
+		o.Append(id, Step{Step: StepRejected, Recipient: "b@x", Reason: "550 5.1.1"})
+		ids = append(ids, id)
+	}
+	done := make(chan error, 1)
+	go func() {
+		for _, id := range ids {
+			if err := o.Finish(id); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	lists := 0
+	for finished := false; !finished; lists++ {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			finished = true
+		default:
+		}
+		items, err := o.List()
+		if err != nil {
+			t.Fatalf("List while messages are finished (after %d lists): %v", lists, err)
+		}
+		if finished && len(items) != 0 {
+			t.Fatalf("%d messages listed after all were finished", len(items))
+		}
+	}
+}
